@@ -266,7 +266,11 @@ def gru(
 
 
 class LinearInit(NamedTuple):
-    """Initial spectrum of a linear RNN: |eigenvalues| uniform in [min_radius, max_radius]."""
+    """Initial spectrum of a linear RNN: |eigenvalues| uniform in [min_radius, max_radius].
+
+    For DENSE, ``A = Q diag(r)`` (Q orthogonal): the radii are A's singular values, so its
+    eigenvalues only satisfy |lambda| <= max_radius.
+    """
 
     min_radius: float = 0.5
     max_radius: float = 0.99

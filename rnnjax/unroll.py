@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rnnjax.cells import Cell, Params, _enum
 
@@ -46,6 +47,13 @@ def _validate_inputs(cell: Cell, params: Params, xs: jax.Array, time_major: bool
         )
     if not jnp.issubdtype(xs.dtype, jnp.floating):
         raise TypeError(f"xs must be a floating-point array; got dtype {xs.dtype}")
+    carry_dtype = jax.tree.leaves(cell.initial_carry(params))[0].dtype
+    xs_dtype = jax.dtypes.canonicalize_dtype(xs.dtype)
+    if jnp.promote_types(carry_dtype, xs_dtype) != carry_dtype:
+        raise TypeError(
+            f"xs: expected a dtype no wider than the cell's {jnp.dtype(carry_dtype).name} carry "
+            f"(cast xs or the params); got dtype {xs_dtype.name}"
+        )
     expected = cell.input_size(params)
     if xs.shape[-1] != expected:
         raise ValueError(
@@ -67,7 +75,9 @@ def _validate_lengths(lengths: Any, batch_shape: tuple[int, ...], time_steps: in
             f"got {_shape_str(lengths.shape)}"
         )
     if _is_concrete(lengths) and lengths.size:
-        low, high = int(lengths.min()), int(lengths.max())
+        # On the host: a concrete array closed over by a jitted function would trace jnp.min.
+        values = np.asarray(lengths)
+        low, high = int(values.min()), int(values.max())
         if low < 0 or high > time_steps:
             raise ValueError(
                 f"lengths must lie in [0, {time_steps}] (the number of time steps); "
@@ -131,14 +141,17 @@ def _scan_time_major(
     reset_carry: Carry,
     reverse: bool,
     unroll: int,
+    project: bool = False,
 ) -> tuple[jax.Array, Carry]:
-    """Scan over axis 0 of `inputs` (already projected, [time, batch, ...]) with a [batch] carry."""
+    """Scan over axis 0 of `inputs` ([time, batch, ...], projected unless `project`) with a [batch] carry."""
     batched_recur = jax.vmap(cell.recur, in_axes=(None, 0, 0))
 
     def body(carry, scanned):
         u, valid_t, reset_t = scanned
         if reset_t is not None:
             carry = _where_tree(reset_t, reset_carry, carry)
+        if project:
+            u = cell.project(params, u)
         new_carry, y = batched_recur(params, carry, u)
         if valid_t is not None:
             new_carry = _where_tree(valid_t, new_carry, carry)
@@ -147,6 +160,16 @@ def _scan_time_major(
 
     final, ys = jax.lax.scan(body, carry, (inputs, valid, reset), reverse=reverse, unroll=unroll)
     return ys, final
+
+
+# None: hoist the input projection out of the time loop except on CPU (see rnn); True/False force it.
+HOIST_PROJECTION: bool | None = None
+
+
+def _hoist_projection() -> bool:
+    if HOIST_PROJECTION is not None:
+        return HOIST_PROJECTION
+    return jax.default_backend() != "cpu"
 
 
 def rnn(
@@ -174,8 +197,9 @@ def rnn(
         Give ``lengths`` or ``mask``, not both.
       initial_carry: carry with leaves ``[*batch, hidden]`` or ``[hidden]`` (shared);
         zeros by default.
-      reset: bool ``[*batch, time]``; where True the carry is set back to the
-        initial carry just before that step is processed.
+      reset: bool ``[*batch, time]``; True at t starts a new segment at t: the carry
+        is set back to the initial carry just before step t (with ``reverse``, just
+        after step t), so each segment runs as if alone. Ignored at invalid steps.
       reverse: process each sequence from its last valid step to its first.
       time_major: layout of ``xs`` and of the returned outputs.
       unroll: passed to ``jax.lax.scan``.
@@ -196,6 +220,10 @@ def rnn(
         valid = _validate_steps("mask", mask, batch_shape, time_steps)
     if reset is not None:
         reset = _validate_steps("reset", reset, batch_shape, time_steps)
+        if valid is not None:
+            reset = reset & valid  # a reset on a skipped step does nothing
+        if reverse:  # reset[t] starts a segment at t: walking backwards, it ends after step t
+            reset = jnp.concatenate([reset[..., 1:], jnp.zeros_like(reset[..., :1])], axis=-1)
     if initial_carry is None:
         initial_carry = cell.initial_carry(params, batch_shape)
     else:
@@ -206,15 +234,17 @@ def rnn(
         batch *= d
     xs_tb = xs if time_major else jnp.moveaxis(xs, -2, 0)  # [time, *batch, input]
     xs_tb = xs_tb.reshape(time_steps, batch, xs.shape[-1])
-    # The input projection has no dependence on the carry: do it for all steps at once.
-    inputs = cell.project(params, xs_tb)
+    # The input projection has no dependence on the carry: on accelerators it is done for all
+    # steps at once (one big matmul); on XLA CPU projecting inside the loop measured faster.
+    hoist = _hoist_projection()
+    inputs = cell.project(params, xs_tb) if hoist else xs_tb
 
     def flat_steps(steps):
         return None if steps is None else jnp.moveaxis(steps, -1, 0).reshape(time_steps, batch)
 
     carry = jax.tree.map(lambda leaf: leaf.reshape(batch, *leaf.shape[len(batch_shape) :]), initial_carry)
     ys, final = _scan_time_major(
-        cell, params, inputs, carry, flat_steps(valid), flat_steps(reset), carry, reverse, unroll
+        cell, params, inputs, carry, flat_steps(valid), flat_steps(reset), carry, reverse, unroll, not hoist
     )
     ys = ys.reshape(time_steps, *batch_shape, ys.shape[-1])
     if not time_major:
@@ -276,6 +306,8 @@ class RNN:
 
     def __post_init__(self):
         object.__setattr__(self, "merge", _enum(Merge, self.merge, "merge"))
+        if not isinstance(self.hidden_size, int) or isinstance(self.hidden_size, bool) or self.hidden_size < 1:
+            raise ValueError(f"hidden_size must be a positive Python int; got {self.hidden_size!r}")
         if not isinstance(self.num_layers, int) or self.num_layers < 1:
             raise ValueError(f"num_layers must be a positive int; got {self.num_layers!r}")
         if not 0.0 <= self.dropout < 1.0:

@@ -1,0 +1,211 @@
+"""Entity tagging (BIO, PER/LOC/ORG): unidirectional vs bidirectional LSTM taggers.
+
+Ambiguous sentence-initial words ("Teddy bears ..." vs "Teddy Roosevelt ...") are tagged by the
+word after them, so only the bidirectional tagger can resolve them. Target: bidirectional >= 98%
+entity F1 on test sentences built from unseen names and places.
+
+    python experiments/entity_tagging.py [--quick] [--steps 2000] [--runs_root runs]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rnnjax.cells import lstm  # noqa: E402
+from rnnjax.checkpoint import Checkpointer  # noqa: E402
+from rnnjax.config import parse_config  # noqa: E402
+from rnnjax.data import entities  # noqa: E402
+from rnnjax.data.dates import UNK, Vocabulary  # noqa: E402
+from rnnjax.heads import Tagger, embed, embedding_init  # noqa: E402
+from rnnjax.plots import learning_curves  # noqa: E402
+from rnnjax.runs import Run  # noqa: E402
+from rnnjax.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
+from rnnjax.unroll import RNN  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    num_train: int = 8000
+    num_test: int = 2000
+    ambiguous_fraction: float = 0.3
+    word_size: int = 48
+    shape_size: int = 8
+    hidden_size: int = 64
+    unk_rate: float = 0.25  # training words replaced by <unk>, so unseen names are handled
+    batch_size: int = 64
+    steps: int = 1500
+    optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=1500)
+    runs_root: str = "runs"
+    run_name: str | None = None
+
+    @classmethod
+    def quick(cls) -> "Config":
+        optimizer = OptimizerConfig(learning_rate=1e-2, decay="cosine", decay_steps=60)
+        return cls(num_train=600, num_test=200, hidden_size=16, word_size=16, steps=60, optimizer=optimizer)
+
+
+class Prefixed:
+    """A run whose logged metric names get a prefix (two taggers share one metrics.jsonl)."""
+
+    def __init__(self, run: Run, prefix: str):
+        self.run, self.prefix = run, prefix
+
+    def log(self, step, **metrics):
+        self.run.log(step, **{f"{self.prefix}/{k}": v for k, v in metrics.items()})
+
+
+def encode(sentences, vocab: Vocabulary) -> dict[str, np.ndarray]:
+    """words, shapes, tags [n, T] (padded) and lengths [n]."""
+    length = max(len(s.tokens) for s in sentences)
+    words = np.stack([vocab.encode(s.tokens, length, eos=False) for s in sentences])
+    pad = lambda row, fill: row + [fill] * (length - len(row))  # noqa: E731
+    shapes = np.array([pad([entities.shape(t) for t in s.tokens], 0) for s in sentences], np.int32)
+    tags = np.array([pad([entities.TAG_INDEX[t] for t in s.tags], 0) for s in sentences], np.int32)
+    return {"words": words, "shapes": shapes, "tags": tags, "lengths": np.array([len(s.tokens) for s in sentences])}
+
+
+def init_params(key, tagger: Tagger, vocab_size: int, config: Config) -> dict:
+    k_words, k_shapes, k_tagger = jax.random.split(key, 3)
+    return {"words": embedding_init(k_words, vocab_size, config.word_size) * 0.1,
+            "shapes": embedding_init(k_shapes, 5, config.shape_size) * 0.1,
+            "tagger": tagger.init(k_tagger, config.word_size + config.shape_size)}
+
+
+def features(params, words, shapes):
+    """Word and word-shape embeddings side by side: [batch, time, word + shape]."""
+    return jnp.concatenate([embed(params["words"], words), embed(params["shapes"], shapes)], -1)
+
+
+def loss_fn(tagger: Tagger, unk_rate: float, params, batch, key):
+    drop = jax.random.bernoulli(key, unk_rate, batch["words"].shape)
+    words = jnp.where(drop, UNK, batch["words"])
+    xs = features(params, words, batch["shapes"])
+    loss = tagger.loss(params["tagger"], xs, batch["tags"], lengths=batch["lengths"])
+    return loss, {}
+
+
+def predict(tagger: Tagger, params, data) -> np.ndarray:
+    xs = features(params, data["words"], data["shapes"])
+    return np.asarray(jax.jit(tagger.predict)(params["tagger"], xs, lengths=data["lengths"]))
+
+
+def evaluate(predicted: np.ndarray, sentences, train_sentences) -> dict[str, float]:
+    """Entity F1 overall and on ambiguous sentences; accuracy on the ambiguous first word vs chance."""
+    guesses = [[entities.TAGS[t] for t in row[: len(s.tags)]] for row, s in zip(predicted, sentences)]
+    truths = [list(s.tags) for s in sentences]
+    ambiguous = [i for i, s in enumerate(sentences) if s.ambiguous]
+    counts = {}
+    for s in train_sentences:
+        if s.ambiguous:
+            counts.setdefault(s.tokens[0], {}).setdefault(s.tags[0], 0)
+            counts[s.tokens[0]][s.tags[0]] += 1
+    # Chance: always guess the training-majority tag of the word, the best a left-to-right reader can do.
+    chance = np.mean([max(counts[sentences[i].tokens[0]].values()) / sum(counts[sentences[i].tokens[0]].values())
+                      for i in ambiguous])
+    accuracy = np.mean([guesses[i][0] == truths[i][0] for i in ambiguous])
+    # A left-to-right reader tags the first word from that word alone, i.e. one tag per word: at best the
+    # test-majority tag of each word. No unidirectional tagger can exceed this bound.
+    test_counts = {}
+    for i in ambiguous:
+        tags = test_counts.setdefault(sentences[i].tokens[0], {})
+        tags[truths[i][0]] = tags.get(truths[i][0], 0) + 1
+    bound = sum(max(tags.values()) for tags in test_counts.values()) / len(ambiguous)
+    return {"f1": entities.entity_f1(truths, guesses)["f1"],
+            "ambiguous_f1": entities.entity_f1([truths[i] for i in ambiguous], [guesses[i] for i in ambiguous])["f1"],
+            "ambiguous_accuracy": float(accuracy), "chance_accuracy": float(chance),
+            "one_tag_per_word_bound": float(bound),
+            "ambiguous_stderr": float(math.sqrt(chance * (1 - chance) / len(ambiguous))),
+            "num_ambiguous": len(ambiguous)}
+
+
+def train_tagger(config: Config, run: Run, train, vocab_size: int, bidirectional: bool):
+    name = "bidirectional" if bidirectional else "unidirectional"
+    tagger = Tagger(RNN(lstm(), config.hidden_size, bidirectional=bidirectional), len(entities.TAGS))
+    key = jax.random.key(config.seed)
+    optimizer = make_optimizer(config.optimizer)
+    state = init_state(init_params(key, tagger, vocab_size, config), optimizer, jax.random.fold_in(key, 1))
+    step = make_train_step(functools.partial(loss_fn, tagger, config.unk_rate), optimizer)
+    size = len(train["words"])
+
+    def batches(i):  # a pure function of the step, so a resumed run sees the same data
+        rows = np.random.default_rng([config.seed, i]).integers(size, size=config.batch_size)
+        return {k: v[rows] for k, v in train.items()}
+
+    with Checkpointer(run.path("checkpoints", name), save_every=max(config.steps // 2, 1)) as checkpointer:
+        state = fit(state, step, batches, config.steps, run=Prefixed(run, name), checkpointer=checkpointer,
+                    description=name)
+    return tagger, state.params
+
+
+def plot(run: Run, results: dict) -> None:
+    names = ["unidirectional", "bidirectional"]
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    accuracy = [results[n]["ambiguous_accuracy"] for n in names]
+    axes[0].bar(names, accuracy, color=["tab:orange", "tab:blue"])
+    axes[0].axhline(results["unidirectional"]["chance_accuracy"], color="k", ls="--", label="chance (majority)")
+    axes[0].set(ylim=(0, 1.05), ylabel="accuracy", title="ambiguous first word")
+    axes[0].legend()
+    axes[1].bar(names, [results[n]["f1"] for n in names], color=["tab:orange", "tab:blue"])
+    axes[1].set(ylim=(0, 1.05), ylabel="entity F1", title="all test sentences")
+    figure.tight_layout()
+    figure.savefig(run.plot_path("tagger_comparison"), dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None) -> dict:
+    config = parse_config(Config, argv)
+    run = Run("entity_tagging", config.run_name, config, root=config.runs_root)
+    corpus = entities.make_entity_corpus(config.seed, config.num_train, config.num_test, config.ambiguous_fraction)
+    vocab = Vocabulary([t for s in corpus.train for t in s.tokens])
+    train, test = encode(corpus.train, vocab), encode(corpus.test, vocab)
+    results = {"num_train": len(corpus.train), "num_test": len(corpus.test), "target_f1": 0.98}
+    for bidirectional in (False, True):
+        tagger, params = train_tagger(config, run, train, len(vocab), bidirectional)
+        metrics = evaluate(predict(tagger, params, test), corpus.test, corpus.train)
+        results["bidirectional" if bidirectional else "unidirectional"] = metrics
+    results["target_met"] = results["bidirectional"]["f1"] >= 0.98
+    run.write_results(results)
+    plot(run, results)
+    names = [f"{name}/train/loss" for name in ("unidirectional", "bidirectional")]
+    learning_curves(run, names, run.plot_path("loss"), log_y=True)
+    run.write_report(report(results))
+    return results
+
+
+def report(results: dict) -> str:
+    rows = "\n".join(
+        f"| {name} | {r['f1']:.4f} | {r['ambiguous_f1']:.4f} | {r['ambiguous_accuracy']:.3f} "
+        f"| {r['chance_accuracy']:.3f} |"
+        for name, r in ((n, results[n]) for n in ("unidirectional", "bidirectional")))
+    return f"""# Entity tagging: unidirectional vs bidirectional
+
+{results['num_train']} training and {results['num_test']} test sentences; test names and places never occur in
+training. {results['bidirectional']['num_ambiguous']} test sentences open with an ambiguous word.
+
+| tagger | entity F1 | F1 (ambiguous sentences) | accuracy on ambiguous word | chance |
+|---|---|---|---|---|
+{rows}
+
+Chance is the accuracy of always guessing the word's majority tag in training (standard error
+{results['unidirectional']['ambiguous_stderr']:.3f}). A left-to-right tagger sees only the ambiguous word itself, so it
+gives every occurrence of a word the same tag; the best such tagging reaches
+{results['unidirectional']['one_tag_per_word_bound']:.3f} on this test set.
+Target bidirectional F1 >= 0.98: {'met' if results['target_met'] else 'NOT met'}.
+
+![comparison](plots/tagger_comparison.png) ![loss](plots/loss.png)
+"""
+
+
+if __name__ == "__main__":
+    print(main())

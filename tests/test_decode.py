@@ -182,3 +182,23 @@ def test_beam_search_beats_greedy_on_a_garden_path():
     assert _trim(beams.tokens[0, 0], beams.lengths[0, 0]) == (2, END)
     np.testing.assert_allclose(np.exp(beams.log_probs[0, 0]), 0.36, rtol=1e-9)
     assert float(beams.log_probs[0, 0]) > float(out.log_probs[0])
+
+
+def test_beam_width_one_ignores_a_runner_up_end_token():
+    """p(A)=.55, p(END)=.4 first, then A (.7), END (.8): greedy is A A END (.308) although END alone has .4.
+
+    Beam width 1 must keep greedy's answer: the runner-up END is outside the beam, so it never becomes a
+    finished hypothesis (accepting every ending candidate of the 2k ranked would return the shorter END).
+    """
+    table = np.zeros((1, CODES, VOCAB))
+    table[0, 1] = np.log([0.4, 0.55, 0.05])  # after [start]
+    table[0, 1 * (VOCAB + 1) + 1 + 1] = np.log([0.1, 0.7, 0.2])  # after [start, A]
+    table[0, (1 * (VOCAB + 1) + 1 + 1) * (VOCAB + 1) + 1 + 1] = np.log([0.8, 0.1, 0.1])  # after [start, A, A]
+    state, start = _start(1)
+    out = greedy(_step_fn(table), state, start, max_length=MAX_LENGTH, end_id=END)
+    beams = beam_search(_step_fn(table), state, start, beam_width=1, max_length=MAX_LENGTH, end_id=END)
+    assert _trim(out.tokens[0], out.lengths[0]) == (1, 1, END)
+    np.testing.assert_allclose(np.exp(out.log_probs[0]), 0.55 * 0.7 * 0.8, rtol=1e-9)
+    np.testing.assert_array_equal(beams.tokens[:, 0], out.tokens)
+    np.testing.assert_array_equal(beams.lengths[:, 0], out.lengths)
+    np.testing.assert_allclose(beams.log_probs[:, 0], out.log_probs, rtol=1e-12)

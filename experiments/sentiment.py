@@ -1,0 +1,166 @@
+"""Sentiment, many-to-one: movie-review sentence polarity (vaderSentiment 3.3.2 sdist data).
+
+    python experiments/sentiment.py           # LSTM/GRU x uni/bidirectional + bag-of-words baseline
+    python experiments/sentiment.py --quick   # one small model on a slice
+
+Words are embedded (trained from scratch, with dropout on the embedded words), read by the RNN, and
+max-pooled over valid steps. The baseline is logistic regression on binary unigram+bigram counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
+from rnnjax import plots, train
+from rnnjax.cells import make_cell
+from rnnjax.checkpoint import Checkpointer
+from rnnjax.config import parse_config
+from rnnjax.data import batch_indices
+from rnnjax.data.sentiment import load_sentiment, tokenize
+from rnnjax.heads import ManyToOne, embedding_init
+from rnnjax.losses import cross_entropy
+from rnnjax.runs import Run, markdown_table
+from rnnjax.unroll import RNN
+
+
+@dataclasses.dataclass(frozen=True)
+class SentimentConfig:
+    """Word-level LSTM/GRU (uni/bidirectional) vs bag-of-words logistic regression."""
+
+    variants: tuple[str, ...] = ("lstm", "gru", "lstm_bi", "gru_bi")
+    embed_size: int = 100
+    hidden_size: int = 64
+    pooling: str = "max"
+    dropout: float = 0.5
+    batch_size: int = 64
+    num_steps: int = 600
+    eval_every: int = 100
+    optimizer: train.OptimizerConfig = train.OptimizerConfig(
+        learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=600, weight_decay=1e-4, name="adamw"
+    )
+    regularisation: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    limit: int | None = None
+    seed: int = 0
+    run_name: str | None = None
+    runs_root: str = "runs"
+    fresh: bool = False
+
+    @classmethod
+    def quick(cls):
+        optimizer = train.OptimizerConfig(learning_rate=3e-3, warmup_steps=5, decay="cosine", decay_steps=30)
+        return cls(variants=("gru_bi",), embed_size=16, hidden_size=16, num_steps=30, eval_every=15,
+                   optimizer=optimizer, limit=800, regularisation=(1.0,), run_name="quick", fresh=True)  # fmt: skip
+
+
+def bag_of_words_baseline(data, regularisation) -> dict:
+    """Logistic regression on binary uni+bigram counts; C chosen on validation."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = CountVectorizer(tokenizer=tokenize, token_pattern=None, ngram_range=(1, 2), binary=True)
+    features = vectorizer.fit_transform(data.train.texts)
+    best = None
+    for c in regularisation:
+        model = LogisticRegression(C=c, max_iter=2000).fit(features, data.train.labels)
+        val = float((model.predict(vectorizer.transform(data.val.texts)) == data.val.labels).mean())
+        if best is None or val > best[0]:
+            best = (val, c, model)
+    test = float((best[2].predict(vectorizer.transform(data.test.texts)) == data.test.labels).mean())
+    return {"val_accuracy": best[0], "test_accuracy": test, "C": best[1]}
+
+
+def make_model(config, variant: str) -> ManyToOne:
+    cell_name, _, direction = variant.partition("_")
+    encoder = RNN(make_cell(cell_name), config.hidden_size, bidirectional=direction == "bi")
+    return ManyToOne(encoder, num_outputs=2, pooling=config.pooling)
+
+
+def train_variant(config, variant: str, data, run: Run) -> dict:
+    """Train one variant with early stopping on validation accuracy; returns its accuracies."""
+    model = make_model(config, variant)
+    key = jax.random.key(config.seed)
+    params = {
+        "embedding": embedding_init(jax.random.fold_in(key, 0), len(data.vocabulary), config.embed_size) * 0.1,
+        "model": model.init(jax.random.fold_in(key, 1), config.embed_size, jnp.float32),
+    }
+
+    def logits_fn(params, tokens, lengths, key=None):
+        words = params["embedding"][tokens]
+        if key is not None:  # dropout on the embedded words
+            keep = jax.random.bernoulli(key, 1.0 - config.dropout, words.shape)
+            words = jnp.where(keep, words / (1.0 - config.dropout), 0.0)
+        return model.apply(params["model"], words, lengths=lengths)
+
+    def loss_fn(params, batch, key):
+        tokens, lengths, labels = batch
+        logits = logits_fn(params, tokens, lengths, key)
+        accuracy = jnp.mean(logits.argmax(-1) == labels)
+        return cross_entropy(logits, labels), {"accuracy": accuracy}
+
+    def batch_fn(step):
+        index = batch_indices(config.seed, step, len(data.train.labels), config.batch_size)
+        return data.train.tokens[index], data.train.lengths[index], data.train.labels[index]
+
+    predict = jax.jit(lambda params, tokens, lengths: logits_fn(params, tokens, lengths).argmax(-1))
+
+    def accuracy(params, split):
+        predicted = train.batched_apply(lambda t, n: predict(params, t, n), (split.tokens, split.lengths), 256)
+        return float((predicted == split.labels).mean())
+
+    optimizer = train.make_optimizer(config.optimizer)
+    checkpointer = Checkpointer(run.checkpoint_dir, save_every=config.eval_every, keep=1,
+                                best_metric="val/accuracy", best_mode="max")  # fmt: skip
+    started = time.perf_counter()
+    state = train.init_state(params, optimizer, jax.random.fold_in(key, 2))
+    state = train.fit(state, train.make_train_step(loss_fn, optimizer), batch_fn, config.num_steps, run=run,
+                      eval_fn=lambda p: {"accuracy": accuracy(p, data.val)}, eval_every=config.eval_every,
+                      checkpointer=checkpointer, description=variant)  # fmt: skip
+    seconds = time.perf_counter() - started
+    best = checkpointer.restore_best(state)
+    result = {"val_accuracy": accuracy(best.params, data.val), "test_accuracy": accuracy(best.params, data.test),
+              "best_step": checkpointer.best_step(), "train_seconds": seconds}  # fmt: skip
+    checkpointer.close()
+    plots.learning_curves(run, ["train/loss"], run.plot_path("train_loss"), title=f"{variant}: train loss")
+    plots.learning_curves(run, ["val/accuracy"], run.plot_path("val_accuracy"), title=f"{variant}: val accuracy")
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config = parse_config(SentimentConfig, argv)
+    run = Run("sentiment", name=config.run_name, config=config, root=config.runs_root, fresh=config.fresh)
+    data = load_sentiment()
+    if config.limit is not None:
+        splits = {n: getattr(data, n) for n in ("train", "val", "test")}
+        data = data._replace(**{n: type(s)(*(field[: config.limit] for field in s)) for n, s in splits.items()})
+    results = {"baseline_bag_of_words": bag_of_words_baseline(data, config.regularisation)}
+    for variant in config.variants:
+        results[variant] = train_variant(config, variant, data, run.sub(variant))
+        print(variant, results[variant], flush=True)
+    best = max(config.variants, key=lambda v: results[v]["val_accuracy"])
+    results["best_variant"] = best
+    results["test_accuracy"] = results[best]["test_accuracy"]
+    results["examples"] = {n: len(getattr(data, n).labels) for n in ("train", "val", "test")}
+    run.write_results(results)
+    names = ["baseline_bag_of_words", *config.variants]
+    plots.bars({n.replace("baseline_", ""): results[n]["test_accuracy"] for n in names}, run.plot_path("test_accuracy"),
+               ylabel="test accuracy")  # fmt: skip
+    rows = [{"model": n, "val accuracy": results[n]["val_accuracy"], "test accuracy": results[n]["test_accuracy"]}
+            for n in names]  # fmt: skip
+    run.write_report(
+        f"# Sentiment: movie-review sentence polarity\n\n{results['examples']} sentences (seeded 80/10/10 split), "
+        f"vocabulary {len(data.vocabulary)} words from train. Best-on-validation checkpoint per model.\n\n"
+        f"{markdown_table(rows)}\n\nSelected on validation: **{best}**, test accuracy "
+        f"{results['test_accuracy']:.4f}.\n\n![test accuracy](plots/test_accuracy.png)\n"
+        + "".join(f"![{v}](./{v}/plots/val_accuracy.png)\n" for v in config.variants)
+    )
+    print(markdown_table(rows))
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,88 @@
+"""Hourly weather at Greensboro, NC: the NREL TMY3 file bundled with pvlib (``pvlib/data/723170TYA.CSV``).
+
+8,760 hours. Each example is a window of ``window`` hours of weather features and the target is the
+air temperature ``horizon`` hours after the window's last hour. The split is chronological (first 70%
+of the hours train, next 15% validation, last 15% test; no window crosses a boundary) and the
+normalisation statistics come from the training hours only.
+
+    data = load_weather()          # Weather(train, val, test, mean, std, feature_names)
+    data.train.inputs              # float32 [examples, window, features], normalised
+    data.train.target              # float32 [examples], deg C, `horizon` h after the window
+    data.train.current             # float32 [examples], deg C at the window's last hour (persistence)
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+from rnnjax.data import package_dir
+
+COLUMNS = (
+    "temp_air", "temp_dew", "relative_humidity", "pressure", "wind_speed",
+    "ghi", "dni", "dhi", "TotCld (tenths)", "OpqCld (tenths)",
+)  # fmt: skip
+CYCLIC = ("wind_dir_sin", "wind_dir_cos", "hour_sin", "hour_cos")  # no day of year: test months are unseen
+FEATURE_NAMES = COLUMNS + CYCLIC
+TEMPERATURE = 0  # column of temp_air
+
+
+class Windows(NamedTuple):
+    inputs: np.ndarray  # float32 [examples, window, features]
+    target: np.ndarray  # float32 [examples]
+    current: np.ndarray  # float32 [examples]
+
+
+class Weather(NamedTuple):
+    train: Windows
+    val: Windows
+    test: Windows
+    mean: np.ndarray  # [features], from the training hours
+    std: np.ndarray  # [features]
+    feature_names: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=1)
+def load_hours() -> np.ndarray:
+    """The raw hourly table, float64 ``[8760, features]`` in ``FEATURE_NAMES`` order."""
+    from pvlib.iotools import read_tmy3
+
+    path = package_dir("pvlib") / "data" / "723170TYA.CSV"
+    frame, _ = read_tmy3(str(path), map_variables=True)
+    columns = [frame[name].to_numpy(np.float64) for name in COLUMNS]
+    direction = np.deg2rad(frame["wind_direction"].to_numpy(np.float64))
+    hour = 2 * np.pi * np.asarray(frame.index.hour, np.float64) / 24
+    cyclic = [np.sin(direction), np.cos(direction), np.sin(hour), np.cos(hour)]
+    return np.stack(columns + cyclic, axis=1)
+
+
+def _windows(hours: np.ndarray, raw_temperature: np.ndarray, window: int, horizon: int, stride: int) -> Windows:
+    ends = np.arange(window - 1, len(hours) - horizon, stride)
+    index = ends[:, None] + np.arange(-window + 1, 1)[None, :]
+    return Windows(
+        inputs=hours[index].astype(np.float32),
+        target=raw_temperature[ends + horizon].astype(np.float32),
+        current=raw_temperature[ends].astype(np.float32),
+    )
+
+
+def load_weather(
+    window: int = 96, horizon: int = 24, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), stride: int = 1
+) -> Weather:
+    """Chronological train/val/test windows; see the module docstring."""
+    if window < 1 or horizon < 1:
+        raise ValueError(f"window and horizon must be positive; got window={window}, horizon={horizon}")
+    hours = load_hours()
+    bounds = np.round(np.cumsum((0.0, *fractions)) * len(hours)).astype(int)
+    train_hours = hours[: bounds[1]]
+    mean, std = train_hours.mean(0), train_hours.std(0) + 1e-6
+    normalised = (hours - mean) / std
+    temperature = hours[:, TEMPERATURE]
+    parts = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        if stop - start < window + horizon:
+            raise ValueError(f"a split of {stop - start} hours is shorter than window + horizon = {window + horizon}")
+        parts.append(_windows(normalised[start:stop], temperature[start:stop], window, horizon, stride))
+    return Weather(*parts, mean.astype(np.float32), std.astype(np.float32), FEATURE_NAMES)

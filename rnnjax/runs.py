@@ -1,0 +1,146 @@
+"""Run folders: ``runs/<experiment>/<name>/`` with config.json, metrics.jsonl, checkpoints/, plots/,
+results.json and report.md.
+
+API:
+    run = Run("weather", config=config)            # name defaults to a UTC timestamp
+    run.log(step, **{"train/loss": 0.4})           # one JSON line per call
+    run.plot_path("curves")                        # runs/weather/<name>/plots/curves.png
+    run.write_results({"test_mae": 1.9}); run.write_report("# Weather ...")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import json
+import math
+import pathlib
+import shutil
+from typing import Any
+
+import numpy as np
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums, tuples, numpy and JAX scalars/arrays -> plain JSON values (NaN/inf as strings)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, pathlib.Path):
+        return str(value)
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        array = np.asarray(value)
+        return to_jsonable(array.item() if array.ndim == 0 else array.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class Run:
+    """One experiment run folder (created, with ``config.json`` written when ``config`` is given).
+
+    Args:
+      experiment: experiment name, the first folder level.
+      name: run name (default: UTC timestamp ``YYYYmmdd-HHMMSS``); an existing run folder is reused
+        (and appended to), which is how a run is resumed.
+      config: a dataclass (or dict) written to ``config.json``.
+      root: the runs root folder.
+      fresh: delete an existing folder of the same name first (no resuming).
+    """
+
+    def __init__(
+        self,
+        experiment: str,
+        name: str | None = None,
+        config: Any = None,
+        root: str | pathlib.Path = "runs",
+        *,
+        fresh: bool = False,
+    ):
+        if not experiment or "/" in experiment:
+            raise ValueError(f"experiment must be a non-empty name without '/'; got {experiment!r}")
+        self.experiment = experiment
+        self.name = name or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        self.directory = pathlib.Path(root) / experiment / self.name
+        if fresh and self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        if config is not None:
+            self._write_json("config.json", to_jsonable(config))
+
+    def sub(self, name: str, config: Any = None) -> "Run":
+        """A nested run in ``<this run>/<name>/`` (its own metrics, checkpoints and plots), e.g. one per model."""
+        child = Run(self.experiment, name=self.name, root=self.directory.parent.parent)
+        child.directory = self.directory / name
+        child.directory.mkdir(parents=True, exist_ok=True)
+        child.config = config
+        if config is not None:
+            child._write_json("config.json", to_jsonable(config))
+        return child
+
+    def path(self, *parts: str) -> pathlib.Path:
+        """A path inside the run folder (parent folders created)."""
+        path = self.directory.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def plot_path(self, name: str) -> pathlib.Path:
+        """``plots/<name>.png`` inside the run folder."""
+        return self.path("plots", f"{name}.png")
+
+    @property
+    def checkpoint_dir(self) -> pathlib.Path:
+        directory = self.directory / "checkpoints"
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def log(self, step: int, **metrics: Any) -> None:
+        """Append ``{"step": step, **metrics}`` as one line of ``metrics.jsonl``."""
+        record = {"step": int(step), **{k: to_jsonable(v) for k, v in metrics.items()}}
+        with open(self.path("metrics.jsonl"), "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """All records of ``metrics.jsonl`` in order."""
+        path = self.directory / "metrics.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def series(self, name: str) -> tuple[list[int], list[float]]:
+        """(steps, values) of one metric across ``metrics.jsonl``; later records win on repeated steps."""
+        points = {r["step"]: float(r[name]) for r in self.read_metrics() if name in r}
+        steps = sorted(points)
+        return steps, [points[s] for s in steps]
+
+    def write_results(self, results: dict[str, Any]) -> pathlib.Path:
+        return self._write_json("results.json", to_jsonable(results))
+
+    def write_report(self, markdown: str) -> pathlib.Path:
+        path = self.path("report.md")
+        path.write_text(markdown if markdown.endswith("\n") else markdown + "\n")
+        return path
+
+    def _write_json(self, name: str, value: Any) -> pathlib.Path:
+        path = self.path(name)
+        path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+        return path
+
+
+def markdown_table(rows: list[dict[str, Any]], digits: int = 4) -> str:
+    """A GitHub markdown table with one row per dict (columns from the first row)."""
+    columns = list(rows[0])
+
+    def cell(value):
+        return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)

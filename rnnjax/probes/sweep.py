@@ -1,0 +1,288 @@
+"""Sweeps: train many (model, width, delay, seed) combinations, each same-shape group in ONE compiled program.
+
+For one :class:`~rnnjax.probes.models.ModelSpec` at one width, every (seed, delay) pair has parameters of the same
+shapes, so :func:`train_group` is ``jit(vmap(train_run))`` over them: data generation on device, minibatch Adam
+with ``lax.scan`` over steps, an optional full-batch L-BFGS refinement, and evaluation on fresh sequences of
+length T and at longer lengths. With several devices the (seed, delay) axis is sharded over them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import time
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from rnnjax.probes import models
+from rnnjax.probes.models import ModelSpec
+from rnnjax.probes.targets import Target, sample_inputs
+
+RESULT_FIELDS = (
+    "study", "target", "model", "width", "depth", "delay", "seed", "nmse_train", "nmse_test",
+    "nmse_test_2x", "nmse_test_long", "theory_nmse", "theory_nmse_lower",
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How every run of a sweep is trained and evaluated.
+
+    Attributes:
+      length: training sequence length T.
+      train_size: number of training sequences (a fixed set, drawn per seed).
+      batch_size: minibatch size (>= train_size means full-batch Adam).
+      steps: Adam steps (warmup + cosine decay to 1% of ``learning_rate``).
+      learning_rate: peak Adam learning rate.
+      clip_norm: global gradient-norm clip.
+      lbfgs_steps: full-batch L-BFGS refinement steps after Adam (0 for none).
+      test_size: fresh test sequences at length T (and at each long length).
+      long_factors: test lengths as multiples of T; the last one is reported as ``nmse_test_long``.
+      dtype: 'float32' or 'float64' (float64 needs jax_enable_x64).
+      fast_compile: compile with XLA backend optimisation level 0: about half the compile time, slower steps
+        (a win for short CPU runs, where compiling dominates).
+    """
+
+    length: int = 32
+    train_size: int = 256
+    batch_size: int = 64
+    steps: int = 400
+    learning_rate: float = 1e-2
+    clip_norm: float = 1.0
+    lbfgs_steps: int = 0
+    test_size: int = 128
+    long_factors: tuple[int, ...] = (2, 10)
+    dtype: str = "float32"
+    fast_compile: bool = False
+
+    def __post_init__(self):
+        for argument in ("length", "train_size", "batch_size", "steps", "test_size"):
+            value = getattr(self, argument)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{argument} must be a positive int; got {value!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
+
+
+def nmse(predictions: jax.Array, targets: jax.Array) -> jax.Array:
+    """E|yhat - y|^2 / Var(y), pooled over all entries."""
+    return jnp.mean((predictions - targets) ** 2) / jnp.var(targets)
+
+
+def _labelled(target: Target, values: jax.Array) -> jax.Array:
+    """The entries that are labels: all steps, or only the last for a many-to-one target."""
+    return values[:, -1:] if target.many_to_one else values
+
+
+def _predict(spec, target, max_delay, params, xs, delay):
+    return _labelled(target, models.aligned_predictions(spec, params, xs, target.output_size, delay, max_delay))
+
+
+def _adam(config: TrainConfig) -> optax.GradientTransformation:
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, config.learning_rate, max(1, config.steps // 20), config.steps, config.learning_rate * 0.01
+    )
+    return optax.chain(optax.clip_by_global_norm(config.clip_norm), optax.adam(schedule))
+
+
+def _adam_phase(loss_fn, params, key, config: TrainConfig):
+    """Minibatch Adam under lax.scan; loss_fn(params, indices) -> loss. Returns (params, losses [steps])."""
+    optimizer = _adam(config)
+    full = config.batch_size >= config.train_size
+
+    def step(carry, index):
+        params, opt_state = carry
+        batch = jnp.arange(config.train_size) if full else jax.random.choice(
+            jax.random.fold_in(key, index), config.train_size, (config.batch_size,), replace=False
+        )  # fmt: skip
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), jnp.arange(config.steps))
+    return params, losses
+
+
+def _lbfgs_phase(loss_fn, params, steps: int):
+    """Full-batch L-BFGS refinement (optax.lbfgs with its zoom line search)."""
+    optimizer = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(loss_fn)
+
+    def step(carry, _):
+        params, state = carry
+        value, grad = value_and_grad(params, state=state)
+        updates, state = optimizer.update(grad, state, params, value=value, grad=grad, value_fn=loss_fn)
+        return (optax.apply_updates(params, updates), state), value
+
+    (params, _), values = jax.lax.scan(step, (params, optimizer.init(params)), None, length=steps)
+    return params, values
+
+
+def _check_family(targets: Sequence[Target]) -> Target:
+    """Targets trained in one program must agree on sizes, input kind and labelling; return the first."""
+    first = targets[0]
+    for target in targets[1:]:
+        for field in ("input_size", "output_size", "many_to_one", "input_kind"):
+            if getattr(target, field) != getattr(first, field):
+                raise ValueError(
+                    f"targets in one sweep must share {field}: {first.name!r} has {getattr(first, field)!r}, "
+                    f"{target.name!r} has {getattr(target, field)!r}"
+                )
+    return first
+
+
+def sample_family(targets: Sequence[Target], index: jax.Array, key: jax.Array, batch: int, length: int, dtype):
+    """Like :func:`rnnjax.probes.targets.sample` for targets[index], with a traced ``index`` (lax.switch)."""
+    xs = sample_inputs(targets[0], key, batch, length, dtype)
+    if len(targets) == 1:
+        return xs, jax.vmap(targets[0].fn)(xs).astype(dtype)
+    branches = [lambda xs, fn=t.fn: jax.vmap(fn)(xs).astype(dtype) for t in targets]
+    return xs, jax.lax.switch(index, branches, xs)
+
+
+def train_run(
+    key: jax.Array, delay: jax.Array, index: jax.Array, *,
+    spec: ModelSpec, targets: tuple[Target, ...], config: TrainConfig, max_delay: int,
+):  # fmt: skip
+    """Train and evaluate one model on targets[index] from one key (vmapped over keys, delays and indices).
+
+    Returns (params, metrics) with metrics {'nmse_train', 'nmse_test', 'nmse_test_<f>x' per long factor, 'losses'}.
+    """
+    dtype = jnp.dtype(config.dtype)
+    target = _check_family(targets)
+    sample = functools.partial(sample_family, targets, index)
+    k_data, k_init, k_steps, k_test = jax.random.split(key, 4)
+    xs, ys = sample(k_data, config.train_size, config.length, dtype)
+    labels = _labelled(target, ys)
+    scale = jnp.var(labels)
+    predict = functools.partial(_predict, spec, target, max_delay)
+
+    def loss_fn(params, batch=None):
+        if batch is None:
+            return jnp.mean((predict(params, xs, delay) - labels) ** 2) / scale
+        return jnp.mean((predict(params, xs[batch], delay) - labels[batch]) ** 2) / scale
+
+    params = models.init(spec, k_init, target.input_size, target.output_size, dtype)
+    params, losses = _adam_phase(loss_fn, params, k_steps, config)
+    if config.lbfgs_steps:
+        params, refined = _lbfgs_phase(loss_fn, params, config.lbfgs_steps)
+        losses = jnp.concatenate([losses, refined])
+    metrics = {"nmse_train": loss_fn(params), "losses": losses}
+    for factor in (1, *config.long_factors):
+        test_xs, test_ys = sample(jax.random.fold_in(k_test, factor), config.test_size, factor * config.length, dtype)
+        name = "nmse_test" if factor == 1 else f"nmse_test_{factor}x"
+        metrics[name] = nmse(predict(params, test_xs, delay), _labelled(target, test_ys))
+    return params, metrics
+
+
+def _shard(*arrays):
+    """Shard the leading (run) axis over all devices when there are several and it divides evenly."""
+    devices = jax.devices()
+    if len(devices) < 2 or arrays[0].shape[0] % len(devices):
+        return arrays
+    sharding = NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
+    return tuple(jax.device_put(a, sharding) for a in arrays)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_group(spec: ModelSpec, targets: tuple[Target, ...], config: TrainConfig, max_delay: int):
+    run = functools.partial(train_run, spec=spec, targets=targets, config=config, max_delay=max_delay)
+    options = {"xla_backend_optimization_level": 0} if config.fast_compile else None
+    return jax.jit(jax.vmap(run), compiler_options=options)
+
+
+def train_group(
+    spec: ModelSpec, targets: Sequence[Target], config: TrainConfig, seeds: Sequence[int], delays: Sequence[int]
+):  # fmt: skip
+    """All (target, seed, delay) triples of one spec in one compiled program.
+
+    Returns (triples, params, metrics) with params and metrics stacked along the triples.
+    """
+    if config.dtype == "float64" and not jax.config.read("jax_enable_x64"):
+        raise ValueError("TrainConfig.dtype='float64' needs jax.config.update('jax_enable_x64', True) first")
+    targets = tuple(targets)
+    _check_family(targets)
+    triples = list(itertools.product(range(len(targets)), seeds, delays))
+    keys = jnp.stack([jax.random.key(seed) for _, seed, _ in triples])
+    delay_array = jnp.asarray([d for *_, d in triples], jnp.int32)
+    index_array = jnp.asarray([i for i, *_ in triples], jnp.int32)
+    keys, delay_array, index_array = _shard(keys, delay_array, index_array)
+    params, metrics = _compiled_group(spec, targets, config, max(delays))(keys, delay_array, index_array)
+    return triples, params, jax.device_get(metrics)
+
+
+def sweep(
+    target: Target | Sequence[Target],
+    model_specs: Sequence[ModelSpec],
+    widths: Sequence[int] | None = None,
+    seeds: Sequence[int] = (0, 1, 2, 3),
+    delays: Sequence[int] | None = None,
+    config: TrainConfig = TrainConfig(),
+    study: str = "",
+) -> tuple[list[dict[str, Any]], dict]:
+    """Train every (target, model, width, delay, seed); all but the model and width share one compiled program.
+
+    Args:
+      target: the map to learn, or several maps with the same sizes, input kind and labelling.
+      model_specs: model families; each is used at every width in ``widths`` (default: its own width).
+      seeds: one run per seed (data, init and minibatch order all derive from the seed).
+      delays: output delays D (default: each spec's own delay).
+      config: training and evaluation settings.
+      study: label stored in every record.
+
+    Returns:
+      (records, trained): one dict per run with :data:`RESULT_FIELDS` (theory fields None; see
+      :mod:`rnnjax.probes.theory`) plus 'readout', 'bidirectional', 'train_length', 'seconds', 'losses';
+      and {(model name, width): (spec, triples, stacked params)} for further evaluation.
+    """
+    targets = (target,) if isinstance(target, Target) else tuple(target)
+    records, trained = [], {}
+    for spec in model_specs:
+        for width in widths or (spec.width,):
+            sized = dataclasses.replace(spec, width=width)
+            start = time.perf_counter()
+            triples, params, metrics = train_group(sized, targets, config, seeds, delays or (spec.delay,))
+            seconds = (time.perf_counter() - start) / len(triples)
+            trained[(sized.name, width)] = (sized, triples, params)
+            for i, (index, seed, delay) in enumerate(triples):
+                records.append(_record(study, targets[index], sized, config, (seed, delay), i, metrics, seconds))
+    return records, trained
+
+
+def _record(study, target, spec, config, pair, index, metrics, seconds) -> dict[str, Any]:
+    seed, delay = pair
+    long = config.long_factors
+    value = lambda name: float(metrics[name][index])  # noqa: E731
+    losses = metrics["losses"][index]
+    return {
+        "study": study, "target": target.name, "model": spec.name, "width": spec.width, "depth": spec.depth,
+        "delay": delay, "seed": seed, "nmse_train": value("nmse_train"), "nmse_test": value("nmse_test"),
+        "nmse_test_2x": value("nmse_test_2x") if 2 in long else None,
+        "nmse_test_long": value(f"nmse_test_{long[-1]}x") if long else None,
+        "theory_nmse": None, "theory_nmse_lower": None, "readout": spec.readout.value,
+        "bidirectional": spec.bidirectional, "train_length": config.length, "seconds": seconds,
+        "losses": [float(x) for x in losses[:: max(1, len(losses) // 50)]],
+    }  # fmt: skip
+
+
+def summarise(records: Sequence[dict[str, Any]], field: str = "nmse_test") -> list[dict[str, Any]]:
+    """Best and median of ``field`` over seeds for each (study, target, model, width, depth, delay)."""
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        key = tuple(record[k] for k in ("study", "target", "model", "width", "depth", "delay"))
+        groups.setdefault(key, []).append(record)
+    rows = []
+    for key, group in groups.items():
+        values = np.array([r[field] for r in group], np.float64)
+        row = dict(zip(("study", "target", "model", "width", "depth", "delay"), key))
+        row.update(best=float(np.nanmin(values)), median=float(np.nanmedian(values)), seeds=len(group))
+        row["theory_nmse"] = group[0]["theory_nmse"]
+        row["theory_nmse_lower"] = group[0]["theory_nmse_lower"]
+        rows.append(row)
+    return rows

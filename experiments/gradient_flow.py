@@ -92,7 +92,8 @@ def train(config: GradientFlowConfig, run: Run, name: str, model: Model, params:
         return diagnostics.first_bit_task(jax.random.fold_in(key, index), config.batch_size, config.time_steps)
 
     state = init_state(params, optimizer, jax.random.fold_in(key, 2**31))  # donated by the train step
-    state = fit(state, step, batches, config.train_steps, run=run.sub(name.replace(" ", "_").replace(",", "")), progress=False)
+    sub_run = run.sub(name.replace(" ", "_").replace(",", ""))
+    state = fit(state, step, batches, config.train_steps, run=sub_run, progress=False)
     return state.params
 
 

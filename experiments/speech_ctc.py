@@ -31,7 +31,6 @@ from rnnjax.runs import Run  # noqa: E402
 from rnnjax.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
 from rnnjax.unroll import RNN  # noqa: E402
 
-
 BUCKETS = (24, 40, 56, 72, 1000)  # frame-count caps of the training batches
 
 

@@ -277,11 +277,14 @@ class LinearInit(NamedTuple):
     max_phase: float = 3.141592653589793
 
 
+DEFAULT_SPECTRUM = LinearInit()
+
+
 def linear_rnn(
     kind: LinearKind | str = LinearKind.DENSE,
     *,
     output_size: int | None = None,
-    spectrum: LinearInit = LinearInit(),
+    spectrum: LinearInit = DEFAULT_SPECTRUM,
     input_init: Initializer | None = None,
     output_init: Initializer | None = None,
 ) -> Cell:

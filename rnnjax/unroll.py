@@ -92,7 +92,9 @@ def _validate_steps(name: str, value: Any, batch_shape: tuple[int, ...], time_st
     if value.dtype != jnp.bool_:
         raise TypeError(f"{name} must be a boolean array of shape {_shape_str(expected)}; got dtype {value.dtype}")
     if value.shape != expected:
-        raise ValueError(f"{name}: expected shape {_shape_str(expected)} ([*batch, time]); got {_shape_str(value.shape)}")
+        raise ValueError(
+            f"{name}: expected shape {_shape_str(expected)} ([*batch, time]); got {_shape_str(value.shape)}"
+        )
     return value
 
 
@@ -104,7 +106,9 @@ def _validate_carry(cell: Cell, params: Params, carry: Carry, batch_shape: tuple
     try:
         leaves = ref_tree.flatten_up_to(carry)
     except (ValueError, TypeError) as error:
-        raise ValueError(f"initial_carry must have the structure {ref_tree}; got {jax.tree.structure(carry)}") from error
+        raise ValueError(
+            f"initial_carry must have the structure {ref_tree}; got {jax.tree.structure(carry)}"
+        ) from error
     out = []
     for leaf, ref, one in zip(leaves, ref_leaves, jax.tree.leaves(single)):
         leaf = jnp.asarray(leaf)

@@ -11,10 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_train import OPTIMIZER, STEP, batch_fn, init_params  # tests/ is on sys.path under pytest
 
 from rnnjax import train
 from rnnjax.checkpoint import Checkpointer, from_saveable, to_saveable
-from test_train import OPTIMIZER, STEP, batch_fn, init_params  # tests/ is on sys.path under pytest
 
 
 def _fresh_state():

@@ -4,8 +4,16 @@ import jax
 import numpy as np
 import pytest
 
-from rnnjax.data import batch_indices, cache_dir, device_batch_indices, split_indices
-from rnnjax.data import sentiment, shakespeare, speakers, weather
+from rnnjax.data import (
+    batch_indices,
+    cache_dir,
+    device_batch_indices,
+    sentiment,
+    shakespeare,
+    speakers,
+    split_indices,
+    weather,
+)
 
 
 def test_batch_order_is_a_pure_function_of_seed_and_step():

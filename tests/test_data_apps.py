@@ -7,7 +7,6 @@ import pytest
 
 from rnnjax.data import captions, dates, entities, speech
 
-
 # --------------------------------------------------------------------------- dates
 
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnjax.cells import Cell, Params, _check_sizes, _make_cell, default_input_init, linear_eigenvalues
-from rnnjax.unroll import _validate_carry, _validate_inputs, _validate_lengths, _validate_steps, rnn
+from rnnjax.unroll import prepare, restore_layout, rnn
 
 
 class Recurrence(NamedTuple):
@@ -219,48 +219,19 @@ def parallel_rnn(
     cells and O(T hidden^3) for the dense linear cell.
     """
     form = recurrence(cell)
-    if lengths is not None and mask is not None:
-        raise ValueError("give either lengths or mask, not both")
-    batch_shape, time_steps = _validate_inputs(cell, params, xs, time_major)
-    if time_steps == 0:
+    prepared = prepare(
+        cell, params, xs, lengths=lengths, mask=mask, initial_carry=initial_carry, reset=reset,
+        reverse=reverse, time_major=time_major,
+    )  # fmt: skip
+    if prepared.time_steps == 0:
         return rnn(cell, params, xs, initial_carry=initial_carry, time_major=time_major)
-    valid = None
-    if lengths is not None:
-        lengths = _validate_lengths(lengths, batch_shape, time_steps)
-        valid = jnp.arange(time_steps) < lengths[..., None]
-    if mask is not None:
-        valid = _validate_steps("mask", mask, batch_shape, time_steps)
-    if reset is not None:  # the segment rule of rnnjax.unroll.rnn
-        reset = _validate_steps("reset", reset, batch_shape, time_steps)
-        if valid is not None:
-            reset = reset & valid
-        if reverse:
-            reset = jnp.concatenate([reset[..., 1:], jnp.zeros_like(reset[..., :1])], axis=-1)
-    if initial_carry is None:
-        initial_carry = cell.initial_carry(params, batch_shape)
-    else:
-        initial_carry = _validate_carry(cell, params, initial_carry, batch_shape)
-
-    batch = 1
-    for d in batch_shape:
-        batch *= d
-    xs_tb = xs if time_major else jnp.moveaxis(xs, -2, 0)
-    u = cell.project(params, xs_tb.reshape(time_steps, batch, xs.shape[-1]))  # [time, batch, ...]
-
-    def flat_steps(steps):
-        return None if steps is None else jnp.moveaxis(steps, -1, 0).reshape(time_steps, batch)
-
-    valid, reset = flat_steps(valid), flat_steps(reset)
-    h0 = initial_carry.reshape(batch, -1)
+    u = cell.project(params, prepared.xs)  # [time, batch, ...]
+    valid = prepared.valid
     a, b = form.coefficients(params, u)
-    a, b = _masked_elements(form.dense, a, b, h0, valid, reset, reverse)
+    a, b = _masked_elements(form.dense, a, b, prepared.carry, valid, prepared.reset, reverse)
     combine = _combine_dense if form.dense else _combine_diagonal
     _, hs = jax.lax.associative_scan(combine, (a, b), reverse=reverse, axis=0)
     ys = form.readout(params, hs, u)
     if valid is not None:
         ys = jnp.where(valid[..., None], ys, jnp.zeros((), ys.dtype))
-    final = hs[0] if reverse else hs[-1]
-    ys = ys.reshape(time_steps, *batch_shape, ys.shape[-1])
-    if not time_major:
-        ys = jnp.moveaxis(ys, 0, -2)
-    return ys, final.reshape(*batch_shape, final.shape[-1])
+    return restore_layout(prepared, ys, hs[0] if reverse else hs[-1], time_major)

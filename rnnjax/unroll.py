@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -123,6 +124,80 @@ def _validate_carry(cell: Cell, params: Params, carry: Carry, batch_shape: tuple
     return jax.tree.unflatten(ref_tree, out)
 
 
+class Prepared(NamedTuple):
+    """Validated inputs of an unroll, flattened to one batch axis (see :func:`prepare`)."""
+
+    batch_shape: tuple[int, ...]
+    time_steps: int
+    xs: jax.Array  # [time, batch, input]
+    valid: jax.Array | None  # bool [time, batch]
+    reset: jax.Array | None  # bool [time, batch], already in processing order
+    carry: Carry  # leaves [batch, ...]
+
+
+def prepare(
+    cell: Cell,
+    params: Params,
+    xs: jax.Array,
+    *,
+    lengths: jax.Array | None,
+    mask: jax.Array | None,
+    initial_carry: Carry | None,
+    reset: jax.Array | None,
+    reverse: bool,
+    time_major: bool,
+) -> Prepared:
+    """Validate the arguments of :func:`rnn` and flatten every batch dim into one.
+
+    Shared by every unroller (sequential and associative scans) so that they apply the
+    same rules: a reset on a skipped step does nothing, and with ``reverse`` a reset at
+    t ends a segment just after step t.
+    """
+    if lengths is not None and mask is not None:
+        raise ValueError("give either lengths or mask, not both")
+    batch_shape, time_steps = _validate_inputs(cell, params, xs, time_major)
+    valid = None
+    if lengths is not None:
+        lengths = _validate_lengths(lengths, batch_shape, time_steps)
+        valid = jnp.arange(time_steps) < lengths[..., None]
+    if mask is not None:
+        valid = _validate_steps("mask", mask, batch_shape, time_steps)
+    if reset is not None:
+        reset = _validate_steps("reset", reset, batch_shape, time_steps)
+        if valid is not None:
+            reset = reset & valid  # a reset on a skipped step does nothing
+        if reverse:  # reset[t] starts a segment at t: walking backwards, it ends after step t
+            reset = jnp.concatenate([reset[..., 1:], jnp.zeros_like(reset[..., :1])], axis=-1)
+    if initial_carry is None:
+        initial_carry = cell.initial_carry(params, batch_shape)
+    else:
+        initial_carry = _validate_carry(cell, params, initial_carry, batch_shape)
+
+    batch = math.prod(batch_shape)
+    xs_tb = xs if time_major else jnp.moveaxis(xs, -2, 0)  # [time, *batch, input]
+
+    def flat_steps(steps):
+        return None if steps is None else jnp.moveaxis(steps, -1, 0).reshape(time_steps, batch)
+
+    return Prepared(
+        batch_shape=batch_shape,
+        time_steps=time_steps,
+        xs=xs_tb.reshape(time_steps, batch, xs.shape[-1]),
+        valid=flat_steps(valid),
+        reset=flat_steps(reset),
+        carry=jax.tree.map(lambda leaf: leaf.reshape(batch, *leaf.shape[len(batch_shape) :]), initial_carry),
+    )
+
+
+def restore_layout(prepared: Prepared, ys: jax.Array, final: Carry, time_major: bool) -> tuple[jax.Array, Carry]:
+    """Undo :func:`prepare`'s flattening: ys [time, batch, out] and a [batch, ...] carry."""
+    ys = ys.reshape(prepared.time_steps, *prepared.batch_shape, ys.shape[-1])
+    if not time_major:
+        ys = jnp.moveaxis(ys, 0, -2)
+    final = jax.tree.map(lambda leaf: leaf.reshape(*prepared.batch_shape, *leaf.shape[1:]), final)
+    return ys, final
+
+
 # --------------------------------------------------------------------------- the scan
 
 
@@ -213,48 +288,19 @@ def rnn(
       exactly zero at invalid steps; final_carry is the carry after the last
       processed valid step of each sequence.
     """
-    if lengths is not None and mask is not None:
-        raise ValueError("give either lengths or mask, not both")
-    batch_shape, time_steps = _validate_inputs(cell, params, xs, time_major)
-    valid = None
-    if lengths is not None:
-        lengths = _validate_lengths(lengths, batch_shape, time_steps)
-        valid = jnp.arange(time_steps) < lengths[..., None]
-    if mask is not None:
-        valid = _validate_steps("mask", mask, batch_shape, time_steps)
-    if reset is not None:
-        reset = _validate_steps("reset", reset, batch_shape, time_steps)
-        if valid is not None:
-            reset = reset & valid  # a reset on a skipped step does nothing
-        if reverse:  # reset[t] starts a segment at t: walking backwards, it ends after step t
-            reset = jnp.concatenate([reset[..., 1:], jnp.zeros_like(reset[..., :1])], axis=-1)
-    if initial_carry is None:
-        initial_carry = cell.initial_carry(params, batch_shape)
-    else:
-        initial_carry = _validate_carry(cell, params, initial_carry, batch_shape)
-
-    batch = 1
-    for d in batch_shape:
-        batch *= d
-    xs_tb = xs if time_major else jnp.moveaxis(xs, -2, 0)  # [time, *batch, input]
-    xs_tb = xs_tb.reshape(time_steps, batch, xs.shape[-1])
+    prepared = prepare(
+        cell, params, xs, lengths=lengths, mask=mask, initial_carry=initial_carry, reset=reset,
+        reverse=reverse, time_major=time_major,
+    )  # fmt: skip
     # The input projection has no dependence on the carry: on accelerators it is done for all
     # steps at once (one big matmul); on XLA CPU projecting inside the loop measured faster.
     hoist = _hoist_projection()
-    inputs = cell.project(params, xs_tb) if hoist else xs_tb
-
-    def flat_steps(steps):
-        return None if steps is None else jnp.moveaxis(steps, -1, 0).reshape(time_steps, batch)
-
-    carry = jax.tree.map(lambda leaf: leaf.reshape(batch, *leaf.shape[len(batch_shape) :]), initial_carry)
+    inputs = cell.project(params, prepared.xs) if hoist else prepared.xs
     ys, final = _scan_time_major(
-        cell, params, inputs, carry, flat_steps(valid), flat_steps(reset), carry, reverse, unroll, not hoist
-    )
-    ys = ys.reshape(time_steps, *batch_shape, ys.shape[-1])
-    if not time_major:
-        ys = jnp.moveaxis(ys, 0, -2)
-    final = jax.tree.map(lambda leaf: leaf.reshape(*batch_shape, *leaf.shape[1:]), final)
-    return ys, final
+        cell, params, inputs, prepared.carry, prepared.valid, prepared.reset, prepared.carry, reverse, unroll,
+        not hoist,
+    )  # fmt: skip
+    return restore_layout(prepared, ys, final, time_major)
 
 
 # --------------------------------------------------------------------------- networks

@@ -414,6 +414,19 @@ def _make_cell(
     )
 
 
+CELL_NAMES = (
+    "simple_tanh",
+    "simple_relu",
+    "lstm",
+    "gru_pytorch",
+    "gru_cho",
+    "linear_dense",
+    "linear_diagonal",
+    "linear_complex_diagonal",
+)
+"""One canonical name per cell kind that :func:`make_cell` builds (it also takes a few aliases)."""
+
+
 def make_cell(name: str, **options: Any) -> Cell:
     """Build a cell from its name: 'simple_tanh', 'simple_relu', 'lstm', 'gru', 'gru_cho',
     'linear' (dense), 'linear_diagonal', 'linear_complex_diagonal'."""

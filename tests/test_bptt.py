@@ -6,19 +6,10 @@ import optax
 import pytest
 
 from rnnjax.bptt import backward, chunk_value_and_grad, rnn_manual_vjp, truncated_bptt_grads
-from rnnjax.cells import make_cell
+from rnnjax.cells import CELL_NAMES, make_cell
 from rnnjax.unroll import rnn
 
-CELLS = [
-    "simple_tanh",
-    "simple_relu",
-    "lstm",
-    "gru_pytorch",
-    "gru_cho",
-    "linear_dense",
-    "linear_diagonal",
-    "linear_complex_diagonal",
-]
+CELLS = list(CELL_NAMES)
 BIASES = {"bias", "input_bias", "recurrent_bias", "D"}
 
 

@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from rnnjax.cells import LinearInit, LSTMState, gru, linear_eigenvalues, linear_rnn, lstm, make_cell, simple_rnn
-
-CELL_NAMES = (
-    "simple_tanh",
-    "simple_relu",
-    "lstm",
-    "gru_pytorch",
-    "gru_cho",
-    "linear_dense",
-    "linear_diagonal",
-    "linear_complex_diagonal",
+from rnnjax.cells import (
+    CELL_NAMES,
+    LinearInit,
+    LSTMState,
+    gru,
+    linear_eigenvalues,
+    linear_rnn,
+    lstm,
+    make_cell,
+    simple_rnn,
 )
+
 INPUT, HIDDEN = 3, 5
 
 

@@ -104,3 +104,15 @@ def test_shakespeare_markup_and_split_by_play():
     assert "**" not in "".join(plays) and "#" not in "".join(plays)
     assert shakespeare.decode(corpus.val[: len(plays[4])], corpus.alphabet) == plays[4]
     assert len(shakespeare.load_shakespeare(limit=1000).train) == 1000
+
+
+def test_ridge_fit_is_least_squares_and_shrinks_with_alpha():
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(200, 4, 3))
+    targets = inputs.reshape(200, -1) @ rng.normal(size=12) + 0.5 + 0.01 * rng.normal(size=200)
+    design = np.concatenate([inputs.reshape(200, -1), np.ones((200, 1))], axis=1)
+    expected = np.linalg.lstsq(design, targets, rcond=None)[0]
+    np.testing.assert_allclose(weather.ridge_fit(inputs, targets, 0.0), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weather.ridge_predict(expected, inputs), design @ expected, rtol=1e-12)
+    shrunk = weather.ridge_fit(inputs, targets, 1e4)
+    assert np.linalg.norm(shrunk[:-1]) < 0.5 * np.linalg.norm(expected[:-1])  # the bias is not penalised

@@ -6,19 +6,9 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from rnnjax.cells import lstm, make_cell
+from rnnjax.cells import CELL_NAMES, lstm, make_cell
 from rnnjax.unroll import RNN, Merge, merge_directions, rnn
 
-CELL_NAMES = (
-    "simple_tanh",
-    "simple_relu",
-    "lstm",
-    "gru_pytorch",
-    "gru_cho",
-    "linear_dense",
-    "linear_diagonal",
-    "linear_complex_diagonal",
-)
 BATCH, TIME, INPUT, HIDDEN = 3, 7, 2, 4
 EXACT = 1e-12
 

@@ -86,3 +86,35 @@ def load_weather(
             raise ValueError(f"a split of {stop - start} hours is shorter than window + horizon = {window + horizon}")
         parts.append(_windows(normalised[start:stop], temperature[start:stop], window, horizon, stride))
     return Weather(*parts, mean.astype(np.float32), std.astype(np.float32), FEATURE_NAMES)
+
+
+class Ridge(NamedTuple):
+    alpha: float  # chosen on validation
+    weights: np.ndarray  # float64 [window * features + 1], last entry the intercept
+    val_mae: float  # deg C
+
+
+def ridge_fit(inputs: np.ndarray, targets: np.ndarray, alpha: float) -> np.ndarray:
+    """w = argmin |[X 1] w - y|^2 + alpha |w[:-1]|^2 on flattened windows ``inputs: [examples, window, features]``."""
+    x = np.concatenate([inputs.reshape(len(inputs), -1), np.ones((len(inputs), 1))], axis=1).astype(np.float64)
+    penalty = alpha * np.eye(x.shape[1])
+    penalty[-1, -1] = 0.0
+    return np.linalg.solve(x.T @ x + penalty, x.T @ targets.astype(np.float64))
+
+
+def ridge_predict(weights: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """[X 1] w: the predicted change in temperature (deg C), ``[examples]``."""
+    return inputs.reshape(len(inputs), -1) @ weights[:-1] + weights[-1]
+
+
+def ridge_baseline(data: Weather, alphas: tuple[float, ...]) -> Ridge:
+    """Ridge on the change (target - current) over training windows, alpha with the lowest validation MAE."""
+    if not alphas:
+        raise ValueError("alphas must name at least one ridge penalty; got ()")
+    change = data.train.target - data.train.current
+    scored = []
+    for alpha in alphas:
+        weights = ridge_fit(data.train.inputs, change, alpha)
+        val = data.val.current + ridge_predict(weights, data.val.inputs)
+        scored.append(Ridge(float(alpha), weights, float(np.abs(val - data.val.target).mean())))
+    return min(scored, key=lambda r: r.val_mae)

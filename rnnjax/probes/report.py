@@ -100,7 +100,10 @@ def make_plots(records: Rows, extras: dict[str, Any], plot_path: Callable[[str],
         rows = _select(table, study=study)
         if rows:
             keys = ("target", "model") if study != "depth" else ("model", "depth")
-            files[study] = _figure(plot_path(study), 1, lambda ax: plot_vs(rows, ax[0], x, keys, log_x=True), title)
+            def draw(ax, rows=rows, x=x, keys=keys):
+                plot_vs(rows, ax[0], x, keys, log_x=True)
+
+            files[study] = _figure(plot_path(study), 1, draw, title)
     if "memory" in extras and extras["memory"].get("step_responses"):
         files["memory_steps"] = _figure(plot_path("memory_steps"), 3, lambda ax: _step_responses(extras["memory"], ax),
                                         "Study 3: step responses to 10x the training length")  # fmt: skip
@@ -110,8 +113,12 @@ def make_plots(records: Rows, extras: dict[str, Any], plot_path: Callable[[str],
     for study in ("non_fading", "depth"):
         rows = _select(records, study=study)
         if rows:
-            files[f"{study}_lengths"] = _figure(plot_path(f"{study}_lengths"), 1, lambda ax: plot_lengths(rows, ax[0]),
-                                                f"{study}: error vs test length")  # fmt: skip
+            def draw_lengths(ax, rows=rows):
+                plot_lengths(rows, ax[0])
+
+            files[f"{study}_lengths"] = _figure(
+                plot_path(f"{study}_lengths"), 1, draw_lengths, f"{study}: error vs test length"
+            )
     return files
 
 

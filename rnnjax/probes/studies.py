@@ -137,10 +137,10 @@ def memory(config: ProbeConfig) -> tuple[list[dict], dict]:
     long = 10 * config.length
     steps = jnp.ones((1, long, 1), jnp.float32)
     responses = {name: np.cumsum(kernel[:long]).tolist() for name, kernel in kernels.items()}
-    for (name, width), (spec, triples, params) in trained.items():
+    for (_, width), (spec, triples, params) in trained.items():
         for i, (index, seed, _) in enumerate(triples):
             if seed == config.seeds[0]:
-                one = jax.tree.map(lambda p: p[i], params)
+                one = jax.tree.map(lambda p, i=i: p[i], params)
                 curve = models.aligned_predictions(spec, one, steps, 1, 0, 0)[0, :, 0]
                 responses[f"{family[index].name}|{width}"] = np.asarray(curve, np.float64).tolist()
     return records, {"step_responses": responses, "train_length": config.length}

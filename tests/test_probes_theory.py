@@ -3,10 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from rnnjax.probes import targets, theory
+from rnnjax.probes.sweep import lbfgs_refine
 
 LENGTH = 10
 
@@ -68,16 +68,7 @@ def _brute_force_width(kernel, width, restarts=24, steps=300):
             "C": jax.random.normal(k_c, (width,), jnp.float64),
             "D": jnp.zeros((), jnp.float64),
         }
-        solver = optax.lbfgs()
-        value_and_grad = optax.value_and_grad_from_state(loss)
-
-        def step(carry, _):
-            p, state = carry
-            value, grad = value_and_grad(p, state=state)
-            updates, state = solver.update(grad, state, p, value=value, grad=grad, value_fn=loss)
-            return (optax.apply_updates(p, updates), state), None
-
-        (p, _), _ = jax.lax.scan(step, (p, solver.init(p)), None, length=steps)
+        p, _ = lbfgs_refine(loss, p, steps)
         return loss(p)
 
     values = jax.jit(jax.vmap(fit))(jax.random.split(jax.random.key(0), restarts))

@@ -109,7 +109,7 @@ def _adam_phase(loss_fn, params, key, config: TrainConfig):
     return params, losses
 
 
-def _lbfgs_phase(loss_fn, params, steps: int):
+def lbfgs_refine(loss_fn, params, steps: int):
     """Full-batch L-BFGS refinement (optax.lbfgs with its zoom line search)."""
     optimizer = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(loss_fn)
@@ -171,7 +171,7 @@ def train_run(
     params = models.init(spec, k_init, target.input_size, target.output_size, dtype)
     params, losses = _adam_phase(loss_fn, params, k_steps, config)
     if config.lbfgs_steps:
-        params, refined = _lbfgs_phase(loss_fn, params, config.lbfgs_steps)
+        params, refined = lbfgs_refine(loss_fn, params, config.lbfgs_steps)
         losses = jnp.concatenate([losses, refined])
     metrics = {"nmse_train": loss_fn(params), "losses": losses}
     for factor in (1, *config.long_factors):

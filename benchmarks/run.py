@@ -38,6 +38,7 @@ if __name__ == "__main__":
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+import rnnjax  # noqa: E402, F401  (before any JAX computation: rnnjax/_xla_flags.py)
 from benchmarks import competitors as comp  # noqa: E402
 
 FULL_SHAPES = [

@@ -1,6 +1,10 @@
 """rnnjax: recurrent neural networks as pure JAX functions."""
 
-from rnnjax.cells import (
+from rnnjax import _xla_flags
+
+_xla_flags.apply()  # before any JAX computation: see rnnjax/_xla_flags.py
+
+from rnnjax.cells import (  # noqa: E402
     Activation,
     Cell,
     GRUConvention,
@@ -14,7 +18,7 @@ from rnnjax.cells import (
     make_cell,
     simple_rnn,
 )
-from rnnjax.unroll import RNN, Merge, merge_directions, rnn
+from rnnjax.unroll import RNN, Merge, merge_directions, rnn  # noqa: E402
 
 __all__ = [
     "Activation",

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import optax
 import pytest
 
+from rnnjax import unroll as unroll_module
 from rnnjax.bptt import backward, chunk_value_and_grad, rnn_manual_vjp, truncated_bptt_grads
 from rnnjax.cells import CELL_NAMES, make_cell
 from rnnjax.unroll import rnn
@@ -25,6 +26,7 @@ def _problem(name, key, batch_shape, time_steps, input_size=3, hidden_size=5, wi
     params = cell.init(next(keys), input_size, hidden_size, jnp.float64)
     params = {k: v + 0.3 * jax.random.normal(next(keys), v.shape) if k in BIASES else v for k, v in params.items()}
     xs = jax.random.normal(next(keys), (*batch_shape, time_steps, input_size), jnp.float64)
+
     def random_like(leaf):
         values = 0.5 * jax.random.normal(next(keys), leaf.shape)
         if jnp.iscomplexobj(leaf):
@@ -101,6 +103,40 @@ def test_manual_vjp_matches_rnn_and_autodiff(name, key):
     ours, expected = value_and_grads(rnn_manual_vjp), value_and_grads(rnn)
     assert abs(float(ours[0] - expected[0])) <= 1e-12 * abs(float(expected[0]))
     assert _relative_error(ours[1], expected[1]) <= 1e-10
+
+
+@pytest.mark.parametrize("hoist, time_major", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("name", CELLS)
+def test_rnn_backward_manual_matches_autodiff(name, hoist, time_major, key, monkeypatch):
+    """rnn(..., backward="manual") == rnn(...) in value and gradient, with both input-projection placements."""
+    monkeypatch.setattr(unroll_module, "HOIST_PROJECTION", hoist)
+    cell, params, xs, carry, lengths, keys = _problem(name, key, (2, 3), 7, with_lengths=True)
+    if time_major:
+        xs = jnp.moveaxis(xs, -2, 0)
+    targets = jax.random.normal(next(keys), rnn(cell, params, xs, time_major=time_major)[0].shape)
+
+    def value_and_grads(backward_mode):
+        def loss(p, x, c):
+            ys, final = rnn(cell, p, x, lengths=lengths, initial_carry=c, time_major=time_major, backward=backward_mode)
+            return jnp.sum((ys - targets) ** 2) + sum(jnp.sum(jnp.abs(leaf) ** 2) for leaf in jax.tree.leaves(final))
+
+        return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))(params, xs, carry)
+
+    ours, expected = value_and_grads("manual"), value_and_grads("autodiff")
+    assert abs(float(ours[0] - expected[0])) <= 1e-12 * abs(float(expected[0]))
+    assert _relative_error(ours[1], expected[1]) <= 1e-10
+
+
+def test_rnn_backward_manual_rejects_what_it_does_not_support(key):
+    cell, params, xs, carry, lengths, _ = _problem("lstm", key, (2,), 5)
+    mask = jnp.ones((2, 5), bool)
+    for kwargs, named in [({"mask": mask}, "mask"), ({"reset": mask}, "reset"), ({"reverse": True}, "reverse=True")]:
+        with pytest.raises(ValueError, match=f"backward='manual' supports lengths and initial_carry only; got {named}"):
+            rnn(cell, params, xs, backward="manual", **kwargs)
+    with pytest.raises(ValueError, match="backward must be 'autodiff' or 'manual'; got 'hand'"):
+        rnn(cell, params, xs, backward="hand")
+    with pytest.raises(ValueError, match="xs: expected feature size 3"):  # rnn's own validation comes first
+        rnn(cell, params, xs[..., :2], backward="manual")
 
 
 def test_manual_vjp_trains_to_the_same_loss(key):

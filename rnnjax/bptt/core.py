@@ -48,7 +48,6 @@ def rule_for(cell: Cell, params: Params) -> Rule:
     return rule
 
 
-
 def prepare_inputs(cell: Cell, params: Params, xs: jax.Array, lengths: Any, initial_carry: Carry):
     """Validate the inputs like ``rnn`` and bring them to time-major, flat-batch form."""
     batch_shape, time_steps = _validate_inputs(cell, params, xs, time_major=False)
@@ -56,7 +55,7 @@ def prepare_inputs(cell: Cell, params: Params, xs: jax.Array, lengths: Any, init
     valid = None
     if lengths is not None:
         lengths = _validate_lengths(lengths, batch_shape, time_steps)
-        valid = (jnp.arange(time_steps)[:, None] < lengths.reshape(1, batch))  # [time, batch]
+        valid = jnp.arange(time_steps)[:, None] < lengths.reshape(1, batch)  # [time, batch]
     if initial_carry is None:
         initial_carry = cell.initial_carry(params, batch_shape)
     else:

@@ -21,7 +21,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from rnnjax.bptt.scan import Rule, contract, forward_scan, mask_outputs, previous, reverse_scan, sum_steps
+from rnnjax.bptt.scan import (
+    Rule,
+    contract,
+    forward_scan,
+    input_projection,
+    mask_outputs,
+    materialized_transpose,
+    previous,
+    reverse_scan,
+    sum_steps,
+)
 from rnnjax.cells import GRUConvention, LSTMState
 
 # --------------------------------------------------------------------------- LSTM
@@ -30,10 +40,10 @@ from rnnjax.cells import GRUConvention, LSTMState
 def _lstm_forward(params, xs, carry0, valid, unroll):
     hidden = params["recurrent_kernel"].shape[0]
     kernel = params["recurrent_kernel"]
-    inputs = xs @ params["input_kernel"] + params["bias"]  # x_t W + b for all steps at once
+    inputs, project = input_projection(xs, params["input_kernel"], params["bias"])  # x_t W + b
 
-    def step(carry, u):
-        z = u + carry.h @ kernel
+    def step(carry, x):
+        z = project(x) + carry.h @ kernel
         i_f = jax.nn.sigmoid(z[:, : 2 * hidden])
         g = jnp.tanh(z[:, 2 * hidden : 3 * hidden])
         o = jax.nn.sigmoid(z[:, 3 * hidden :])
@@ -47,7 +57,7 @@ def _lstm_forward(params, xs, carry0, valid, unroll):
 
 def _lstm_backward(params, xs, carry0, residuals, d_ys, d_final, valid, unroll):
     carries, gates = residuals
-    kernel_t = params["recurrent_kernel"].T
+    kernel_t = materialized_transpose(params["recurrent_kernel"])
     c_prev = previous(carries.c, carry0.c)
 
     def step_back(d_carry, scanned):
@@ -94,9 +104,10 @@ def gru_rule(convention: GRUConvention) -> Rule:
 def _gru_forward_pytorch(params, xs, carry0, valid, unroll):
     hidden = params["recurrent_kernel"].shape[0]
     kernel, bias = params["recurrent_kernel"], params["recurrent_bias"]
-    inputs = xs @ params["input_kernel"] + params["input_bias"]  # [u_r, u_z, u_n]
+    inputs, project = input_projection(xs, params["input_kernel"], params["input_bias"])  # [u_r, u_z, u_n]
 
-    def step(h, u):
+    def step(h, x):
+        u = project(x)
         v = h @ kernel + bias  # [v_r, v_z, v_n]
         r_z = jax.nn.sigmoid(u[:, : 2 * hidden] + v[:, : 2 * hidden])
         n = jnp.tanh(u[:, 2 * hidden :] + r_z[:, :hidden] * v[:, 2 * hidden :])
@@ -109,7 +120,7 @@ def _gru_forward_pytorch(params, xs, carry0, valid, unroll):
 
 def _gru_backward_pytorch(params, xs, carry0, residuals, d_ys, d_final, valid, unroll):
     hs, gates, v_n = residuals
-    kernel_t = params["recurrent_kernel"].T
+    kernel_t = materialized_transpose(params["recurrent_kernel"])
     h_prev = previous(hs, carry0)
 
     def step_back(d_h, scanned):
@@ -136,9 +147,10 @@ def _gru_forward_cho(params, xs, carry0, valid, unroll):
     hidden = params["recurrent_kernel"].shape[0]
     kernel = params["recurrent_kernel"]
     # Every recurrent bias of the CHO form adds to a pre-activation: fold b_h into the input projection.
-    inputs = xs @ params["input_kernel"] + params["input_bias"] + params["recurrent_bias"]
+    inputs, project = input_projection(xs, params["input_kernel"], params["input_bias"] + params["recurrent_bias"])
 
-    def step(h, u):
+    def step(h, x):
+        u = project(x)
         r_z = jax.nn.sigmoid(u[:, : 2 * hidden] + h @ kernel[:, : 2 * hidden])
         n = jnp.tanh(u[:, 2 * hidden :] + (r_z[:, :hidden] * h) @ kernel[:, 2 * hidden :])
         z = r_z[:, hidden:]
@@ -151,8 +163,8 @@ def _gru_forward_cho(params, xs, carry0, valid, unroll):
 def _gru_backward_cho(params, xs, carry0, residuals, d_ys, d_final, valid, unroll):
     hs, gates = residuals
     hidden = params["recurrent_kernel"].shape[0]
-    kernel_rz_t = params["recurrent_kernel"][:, : 2 * hidden].T
-    kernel_n_t = params["recurrent_kernel"][:, 2 * hidden :].T
+    kernel_rz_t = materialized_transpose(params["recurrent_kernel"][:, : 2 * hidden])
+    kernel_n_t = materialized_transpose(params["recurrent_kernel"][:, 2 * hidden :])
     h_prev = previous(hs, carry0)
 
     def step_back(d_h, scanned):

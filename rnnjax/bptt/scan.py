@@ -108,3 +108,27 @@ def mask_outputs(ys: jax.Array, valid: jax.Array | None) -> jax.Array:
 def sum_steps(values: jax.Array) -> jax.Array:
     """Sum ``[time, batch, n]`` over time and batch (a bias gradient)."""
     return values.sum(axis=(0, 1))
+
+
+def input_projection(xs: jax.Array, kernel: jax.Array, bias: jax.Array) -> tuple[Any, Callable[[Any], jax.Array]]:
+    """``(scanned, project)`` so that ``project(scanned[t]) == xs[t] @ kernel + bias`` inside the loop.
+
+    Follows :func:`rnnjax.unroll.rnn`'s placement: on accelerators all steps are projected at
+    once before the loop (one large product); on XLA CPU each step is projected inside the
+    loop, which measured faster there (see ``benchmarks/README.md``).
+    """
+    from rnnjax.unroll import _hoist_projection
+
+    if _hoist_projection():
+        return xs @ kernel + bias, lambda u: u
+    return xs, lambda x: x @ kernel + bias
+
+
+def materialized_transpose(kernel: jax.Array) -> jax.Array:
+    """``kernel.T`` as an array of its own for products inside the reverse scan.
+
+    Without the barrier XLA folds the transpose into each per-step product (a contraction
+    over the kernel's last dimension), which ran 1.2x (B=32, H=256) to 1.6x (B=8, H=128)
+    slower on XLA CPU than a product with the transposed copy made once before the loop.
+    """
+    return jax.lax.optimization_barrier(kernel.T)

@@ -18,7 +18,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from rnnjax.bptt.scan import Rule, contract, forward_scan, mask_outputs, previous, reverse_scan, sum_steps
+from rnnjax.bptt.scan import (
+    Rule,
+    contract,
+    forward_scan,
+    input_projection,
+    mask_outputs,
+    materialized_transpose,
+    previous,
+    reverse_scan,
+    sum_steps,
+)
 from rnnjax.cells import Activation, LinearKind, linear_eigenvalues
 
 
@@ -33,16 +43,16 @@ def simple_rule(activation: Activation) -> Rule:
 
     def forward(params, xs, carry0, valid, unroll):
         kernel = params["recurrent_kernel"]
-        inputs = xs @ params["input_kernel"] + params["bias"]  # x_t W + b, all steps at once
+        inputs, project = input_projection(xs, params["input_kernel"], params["bias"])  # x_t W + b
 
-        def step(h, u):
-            return act(u + h @ kernel), None
+        def step(h, x):
+            return act(project(x) + h @ kernel), None
 
         final, hs, _ = forward_scan(step, carry0, inputs, valid, unroll)
         return mask_outputs(hs, valid), final, hs
 
     def backward(params, xs, carry0, hs, d_ys, d_final, valid, unroll):
-        kernel_t = params["recurrent_kernel"].T
+        kernel_t = materialized_transpose(params["recurrent_kernel"])
 
         def step_back(d_h, scanned):
             h, d_y = scanned

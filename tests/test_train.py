@@ -113,6 +113,24 @@ def _run_separately(optimizer, step, key, steps):
     return state, losses
 
 
+def test_init_many_compiles_once_per_init_and_optimizer():
+    keys = jax.random.split(jax.random.key(3), 4)
+    first = train.init_many(init_params, OPTIMIZER, keys)
+    size = train._init_many._cache_size()
+    again = train.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(4), 4))
+    assert train._init_many._cache_size() == size  # the second sweep reused the compiled program
+    assert not np.allclose(first.params["head"], again.params["head"])
+
+    class Unhashable:  # still works, compiled for the call
+        __hash__ = None
+
+        def __call__(self, key):
+            return init_params(key)
+
+    same = train.init_many(Unhashable(), OPTIMIZER, keys)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), same.params, first.params)
+
+
 def test_fit_many_over_seeds_equals_separate_runs():
     keys = jax.random.split(jax.random.key(7), 4)
     states = train.init_many(init_params, OPTIMIZER, keys)

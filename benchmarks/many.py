@@ -1,8 +1,27 @@
-"""64 small models trained at once with vmap, against 64 sequential runs of the same step code."""
+"""64 small models trained at once with vmap, against 64 sequential runs of the same step code.
+
+    PYTHONPATH=. python benchmarks/many.py [--quick] [--sizes tiny,small,default,probe] [--out many.json]
+
+Two comparisons, each in one process:
+
+* **step loop** (per model size): 64 runs of ``steps`` calls of the jitted
+  ``make_train_step`` step (the cheapest sequential code: no host loop around it) against
+  ``steps`` calls of one ``jit(vmap(train_step_body))`` over the 64 stacked states. Median
+  of 3 alternating repeats, compilation excluded. The vmapped program does 64x the work of
+  one step in the same number of loop iterations, so its advantage is the per-step and
+  per-iteration overhead it removes; once one model's step is compute-bound the ratio
+  falls towards 1 (``flops_per_model_step`` and the achieved GFLOP/s show where).
+* **end to end** (default size): what a researcher runs: 64 calls of :func:`rnnjax.train.fit`
+  (one shared jitted step) against one :func:`rnnjax.train.fit_many` (vmap over runs inside
+  a ``lax.scan`` over steps), both from a cold start (compilation included) and warm.
+"""
 
 from __future__ import annotations
 
+import argparse
 import functools
+import json
+import statistics
 import time
 
 import jax
@@ -10,10 +29,18 @@ import jax.numpy as jnp
 import optax
 
 from rnnjax.cells import lstm
-from rnnjax.train import init_many, init_state, make_train_step, train_step_body
+from rnnjax.train import fit, fit_many, init_many, init_state, make_train_step, train_step_body
 from rnnjax.unroll import rnn
 
 CELL = lstm()
+# name: (batch, time, hidden, steps); input size 1 and a scalar readout throughout
+SIZES = {
+    "tiny": (8, 10, 8, 20),
+    "small": (16, 20, 8, 20),
+    "default": (32, 50, 16, 20),
+    "probe": (256, 100, 32, 4),
+}
+QUICK_SIZES = {"quick": (8, 10, 8, 3)}
 
 
 def init_model(key, hidden: int):
@@ -35,9 +62,23 @@ def make_batch(key, batch: int, time_steps: int):
     return xs, jnp.mean(xs[..., 0], axis=-1)
 
 
-def many_models(quick: bool, models: int = 64) -> dict:
+def flops_per_step(batch: int, time_steps: int, hidden: int) -> float:
+    """Matrix-product flops of one training step of one model: forward, and twice that backward."""
+    return 3 * 2 * batch * time_steps * (1 + hidden) * 4 * hidden
+
+
+def _median_alternating(runs: dict, repeats: int) -> dict[str, float]:
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def step_loop(batch: int, time_steps: int, hidden: int, steps: int, models: int = 64, repeats: int = 3) -> dict:
     """Seconds for ``models`` runs of ``steps`` steps: sequential (jitted step) vs one vmapped step."""
-    steps, batch, time_steps, hidden = (3, 8, 10, 8) if quick else (20, 32, 50, 16)
     optimizer = optax.adam(1e-2)
     batches = [make_batch(jax.random.key(100 + s), batch, time_steps) for s in range(steps)]
     keys = jax.random.split(jax.random.key(0), models)
@@ -69,16 +110,109 @@ def many_models(quick: bool, models: int = 64) -> dict:
         return jax.block_until_ready(metrics["loss"])
 
     sequential_losses, vmapped_losses = sequential(), vmapped()  # compile both
-    times = {"sequential": [], "vmapped": []}
-    for _ in range(3):
-        for name, run in (("sequential", sequential), ("vmapped", vmapped)):
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    best = {name: sorted(values)[len(values) // 2] for name, values in times.items()}
+    best = _median_alternating({"sequential": sequential, "vmapped": vmapped}, repeats)
+    flops = flops_per_step(batch, time_steps, hidden)
     return {
         "models": models, "steps": steps, "batch": batch, "time": time_steps, "hidden": hidden,
+        "flops_per_model_step": flops,
         "sequential_s": best["sequential"], "vmapped_s": best["vmapped"],
         "speedup": best["sequential"] / best["vmapped"],
+        "sequential_gflops": models * steps * flops / best["sequential"] / 1e9,
+        "vmapped_gflops": models * steps * flops / best["vmapped"] / 1e9,
         "max_loss_difference": float(jnp.max(jnp.abs(sequential_losses - vmapped_losses))),
     }  # fmt: skip
+
+
+def end_to_end(batch: int, time_steps: int, hidden: int, steps: int, models: int = 64) -> dict:
+    """64 calls of ``fit`` vs one ``fit_many``, cold (with compilation) and warm."""
+    optimizer = optax.adam(1e-2)
+    init = functools.partial(init_model, hidden=hidden)
+    keys = jax.random.split(jax.random.key(0), models)
+
+    def batch_fn(step):
+        return make_batch(jax.random.fold_in(jax.random.key(100), step), batch, time_steps)
+
+    jitted_batch = jax.jit(batch_fn)
+    final_loss = jax.jit(lambda params: loss_fn(params, batch_fn(steps), None)[0])  # held-out batch
+
+    train_step = make_train_step(loss_fn, optimizer)  # one step function, shared by the 64 runs
+
+    @jax.jit
+    def init_one(key):  # the same key use as init_many
+        init_key, train_key = jax.random.split(key)
+        return init_state(init(init_key), optimizer, train_key)
+
+    def sequential():
+        losses = []
+        for key in keys:
+            state = fit(init_one(key), train_step, jitted_batch, steps, progress=False, log_every=steps)
+            losses.append(final_loss(state.params))
+        return jax.block_until_ready(jnp.stack(losses))
+
+    def many():
+        states = init_many(init, optimizer, keys)
+        states, _ = fit_many(loss_fn, optimizer, states, batch_fn, steps, progress=False)
+        return jax.block_until_ready(jax.vmap(final_loss)(states.params))
+
+    jax.clear_caches()
+    cold = {}
+    for name, run in (("sequential", sequential), ("fit_many", many)):
+        start = time.perf_counter()
+        final = run()
+        cold[name] = (time.perf_counter() - start, final)
+    warm = _median_alternating({"sequential": sequential, "fit_many": many}, 3)
+    return {
+        "models": models, "steps": steps, "batch": batch, "time": time_steps, "hidden": hidden,
+        "cold_sequential_s": cold["sequential"][0], "cold_fit_many_s": cold["fit_many"][0],
+        "cold_speedup": cold["sequential"][0] / cold["fit_many"][0],
+        "warm_sequential_s": warm["sequential"], "warm_fit_many_s": warm["fit_many"],
+        "warm_speedup": warm["sequential"] / warm["fit_many"],
+        "max_final_loss_difference": float(jnp.max(jnp.abs(cold["sequential"][1] - cold["fit_many"][1]))),
+    }  # fmt: skip
+
+
+def many_models(quick: bool, sizes: list[str] | None = None) -> dict:
+    """The step-loop comparison for each size, and the end-to-end comparison at the default size."""
+    table = QUICK_SIZES if quick else {name: SIZES[name] for name in (sizes or SIZES)}
+    result = {"step_loop": {name: step_loop(*config) for name, config in table.items()}}
+    default = QUICK_SIZES["quick"] if quick else SIZES["default"]
+    result["end_to_end"] = end_to_end(*default)
+    return result
+
+
+def format_table(result: dict) -> str:
+    lines = [
+        "| size | B x T, H | MFLOP/model-step | 64 sequential | 1 vmapped | speedup | GFLOP/s seq / vmap |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in result["step_loop"].items():
+        lines.append(
+            f"| {name} | {r['batch']}x{r['time']}, {r['hidden']} | {r['flops_per_model_step'] / 1e6:.2f} | "
+            f"{r['sequential_s']:.3f} s | {r['vmapped_s']:.3f} s | {r['speedup']:.2f}x | "
+            f"{r['sequential_gflops']:.1f} / {r['vmapped_gflops']:.1f} |"
+        )
+    e = result["end_to_end"]
+    lines.append(
+        f"\nend to end ({e['batch']}x{e['time']}, H={e['hidden']}, {e['steps']} steps): 64 x fit "
+        f"{e['cold_sequential_s']:.2f} s cold / {e['warm_sequential_s']:.2f} s warm; fit_many "
+        f"{e['cold_fit_many_s']:.2f} s cold / {e['warm_fit_many_s']:.2f} s warm; speedup "
+        f"{e['cold_speedup']:.2f}x cold, {e['warm_speedup']:.2f}x warm"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", default="", help=f"comma-separated subset of {','.join(SIZES)}")
+    parser.add_argument("--out", default="", help="JSON output path")
+    args = parser.parse_args()
+    result = many_models(args.quick, [s for s in args.sizes.split(",") if s] or None)
+    print(format_table(result))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -58,7 +58,7 @@ def loss_fn(params, batch, key):
 
 
 def make_batch(key, batch: int, time_steps: int):
-    xs = jax.random.normal(key, (batch, time_steps, 1))
+    xs = jax.random.normal(key, (batch, time_steps, 1), jnp.float32)  # float32 like the params
     return xs, jnp.mean(xs[..., 0], axis=-1)
 
 

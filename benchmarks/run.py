@@ -183,8 +183,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--shapes", default="", help="comma-separated shapes to keep: layer, probe, long or name/cell (layer/lstm)"
     )
     parser.add_argument("--only", default="", help="comma-separated competitor names to keep")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and XLA (default all; 1 "
-                        "also makes XLA single-threaded, steadier on a shared machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch and XLA (default all; 1 "
+        "also makes XLA single-threaded, steadier on a shared machine)",
+    )
     parser.add_argument("--skip-many", action="store_true", help="skip the 64-models vmap benchmark")
     return parser.parse_args(argv)
 
@@ -210,20 +215,21 @@ def main(argv=None) -> dict:
     errors: dict[str, str] = {}
     peak = matmul_peak(256 if args.quick else (8192 if args.device == "gpu" else 2048), rounds)
     result = {"info": info, "matmul_peak_gflops": peak, "rows": [], "errors": errors}
-    if not args.skip_many:
-        try:  # imported here: it needs rnnjax.train (tqdm), which a bare GPU image may lack
-            from benchmarks.many import many_models
-
-            result["many_models"] = many_models(args.quick)
-            print("64 models:", json.dumps(result["many_models"]), flush=True)
-        except Exception:  # noqa: BLE001
-            errors["many_models"] = traceback.format_exc().splitlines()[-1]
     for shape in shapes:
         result["rows"] += bench_shape(shape, table, rounds, target_s, errors)
         add_ratios(result["rows"])
         write_json(result, args.out)  # partial results survive a timeout
         print(f"done {shape.name}/{shape.cell}", flush=True)
     print(format_table(result["rows"], peak))
+    if not args.skip_many:  # after the main table, which a timeout must not lose
+        try:  # imported here: it needs rnnjax.train (tqdm), which a bare GPU image may lack
+            from benchmarks.many import format_table as format_many
+            from benchmarks.many import many_models
+
+            result["many_models"] = many_models(args.quick)
+            print(format_many(result["many_models"]), flush=True)
+        except Exception:  # noqa: BLE001
+            errors["many_models"] = traceback.format_exc().splitlines()[-1]
     for name, message in errors.items():
         print(f"FAILED {name}: {message}")
     write_json(result, args.out)

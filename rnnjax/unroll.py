@@ -287,9 +287,8 @@ def rnn(
         ``"manual"``: the hand-derived BPTT of :mod:`rnnjax.bptt` (a ``jax.custom_vjp`` whose
         weight gradients are a few large products after the reverse scan; same values to
         rounding, 1.6-1.8x faster training steps for long sequences with small batches on
-        CPU, see ``benchmarks/README.md``). It takes ``lengths`` and ``initial_carry`` but not
-        ``mask``, ``reset`` or ``reverse``, supports the cells of :data:`rnnjax.bptt.RULES`,
-        and has no forward-mode AD.
+        CPU, see ``benchmarks/README.md``). It takes every argument but ``reset``, supports
+        the cells of :data:`rnnjax.bptt.RULES`, and has no forward-mode AD.
 
     Returns:
       ``(ys, final_carry)``: ys has the layout of xs with the cell's output size,
@@ -316,19 +315,28 @@ def rnn(
 
 
 def _rnn_manual(cell, params, xs, lengths, mask, initial_carry, reset, reverse, time_major, unroll):
-    """``rnn`` through :func:`rnnjax.bptt.rnn_manual_vjp` (arguments already validated by ``prepare``)."""
-    unsupported = [name for name, value in (("mask", mask), ("reset", reset)) if value is not None]
-    unsupported += ["reverse=True"] if reverse else []
-    if unsupported:
-        raise ValueError(
-            f"backward='manual' supports lengths and initial_carry only; got {', '.join(unsupported)} "
-            "(use backward='autodiff')"
-        )
+    """``rnn`` through :func:`rnnjax.bptt.rnn_manual_vjp` (arguments already validated by ``prepare``).
+
+    ``reverse`` flips the time axis around a forward pass: walking backwards and skipping
+    invalid steps is a forward walk over the flipped sequence and flipped validity mask.
+    """
+    if reset is not None:
+        raise ValueError("backward='manual' does not support reset (use backward='autodiff')")
     from rnnjax.bptt import rnn_manual_vjp  # rnnjax.bptt imports this module
 
     if time_major:
-        xs = jnp.moveaxis(xs, 0, -2)
-    ys, final = rnn_manual_vjp(cell, params, xs, lengths=lengths, initial_carry=initial_carry, unroll=unroll)
+        xs = jnp.moveaxis(xs, 0, -2)  # lengths and mask are [*batch] and [*batch, time] either way
+    if reverse:
+        if lengths is not None:
+            mask = jnp.arange(xs.shape[-2]) < jnp.asarray(lengths)[..., None]
+            lengths = None
+        xs = jnp.flip(xs, axis=-2)
+        mask = None if mask is None else jnp.flip(mask, axis=-1)
+    ys, final = rnn_manual_vjp(
+        cell, params, xs, lengths=lengths, mask=mask, initial_carry=initial_carry, unroll=unroll
+    )  # fmt: skip
+    if reverse:
+        ys = jnp.flip(ys, axis=-2)
     return (jnp.moveaxis(ys, -2, 0) if time_major else ys), final
 
 
@@ -373,6 +381,7 @@ class RNN:
       dropout: dropout rate applied to the outputs of every layer but the last
         (only when ``apply`` gets a ``dropout_key``).
       learn_initial_carry: keep a trainable initial carry per layer and direction.
+      backward: "autodiff" or "manual", passed to :func:`rnn` for every layer and direction.
     """
 
     cell: Cell
@@ -382,9 +391,12 @@ class RNN:
     merge: Merge | str = Merge.CONCAT
     dropout: float = 0.0
     learn_initial_carry: bool = False
+    backward: str = "autodiff"
 
     def __post_init__(self):
         object.__setattr__(self, "merge", _enum(Merge, self.merge, "merge"))
+        if self.backward not in ("autodiff", "manual"):
+            raise ValueError(f"backward must be 'autodiff' or 'manual'; got {self.backward!r}")
         if not isinstance(self.hidden_size, int) or isinstance(self.hidden_size, bool) or self.hidden_size < 1:
             raise ValueError(f"hidden_size must be a positive Python int; got {self.hidden_size!r}")
         if not isinstance(self.num_layers, int) or self.num_layers < 1:
@@ -445,6 +457,7 @@ class RNN:
                 ys, final = rnn(
                     self.cell, cell_params, xs, lengths=lengths, mask=mask, initial_carry=carry,
                     reset=reset, reverse=direction == 1, time_major=time_major, unroll=unroll,
+                    backward=self.backward,
                 )  # fmt: skip
                 outputs.append(ys)
                 carries.append(final)

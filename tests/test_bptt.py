@@ -105,19 +105,28 @@ def test_manual_vjp_matches_rnn_and_autodiff(name, key):
     assert _relative_error(ours[1], expected[1]) <= 1e-10
 
 
-@pytest.mark.parametrize("hoist, time_major", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize(
+    "hoist, time_major, reverse, use_mask",
+    [(False, False, False, False), (True, False, False, False), (False, True, False, False),
+     (False, False, True, False), (False, True, True, True), (True, False, False, True)],
+)  # fmt: skip
 @pytest.mark.parametrize("name", CELLS)
-def test_rnn_backward_manual_matches_autodiff(name, hoist, time_major, key, monkeypatch):
-    """rnn(..., backward="manual") == rnn(...) in value and gradient, with both input-projection placements."""
+def test_rnn_backward_manual_matches_autodiff(name, hoist, time_major, reverse, use_mask, key, monkeypatch):
+    """rnn(..., backward="manual") == rnn(...) in value and gradient: projection placements, layouts, reverse, masks."""
     monkeypatch.setattr(unroll_module, "HOIST_PROJECTION", hoist)
     cell, params, xs, carry, lengths, keys = _problem(name, key, (2, 3), 7, with_lengths=True)
+    valid = {"lengths": lengths}
+    if use_mask:  # holes anywhere, not only a padded tail
+        valid = {"mask": jax.random.bernoulli(next(keys), 0.7, (2, 3, 7))}
     if time_major:
         xs = jnp.moveaxis(xs, -2, 0)
     targets = jax.random.normal(next(keys), rnn(cell, params, xs, time_major=time_major)[0].shape)
 
     def value_and_grads(backward_mode):
         def loss(p, x, c):
-            ys, final = rnn(cell, p, x, lengths=lengths, initial_carry=c, time_major=time_major, backward=backward_mode)
+            ys, final = rnn(
+                cell, p, x, initial_carry=c, time_major=time_major, reverse=reverse, backward=backward_mode, **valid
+            )
             return jnp.sum((ys - targets) ** 2) + sum(jnp.sum(jnp.abs(leaf) ** 2) for leaf in jax.tree.leaves(final))
 
         return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))(params, xs, carry)
@@ -129,14 +138,14 @@ def test_rnn_backward_manual_matches_autodiff(name, hoist, time_major, key, monk
 
 def test_rnn_backward_manual_rejects_what_it_does_not_support(key):
     cell, params, xs, carry, lengths, _ = _problem("lstm", key, (2,), 5)
-    mask = jnp.ones((2, 5), bool)
-    for kwargs, named in [({"mask": mask}, "mask"), ({"reset": mask}, "reset"), ({"reverse": True}, "reverse=True")]:
-        with pytest.raises(ValueError, match=f"backward='manual' supports lengths and initial_carry only; got {named}"):
-            rnn(cell, params, xs, backward="manual", **kwargs)
+    with pytest.raises(ValueError, match="backward='manual' does not support reset"):
+        rnn(cell, params, xs, backward="manual", reset=jnp.ones((2, 5), bool))
     with pytest.raises(ValueError, match="backward must be 'autodiff' or 'manual'; got 'hand'"):
         rnn(cell, params, xs, backward="hand")
     with pytest.raises(ValueError, match="xs: expected feature size 3"):  # rnn's own validation comes first
         rnn(cell, params, xs[..., :2], backward="manual")
+    with pytest.raises(ValueError, match="give either lengths or mask, not both"):
+        rnn_manual_vjp(cell, params, xs, lengths=jnp.array([5, 5]), mask=jnp.ones((2, 5), bool))
 
 
 def test_manual_vjp_trains_to_the_same_loss(key):
@@ -249,3 +258,18 @@ def test_truncated_rejects_bad_windows(key):
         truncated_bptt_grads(_mse, cell, params, xs, xs, 4, 2)
     with pytest.raises(ValueError, match="multiple of k1=5"):
         truncated_bptt_grads(_mse, cell, params, xs, xs, 5, 5)
+
+
+def test_stacked_bidirectional_rnn_with_manual_backward_matches_autodiff(key):
+    from rnnjax.unroll import RNN
+
+    cell, _, xs, _, lengths, keys = _problem("gru_pytorch", key, (3,), 6, with_lengths=True)
+    nets = {mode: RNN(cell, 4, num_layers=2, bidirectional=True, backward=mode) for mode in ("autodiff", "manual")}
+    params = nets["autodiff"].init(next(keys), 3, jnp.float64)
+
+    def grads(net):
+        return jax.grad(lambda p: jnp.sum(net.apply(p, xs, lengths=lengths)[0] ** 2))(params)
+
+    assert _relative_error(grads(nets["manual"]), grads(nets["autodiff"])) <= 1e-10
+    with pytest.raises(ValueError, match="backward must be 'autodiff' or 'manual'"):
+        RNN(cell, 4, backward="fast")

@@ -13,7 +13,7 @@ from rnnjax.bptt.gated import LSTM_RULE, gru_rule
 from rnnjax.bptt.scan import Rule, mask_outputs
 from rnnjax.bptt.ungated import linear_rule, simple_rule
 from rnnjax.cells import Activation, Cell, GRUConvention, LinearKind, Params
-from rnnjax.unroll import _shape_str, _validate_carry, _validate_inputs, _validate_lengths
+from rnnjax.unroll import _shape_str, _validate_carry, _validate_inputs, _validate_lengths, _validate_steps
 
 Carry = Any
 
@@ -48,14 +48,20 @@ def rule_for(cell: Cell, params: Params) -> Rule:
     return rule
 
 
-def prepare_inputs(cell: Cell, params: Params, xs: jax.Array, lengths: Any, initial_carry: Carry):
+def prepare_inputs(
+    cell: Cell, params: Params, xs: jax.Array, lengths: Any, initial_carry: Carry, mask: Any = None
+):  # fmt: skip
     """Validate the inputs like ``rnn`` and bring them to time-major, flat-batch form."""
+    if lengths is not None and mask is not None:
+        raise ValueError("give either lengths or mask, not both")
     batch_shape, time_steps = _validate_inputs(cell, params, xs, time_major=False)
     batch = math.prod(batch_shape)
     valid = None
     if lengths is not None:
         lengths = _validate_lengths(lengths, batch_shape, time_steps)
         valid = jnp.arange(time_steps)[:, None] < lengths.reshape(1, batch)  # [time, batch]
+    if mask is not None:
+        valid = _validate_steps("mask", mask, batch_shape, time_steps).reshape(batch, time_steps).T
     if initial_carry is None:
         initial_carry = cell.initial_carry(params, batch_shape)
     else:
@@ -141,14 +147,16 @@ def rnn_manual_vjp(
     lengths: jax.Array | None = None,
     initial_carry: Carry | None = None,
     unroll: int = 1,
+    mask: jax.Array | None = None,
 ) -> tuple[jax.Array, Carry]:
     """``rnnjax.unroll.rnn`` (batch-major) whose gradient is the hand-derived BPTT (a ``jax.custom_vjp``).
 
-    Same arguments, semantics and results as :func:`rnnjax.unroll.rnn` with ``time_major=False``;
+    Same arguments, semantics and results as :func:`rnnjax.unroll.rnn` with ``time_major=False``
+    (``lengths`` or ``mask``; no ``reset``; for ``reverse`` use ``rnn(..., backward="manual")``);
     ``jax.grad`` through it runs :func:`backward`'s reverse scan on the stored forward quantities.
     """
     rule_for(cell, params)
-    batch_shape, _, xs_tb, carry0, valid = prepare_inputs(cell, params, xs, lengths, initial_carry)
+    batch_shape, _, xs_tb, carry0, valid = prepare_inputs(cell, params, xs, lengths, initial_carry, mask)
     ys_tb, final = _manual_rnn(cell.name, unroll, params, xs_tb, carry0, valid)
     return _to_batch_major(ys_tb, batch_shape), _unflatten_carry(final, batch_shape)
 

@@ -286,7 +286,7 @@ def rnn(
         transposes the scan (every transformation works, forward mode included).
         ``"manual"``: the hand-derived BPTT of :mod:`rnnjax.bptt` (a ``jax.custom_vjp`` whose
         weight gradients are a few large products after the reverse scan; same values to
-        rounding, 1.6-1.8x faster training steps for long sequences with small batches on
+        rounding, 1.6-1.9x faster training steps for long sequences with small batches on
         CPU, see ``benchmarks/README.md``). It takes every argument but ``reset``, supports
         the cells of :data:`rnnjax.bptt.RULES`, and has no forward-mode AD.
 

@@ -67,6 +67,17 @@ def flops_per_step(batch: int, time_steps: int, hidden: int) -> float:
     return 3 * 2 * batch * time_steps * (1 + hidden) * 4 * hidden
 
 
+def make_init_one(init, optimizer):
+    """Jitted ``key -> TrainState`` for one run, splitting the key exactly as ``init_many`` does."""
+
+    @jax.jit
+    def init_one(key):
+        init_key, train_key = jax.random.split(key)
+        return init_state(init(init_key), optimizer, train_key)
+
+    return init_one
+
+
 def _median_alternating(runs: dict, repeats: int) -> dict[str, float]:
     times = {name: [] for name in runs}
     for _ in range(repeats):
@@ -86,11 +97,7 @@ def step_loop(batch: int, time_steps: int, hidden: int, steps: int, models: int 
 
     step = make_train_step(loss_fn, optimizer)
 
-    @jax.jit
-    def init_one(key):  # the same key use as init_many
-        init_key, train_key = jax.random.split(key)
-        return init_state(init(init_key), optimizer, train_key)
-
+    init_one = make_init_one(init, optimizer)
     init_all = jax.jit(lambda keys: init_many(init, optimizer, keys))
     many_step = jax.jit(jax.vmap(functools.partial(train_step_body, loss_fn, optimizer), in_axes=(0, None)))
 
@@ -137,10 +144,7 @@ def end_to_end(batch: int, time_steps: int, hidden: int, steps: int, models: int
 
     train_step = make_train_step(loss_fn, optimizer)  # one step function, shared by the 64 runs
 
-    @jax.jit
-    def init_one(key):  # the same key use as init_many
-        init_key, train_key = jax.random.split(key)
-        return init_state(init(init_key), optimizer, train_key)
+    init_one = make_init_one(init, optimizer)
 
     def sequential():
         losses = []

@@ -14,6 +14,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rnnjax.unroll import _hoist_projection
+
 Carry = Any
 
 
@@ -117,8 +119,6 @@ def input_projection(xs: jax.Array, kernel: jax.Array, bias: jax.Array) -> tuple
     once before the loop (one large product); on XLA CPU each step is projected inside the
     loop, which measured faster there (see ``benchmarks/README.md``).
     """
-    from rnnjax.unroll import _hoist_projection
-
     if _hoist_projection():
         return xs @ kernel + bias, lambda u: u
     return xs, lambda x: x @ kernel + bias

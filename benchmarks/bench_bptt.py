@@ -24,9 +24,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from benchmarks.run import measure_alternating, thread_count  # noqa: E402
-from rnnjax.bptt import rnn_manual_vjp  # noqa: E402
-from rnnjax.cells import make_cell  # noqa: E402
-from rnnjax.unroll import rnn  # noqa: E402
+from rnnjax.core.bptt import rnn_manual_vjp  # noqa: E402
+from rnnjax.core.cells import make_cell  # noqa: E402
+from rnnjax.core.unroll import rnn  # noqa: E402
 
 SHAPES = [(32, 128, 256, 256), (256, 100, 1, 32)]  # (batch, time, input, hidden)
 QUICK_SHAPES = [(4, 16, 8, 8)]

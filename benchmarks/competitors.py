@@ -77,15 +77,15 @@ def _jax_bench(apply: Callable[[Any, jax.Array], jax.Array], params: Any, xs: ja
 
 
 def _rnnjax_cell(shape: Shape):
-    from rnnjax.cells import gru, lstm
+    from rnnjax.core.cells import gru, lstm
 
     return lstm() if shape.cell == "lstm" else gru()
 
 
 def rnnjax_scan(shape: Shape, unroll: int = 1, precision: str | None = None, hoist: bool | None = None) -> Bench:
-    """rnnjax.unroll.rnn: lax.scan over time, vmapped cell; ``hoist`` forces the input projection
+    """rnnjax.core.unroll.rnn: lax.scan over time, vmapped cell; ``hoist`` forces the input projection
     out of the loop (True) or into it (False) instead of rnn's per-backend default."""
-    from rnnjax import unroll as unroll_module
+    from rnnjax.core import unroll as unroll_module
 
     cell = _rnnjax_cell(shape)
     params = cell.init(jax.random.key(0), shape.input, shape.hidden)
@@ -102,8 +102,8 @@ def rnnjax_scan(shape: Shape, unroll: int = 1, precision: str | None = None, hoi
 
 
 def rnnjax_manual_vjp(shape: Shape, unroll: int = 1) -> Bench:
-    """rnnjax.bptt.rnn_manual_vjp: same forward, hand-written backward (weight grads as big matmuls)."""
-    from rnnjax.bptt import rnn_manual_vjp
+    """rnnjax.core.bptt.rnn_manual_vjp: same forward, hand-written backward (weight grads as big matmuls)."""
+    from rnnjax.core.bptt import rnn_manual_vjp
 
     cell = _rnnjax_cell(shape)
     params = cell.init(jax.random.key(0), shape.input, shape.hidden)

@@ -4,7 +4,7 @@
 
 Each trial is a fresh Python process that compiles and runs one ``jit(vmap(train_step))``
 over 64 LSTM models (B=32, T=50, H=16, as in ``benchmarks/many.py``). Trials alternate
-between rnnjax's default XLA flags (``rnnjax/_xla_flags.py``) and JAX's own
+between rnnjax's default XLA flags (``rnnjax/runtime.py``) and JAX's own
 (``RNNJAX_KEEP_XLA_FLAGS=1``). A trial that does not finish within ``--timeout`` seconds
 is a hang (a deadlocked process uses no CPU; a slow one would). Prints counts and the
 one-sided Fisher exact p-value of "the flag does not change the hang rate".
@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRIAL = """
 import functools, jax, optax
 from benchmarks.many import init_model, loss_fn, make_batch
-from rnnjax.train import init_many, train_step_body
+from rnnjax.training.train import init_many, train_step_body
 optimizer = optax.adam(1e-2)
 keys = jax.random.split(jax.random.key(0), 64)
 states = jax.jit(lambda k: init_many(functools.partial(init_model, hidden=16), optimizer, k))(keys)

@@ -20,16 +20,16 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnjax.cells import gru  # noqa: E402
-from rnnjax.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.config import parse_config  # noqa: E402
+from rnnjax.core.cells import gru  # noqa: E402
+from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
+from rnnjax.training.config import parse_config  # noqa: E402
 from rnnjax.data import captions  # noqa: E402
-from rnnjax.metrics import word_error_rate  # noqa: E402
-from rnnjax.plots import learning_curves  # noqa: E402
-from rnnjax.runs import Run  # noqa: E402
-from rnnjax.seq2seq import Decoder  # noqa: E402
-from rnnjax.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
-from rnnjax.vision import Captioner  # noqa: E402
+from rnnjax.tasks.metrics import word_error_rate  # noqa: E402
+from rnnjax.analysis.plots import learning_curves  # noqa: E402
+from rnnjax.training.runs import Run  # noqa: E402
+from rnnjax.tasks.seq2seq import Decoder  # noqa: E402
+from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
+from rnnjax.tasks.vision import Captioner  # noqa: E402
 
 MAX_LENGTH = captions.MAX_DIGITS + 2
 

@@ -21,16 +21,16 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnjax.cells import lstm  # noqa: E402
-from rnnjax.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.config import parse_config  # noqa: E402
+from rnnjax.core.cells import lstm  # noqa: E402
+from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
+from rnnjax.training.config import parse_config  # noqa: E402
 from rnnjax.data import entities  # noqa: E402
 from rnnjax.data.dates import UNK, Vocabulary  # noqa: E402
-from rnnjax.heads import Tagger, embed, embedding_init  # noqa: E402
-from rnnjax.plots import learning_curves  # noqa: E402
-from rnnjax.runs import Run  # noqa: E402
-from rnnjax.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
-from rnnjax.unroll import RNN  # noqa: E402
+from rnnjax.tasks.heads import Tagger, embed, embedding_init  # noqa: E402
+from rnnjax.analysis.plots import learning_curves  # noqa: E402
+from rnnjax.training.runs import Run  # noqa: E402
+from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
+from rnnjax.core.unroll import RNN  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python experiments/gradient_flow.py [--quick] [--time_steps 100] ...
 
-Task (``rnnjax.diagnostics.first_bit_task``): the sign of x_0 must be recalled at step T
+Task (``rnnjax.analysis.diagnostics.first_bit_task``): the sign of x_0 must be recalled at step T
 through T-1 steps of noise. A tanh RNN (orthogonal init) and an LSTM (forget bias 3) are
 trained; the same RNN with its recurrent kernel scaled up and an LSTM with forget bias 1 are
 shown at initialisation only. At initialisation and after training, it records
@@ -22,11 +22,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
-from rnnjax import diagnostics, viz  # noqa: E402
-from rnnjax.cells import make_cell  # noqa: E402
-from rnnjax.config import parse_config  # noqa: E402
-from rnnjax.runs import Run  # noqa: E402
-from rnnjax.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
+from rnnjax.analysis import diagnostics, viz  # noqa: E402
+from rnnjax.core.cells import make_cell  # noqa: E402
+from rnnjax.training.config import parse_config  # noqa: E402
+from rnnjax.training.runs import Run  # noqa: E402
+from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ def init_model(config: GradientFlowConfig, model: Model, key: jax.Array) -> dict
     return params
 
 
-def batch_loss(cell, params, batch, key):  # loss_fn for rnnjax.train
+def batch_loss(cell, params, batch, key):  # loss_fn for rnnjax.training.train
     loss, accuracy = diagnostics.classifier_loss(cell, params, *batch)
     return loss, {"loss": loss, "accuracy": accuracy}
 

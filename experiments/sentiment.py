@@ -16,16 +16,18 @@ import time
 import jax
 import jax.numpy as jnp
 
-from rnnjax import plots, train
-from rnnjax.cells import make_cell
-from rnnjax.checkpoint import Checkpointer
-from rnnjax.config import parse_config
+from rnnjax.analysis import plots
+
+from rnnjax.training import train
+from rnnjax.core.cells import make_cell
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.config import parse_config
 from rnnjax.data import batch_indices
 from rnnjax.data.sentiment import load_sentiment, tokenize
-from rnnjax.heads import ManyToOne, embedding_init
-from rnnjax.losses import cross_entropy
-from rnnjax.runs import Run, markdown_table
-from rnnjax.unroll import RNN
+from rnnjax.tasks.heads import ManyToOne, embedding_init
+from rnnjax.tasks.losses import cross_entropy
+from rnnjax.training.runs import Run, markdown_table
+from rnnjax.core.unroll import RNN
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,15 +20,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import plots, train
-from rnnjax.cells import lstm
-from rnnjax.checkpoint import Checkpointer
-from rnnjax.config import parse_config
+from rnnjax.analysis import plots
+
+from rnnjax.training import train
+from rnnjax.core.cells import lstm
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.config import parse_config
 from rnnjax.data.shakespeare import decode, load_shakespeare
-from rnnjax.heads import dense, dense_init, embedding_init
-from rnnjax.losses import cross_entropy
-from rnnjax.runs import Run, markdown_table
-from rnnjax.unroll import RNN
+from rnnjax.tasks.heads import dense, dense_init, embedding_init
+from rnnjax.tasks.losses import cross_entropy
+from rnnjax.training.runs import Run, markdown_table
+from rnnjax.core.unroll import RNN
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,17 +19,17 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnjax.cells import lstm  # noqa: E402
-from rnnjax.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.config import parse_config  # noqa: E402
-from rnnjax.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode  # noqa: E402
+from rnnjax.core.cells import lstm  # noqa: E402
+from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
+from rnnjax.training.config import parse_config  # noqa: E402
+from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode  # noqa: E402
 from rnnjax.data import speech  # noqa: E402
-from rnnjax.heads import Tagger  # noqa: E402
-from rnnjax.metrics import error_rate, trim  # noqa: E402
-from rnnjax.plots import learning_curves  # noqa: E402
-from rnnjax.runs import Run  # noqa: E402
-from rnnjax.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
-from rnnjax.unroll import RNN  # noqa: E402
+from rnnjax.tasks.heads import Tagger  # noqa: E402
+from rnnjax.tasks.metrics import error_rate, trim  # noqa: E402
+from rnnjax.analysis.plots import learning_curves  # noqa: E402
+from rnnjax.training.runs import Run  # noqa: E402
+from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
+from rnnjax.core.unroll import RNN  # noqa: E402
 
 BUCKETS = (24, 40, 56, 72, 1000)  # frame-count caps of the training batches
 

@@ -18,17 +18,19 @@ import time
 import jax
 import jax.numpy as jnp
 
-from rnnjax import toy_tasks, train
-from rnnjax.cells import gru
-from rnnjax.config import parse_config
-from rnnjax.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
-from rnnjax.heads import ManyToOne, Tagger
-from rnnjax.losses import cross_entropy, sequence_mask
-from rnnjax.metrics import error_rate, sequence_accuracy, token_accuracy, trim
-from rnnjax.runs import Run, markdown_table
-from rnnjax.seq2seq import Decoder, Seq2Seq
-from rnnjax.unroll import RNN
-from rnnjax.vision import Captioner, ConvEncoder
+from rnnjax.tasks import toy_tasks
+
+from rnnjax.training import train
+from rnnjax.core.cells import gru
+from rnnjax.training.config import parse_config
+from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
+from rnnjax.tasks.heads import ManyToOne, Tagger
+from rnnjax.tasks.losses import cross_entropy, sequence_mask
+from rnnjax.tasks.metrics import error_rate, sequence_accuracy, token_accuracy, trim
+from rnnjax.training.runs import Run, markdown_table
+from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
+from rnnjax.core.unroll import RNN
+from rnnjax.tasks.vision import Captioner, ConvEncoder
 
 
 @dataclasses.dataclass(frozen=True)

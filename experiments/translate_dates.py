@@ -19,15 +19,15 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnjax.cells import gru  # noqa: E402
-from rnnjax.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.config import parse_config  # noqa: E402
+from rnnjax.core.cells import gru  # noqa: E402
+from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
+from rnnjax.training.config import parse_config  # noqa: E402
 from rnnjax.data import dates  # noqa: E402
-from rnnjax.plots import learning_curves  # noqa: E402
-from rnnjax.runs import Run  # noqa: E402
-from rnnjax.seq2seq import Decoder, Seq2Seq  # noqa: E402
-from rnnjax.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
-from rnnjax.unroll import RNN  # noqa: E402
+from rnnjax.analysis.plots import learning_curves  # noqa: E402
+from rnnjax.training.runs import Run  # noqa: E402
+from rnnjax.tasks.seq2seq import Decoder, Seq2Seq  # noqa: E402
+from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
+from rnnjax.core.unroll import RNN  # noqa: E402
 
 # (source, target) lengths in characters, <eos> included.
 LENGTHS = {dates.Direction.TO_ISO: (32, 12), dates.Direction.ISO_TO_GERMAN: (12, 20)}

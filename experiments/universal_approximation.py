@@ -22,7 +22,7 @@ jax.config.update("jax_enable_x64", True)  # study 2 trains in float64; the othe
 
 from rnnjax.probes import report, studies  # noqa: E402
 from rnnjax.probes.sweep import RESULT_FIELDS  # noqa: E402
-from rnnjax.runs import Run  # noqa: E402
+from rnnjax.training.runs import Run  # noqa: E402
 
 SECTIONS = {
     "causality": ("1. Causal vs non-causal many-to-many", ["causality"]),

@@ -21,15 +21,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import plots, train
-from rnnjax.cells import make_cell
-from rnnjax.checkpoint import Checkpointer
-from rnnjax.config import parse_config
+from rnnjax.analysis import plots
+
+from rnnjax.training import train
+from rnnjax.core.cells import make_cell
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.config import parse_config
 from rnnjax.data import device_batch_indices
 from rnnjax.data.weather import TEMPERATURE, load_weather, ridge_baseline, ridge_predict
-from rnnjax.heads import ManyToOne, dense
-from rnnjax.runs import Run, markdown_table
-from rnnjax.unroll import RNN
+from rnnjax.tasks.heads import ManyToOne, dense
+from rnnjax.training.runs import Run, markdown_table
+from rnnjax.core.unroll import RNN
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """rnnjax: recurrent neural networks as pure JAX functions."""
 
-from rnnjax import _xla_flags
+from rnnjax import runtime
 
-_xla_flags.apply()  # before any JAX computation: see rnnjax/_xla_flags.py
+runtime.apply()  # before any JAX computation: see rnnjax/runtime.py
 
-from rnnjax.cells import (  # noqa: E402
+from rnnjax.core.cells import (  # noqa: E402
     Activation,
     Cell,
     GRUConvention,
@@ -18,7 +18,7 @@ from rnnjax.cells import (  # noqa: E402
     make_cell,
     simple_rnn,
 )
-from rnnjax.unroll import RNN, Merge, merge_directions, rnn  # noqa: E402
+from rnnjax.core.unroll import RNN, Merge, merge_directions, rnn  # noqa: E402
 
 __all__ = [
     "Activation",

@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax.cells import Activation, Cell, GRUConvention, LSTMState, Params, gru, lstm, simple_rnn
-from rnnjax.unroll import RNN, Merge
+from rnnjax.core.cells import Activation, Cell, GRUConvention, LSTMState, Params, gru, lstm, simple_rnn
+from rnnjax.core.unroll import RNN, Merge
 
 
 class TorchMode(enum.Enum):
@@ -53,7 +53,7 @@ class TorchRNN:
     """A pure-function twin of a torch RNN module; call it as ``net(params, xs, lengths)``.
 
     Attributes:
-      network: the stacked/bidirectional :class:`~rnnjax.unroll.RNN` doing the work.
+      network: the stacked/bidirectional :class:`~rnnjax.core.unroll.RNN` doing the work.
       mode: which torch recurrence it mirrors.
       input_size: feature size of the inputs.
       batch_first: layout of ``xs`` and of the outputs, as in torch.

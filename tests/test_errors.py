@@ -7,9 +7,9 @@ import pytest
 import torch
 from flax import linen
 
-from rnnjax.cells import LSTMState, gru, lstm, make_cell, simple_rnn
+from rnnjax.core.cells import LSTMState, gru, lstm, make_cell, simple_rnn
 from rnnjax.interop import from_flax_cell, from_torch
-from rnnjax.unroll import RNN, rnn
+from rnnjax.core.unroll import RNN, rnn
 
 BATCH, TIME, INPUT, HIDDEN = 2, 5, 3, 4
 

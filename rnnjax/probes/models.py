@@ -15,8 +15,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnnjax.cells import linear_rnn, make_cell
-from rnnjax.unroll import RNN, Merge
+from rnnjax.core.cells import linear_rnn, make_cell
+from rnnjax.core.unroll import RNN, Merge
 
 UNROLL = 1  # lax.scan unroll factor: fewer loop iterations, much faster on CPU for small models
 LINEAR_CELLS = ("linear", "linear_dense", "linear_diagonal", "linear_complex_diagonal")
@@ -35,7 +35,7 @@ class ModelSpec:
     """One model family; ``width`` and ``delay`` are swept by :func:`rnnjax.probes.sweep.sweep`.
 
     Attributes:
-      cell: a :func:`rnnjax.cells.make_cell` name ('linear_dense', 'simple_tanh', 'simple_relu', 'gru', 'lstm', ...).
+      cell: a :func:`rnnjax.core.cells.make_cell` name ('linear_dense', 'simple_tanh', 'simple_relu', 'gru', 'lstm', ...).
       width: hidden size of every layer.
       depth: number of stacked layers.
       bidirectional: add a reversed direction per layer (outputs summed for Readout.NONE, else concatenated).
@@ -79,7 +79,7 @@ class ModelSpec:
 
 
 def network(spec: ModelSpec, output_size: int) -> RNN:
-    """The recurrent part: an :class:`rnnjax.unroll.RNN`."""
+    """The recurrent part: an :class:`rnnjax.core.unroll.RNN`."""
     if spec.readout is Readout.NONE:
         kind = "dense" if spec.cell == "linear" else spec.cell.removeprefix("linear_")
         cell, merge = linear_rnn(kind, output_size=output_size), Merge.SUM

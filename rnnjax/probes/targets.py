@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax.cells import simple_rnn
+from rnnjax.core.cells import simple_rnn
 
 
 class InputKind(enum.Enum):
@@ -211,7 +211,7 @@ def volterra(lags: tuple[int, ...] = (2, 5), input_kind: InputKind = InputKind.G
 
 def teacher_rnn(seed: int = 0, hidden_size: int = 8, radius: float = 0.8) -> Target:
     """A random tanh RNN with spectral norm ``radius`` < 1 and a fixed linear readout (fading memory)."""
-    from rnnjax.unroll import rnn
+    from rnnjax.core.unroll import rnn
 
     cell = simple_rnn("tanh")
     k_params, k_out = jax.random.split(jax.random.key(seed))

@@ -1,0 +1,1 @@
+"""Looking inside trained RNNs: gradient-flow diagnostics, neuron drawings and plots."""

@@ -1,0 +1,1 @@
+"""Task architectures on top of the core: heads, seq2seq, decoding, CTC, captioning, losses and metrics."""

@@ -1,0 +1,191 @@
+"""Connectionist Temporal Classification: loss, collapsing, prefix beam search.
+
+API (``logits [batch, time, classes]`` with one class the blank):
+    loss = ctc_loss(logits, logit_lengths, labels, label_lengths, blank_id=0)   # mean of -log p(labels | x)
+    per_sequence = ctc_loss(..., reduction="none")                              # [batch]
+    tokens, lengths = collapse(frame_ids, frame_lengths, blank_id=0)  # merge repeats, drop blanks
+    tokens, lengths = greedy_decode(logits, logit_lengths, blank_id=0)          # collapse(argmax)
+    hyps = prefix_beam_search(log_probs_t_k, beam_width=8, blank_id=0)          # [(labels, log p)], host numpy
+    best = batch_prefix_beam_search(logits, logit_lengths, beam_width=8)        # [labels per sequence]
+
+Padding is given by lengths (the loss builds optax's ``*_paddings``); label
+values beyond ``label_lengths`` are ignored (any value, e.g. -1). Padded frames
+get zero gradient. ``collapse`` pads its output with ``pad_id`` (default -1).
+A labelling that no alignment can produce (too long for the frames) gets a loss
+near 1e5 from optax's log(0) surrogate.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rnnjax.tasks.losses import Reduction, _is_concrete, check_labels, reduce, sequence_mask
+
+
+def _check_ctc_inputs(logits, logit_lengths, labels, label_lengths, blank_id) -> None:
+    if logits.ndim != 3:
+        raise ValueError(f"logits: expected shape [batch, time, classes]; got {logits.shape}")
+    batch, time, classes = logits.shape
+    if not isinstance(blank_id, int) or not 0 <= blank_id < classes:
+        raise ValueError(f"blank_id must lie in [0, {classes}) (the number of classes); got {blank_id!r}")
+    if labels.ndim != 2 or labels.shape[0] != batch:
+        raise ValueError(f"labels: expected shape [{batch}, max_label_length]; got {labels.shape}")
+    checks = (("logit_lengths", logit_lengths, time), ("label_lengths", label_lengths, labels.shape[1]))
+    for argument, lengths, limit in checks:
+        if lengths.shape != (batch,) or not jnp.issubdtype(lengths.dtype, jnp.integer):
+            raise ValueError(
+                f"{argument}: expected int shape [{batch}]; got shape {lengths.shape}, dtype {lengths.dtype}"
+            )
+        if _is_concrete(lengths) and batch:
+            low, high = int(np.min(lengths)), int(np.max(lengths))
+            if low < 0 or high > limit:
+                raise ValueError(f"{argument} must lie in [0, {limit}]; got values in [{low}, {high}]")
+    if not all(_is_concrete(x) for x in (labels, label_lengths)):
+        return
+    label_lengths_np = np.asarray(label_lengths)
+    mask = np.arange(labels.shape[1]) < label_lengths_np[:, None]
+    check_labels(labels, classes, mask)
+    if np.any(mask & (np.asarray(labels) == blank_id)):
+        raise ValueError(f"labels: blank_id {blank_id} collides with a label id at a valid position; "
+                         "labels must not contain the blank")  # fmt: skip
+
+
+def ctc_loss(
+    logits: jax.Array,
+    logit_lengths: jax.Array,
+    labels: jax.Array,
+    label_lengths: jax.Array,
+    *,
+    blank_id: int = 0,
+    reduction: Reduction | str = Reduction.MEAN,
+) -> jax.Array:
+    """-log sum_{alignments a: collapse(a) = labels} prod_t p(a_t | x), via ``optax.ctc_loss``.
+
+    Args:
+      logits: ``[batch, time, classes]`` unnormalised scores (blank included).
+      logit_lengths: int ``[batch]`` valid frames per sequence.
+      labels: int ``[batch, max_label_length]``, right-padded.
+      label_lengths: int ``[batch]`` valid labels per sequence.
+      blank_id: index of the blank class; must not appear among valid labels.
+      reduction: MEAN over sequences, SUM, or NONE (``[batch]``).
+    """
+    logits, labels = jnp.asarray(logits), jnp.asarray(labels)
+    logit_lengths, label_lengths = jnp.asarray(logit_lengths), jnp.asarray(label_lengths)
+    _check_ctc_inputs(logits, logit_lengths, labels, label_lengths, blank_id)
+    per_sequence = _ctc_core(logits, logit_lengths, labels, label_lengths, blank_id=blank_id)
+    return reduce(per_sequence, None, reduction)
+
+
+@functools.partial(jax.jit, static_argnames="blank_id")
+def _ctc_core(logits, logit_lengths, labels, label_lengths, *, blank_id):
+    """optax.ctc_loss with paddings built from lengths; one compiled call even when used eagerly."""
+    frame_valid = sequence_mask(logit_lengths, logits.shape[1])
+    label_valid = sequence_mask(label_lengths, labels.shape[1])
+    safe_labels = jnp.where(label_valid, labels, (blank_id + 1) % logits.shape[-1])
+    # Padded frames: constant logits (no gradient reaches the originals through `where`).
+    safe_logits = jnp.where(frame_valid[..., None], logits, 0.0)
+    per_sequence = optax.ctc_loss(
+        safe_logits,
+        (~frame_valid).astype(logits.dtype),
+        safe_labels,
+        (~label_valid).astype(logits.dtype),
+        blank_id=blank_id,
+    )
+    return per_sequence
+
+
+def collapse(
+    tokens: jax.Array, lengths: jax.Array | None = None, *, blank_id: int = 0, pad_id: int = -1
+) -> tuple[jax.Array, jax.Array]:
+    """B(a): merge runs of equal ids, then drop blanks (``aa-b-bb`` -> ``abb``); jit-able.
+
+    Args:
+      tokens: int ``[..., time]`` frame labels.
+      lengths: int ``[...]`` valid frames (all by default).
+    Returns:
+      ``(labels [..., time] left-aligned and padded with pad_id, label_lengths [...])``.
+    """
+    tokens = jnp.asarray(tokens)
+    time = tokens.shape[-1]
+    valid = jnp.ones(tokens.shape, bool) if lengths is None else sequence_mask(jnp.asarray(lengths), time)
+    previous = jnp.concatenate([jnp.full_like(tokens[..., :1], blank_id), tokens[..., :-1]], axis=-1)
+    first = jnp.arange(time) == 0
+    keep = valid & (tokens != blank_id) & ((tokens != previous) | first)
+    target = jnp.where(keep, jnp.cumsum(keep, axis=-1) - 1, time)  # position in the output, or out of range
+
+    def compact(row_tokens, row_target):
+        return jnp.full((time,), pad_id, tokens.dtype).at[row_target].set(row_tokens, mode="drop")
+
+    flat = jax.vmap(compact)(tokens.reshape(-1, time), target.reshape(-1, time))
+    return flat.reshape(tokens.shape), keep.sum(-1)
+
+
+def greedy_decode(logits: jax.Array, logit_lengths: jax.Array | None = None, *, blank_id: int = 0, pad_id: int = -1):
+    """Best-path decoding: collapse(argmax_k logits[t, k])."""
+    return collapse(jnp.asarray(logits).argmax(-1), logit_lengths, blank_id=blank_id, pad_id=pad_id)
+
+
+# --------------------------------------------------------------------------- prefix beam search (host)
+
+
+def _log_add(a: float, b: float) -> float:
+    return float(np.logaddexp(a, b))
+
+
+def prefix_beam_search(
+    log_probs: Any, *, beam_width: int, blank_id: int = 0
+) -> list[tuple[tuple[int, ...], float]]:
+    """CTC prefix beam search over ``log_probs [time, classes]`` (one sequence, numpy on host).
+
+    Each prefix keeps log p of its alignments ending in blank (p_b) and in its last
+    label (p_nb); a repeated label extends the prefix only after a blank. Returns
+    up to ``beam_width`` ``(labels, log p(labels))`` pairs, most probable first.
+    With a beam as wide as the number of prefixes it is exact.
+    """
+    if not isinstance(beam_width, int) or beam_width < 1:
+        raise ValueError(f"beam_width must be a Python int >= 1; got {beam_width!r}")
+    log_probs = np.asarray(log_probs, np.float64)
+    if log_probs.ndim != 2:
+        raise ValueError(f"log_probs: expected shape [time, classes]; got {log_probs.shape}")
+    if not 0 <= blank_id < log_probs.shape[1]:
+        raise ValueError(f"blank_id must lie in [0, {log_probs.shape[1]}); got {blank_id}")
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -np.inf)}
+    for frame in log_probs:
+        nxt: dict = collections.defaultdict(lambda: (-np.inf, -np.inf))
+        for prefix, (p_b, p_nb) in beams.items():
+            total = _log_add(p_b, p_nb)
+            b, nb = nxt[prefix]
+            nxt[prefix] = (_log_add(b, total + frame[blank_id]), nb)
+            for label in range(log_probs.shape[1]):
+                if label == blank_id:
+                    continue
+                if prefix and prefix[-1] == label:
+                    b, nb = nxt[prefix]  # repeat without a blank: the same prefix
+                    nxt[prefix] = (b, _log_add(nb, p_nb + frame[label]))
+                    extended, source = prefix + (label,), p_b
+                else:
+                    extended, source = prefix + (label,), total
+                b, nb = nxt[extended]
+                nxt[extended] = (b, _log_add(nb, source + frame[label]))
+        ranked = sorted(nxt.items(), key=lambda item: -_log_add(*item[1]))
+        beams = dict(ranked[:beam_width])
+    return [(prefix, _log_add(*scores)) for prefix, scores in beams.items()]
+
+
+def batch_prefix_beam_search(
+    logits: Any, logit_lengths: Any = None, *, beam_width: int, blank_id: int = 0
+) -> list[tuple[int, ...]]:
+    """Best labelling per sequence of ``logits [batch, time, classes]`` by prefix beam search."""
+    log_probs = np.asarray(jax.nn.log_softmax(jnp.asarray(logits), -1))
+    lengths = [log_probs.shape[1]] * log_probs.shape[0] if logit_lengths is None else np.asarray(logit_lengths)
+    return [
+        prefix_beam_search(row[: int(length)], beam_width=beam_width, blank_id=blank_id)[0][0]
+        for row, length in zip(log_probs, lengths)
+    ]

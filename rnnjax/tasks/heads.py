@@ -1,0 +1,223 @@
+"""Many-to-one and aligned many-to-many heads on top of :class:`rnnjax.core.unroll.RNN`.
+
+API (``xs`` float ``[batch, time, features]``, or int token ids when ``vocab_size`` is set):
+
+    # many-to-one: one vector per sequence, then a dense readout (classes or regression)
+    model = ManyToOne(RNN(lstm(), 32), num_outputs=2, pooling="last")
+    params = model.init(key, input_size=8)                   # embed size if vocab_size is set
+    logits = model.apply(params, xs, lengths=lengths)        # [batch, num_outputs]
+    vectors = model.encode(params, xs, lengths=lengths)      # [batch, features]
+    loss = cross_entropy(logits, labels)                     # or mse(logits, targets)
+
+    # aligned many-to-many: one tag per step, uni- or bidirectional encoder
+    tagger = Tagger(RNN(gru(), 32, bidirectional=True), num_tags=5, vocab_size=1000)
+    params = tagger.init(key, input_size=16)
+    logits = tagger.apply(params, tokens, lengths=lengths)   # [batch, time, num_tags]
+    loss = tagger.loss(params, tokens, tags, lengths=lengths)  # masked per-step cross-entropy
+
+Pooling over valid steps only: LAST (final carry of the top layer, both
+directions concatenated), MEAN or MAX of the top layer's outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from rnnjax.core.cells import LSTMState, _enum
+from rnnjax.tasks.losses import check_labels, cross_entropy, sequence_mask
+from rnnjax.core.unroll import RNN
+
+
+class Pooling(enum.Enum):
+    LAST = "last"
+    MEAN = "mean"
+    MAX = "max"
+
+
+# --------------------------------------------------------------------------- small layers
+
+
+def dense_init(key: jax.Array, input_size: int, output_size: int, dtype: Any = jnp.float32) -> dict[str, jax.Array]:
+    """Params of y = x W + b with LeCun-normal W: [input, output] and zero b."""
+    for argument, value in (("input_size", input_size), ("output_size", output_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{argument} must be a positive Python int; got {value!r}")
+    kernel = jax.nn.initializers.lecun_normal()(key, (input_size, output_size), dtype)
+    return {"kernel": kernel, "bias": jnp.zeros((output_size,), dtype)}
+
+
+def dense(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
+    """y = x W + b."""
+    return x @ params["kernel"] + params["bias"]
+
+
+def embedding_init(key: jax.Array, vocab_size: int, embed_size: int, dtype: Any = jnp.float32) -> jax.Array:
+    """Embedding table [vocab, embed] with N(0, 1) entries."""
+    if not isinstance(vocab_size, int) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be a positive Python int; got {vocab_size!r}")
+    return jax.random.normal(key, (vocab_size, embed_size), dtype)
+
+
+def embed(table: jax.Array, tokens: jax.Array, argument: str = "tokens") -> jax.Array:
+    """table[tokens]; raises ValueError for ids outside [0, vocab) when tokens are concrete."""
+    tokens = jnp.asarray(tokens)
+    check_labels(tokens, table.shape[0], argument=argument)
+    return jnp.take(table, tokens, axis=0)
+
+
+def carry_vector(carry: Any) -> jax.Array:
+    """The hidden vector of a carry: ``h`` of an LSTMState, the array itself otherwise."""
+    if isinstance(carry, LSTMState):
+        return carry.h
+    if isinstance(carry, jax.Array) and not jnp.iscomplexobj(carry):
+        return carry
+    raise ValueError(f"carry must be an LSTMState or a real array; got {type(carry).__name__}")
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def pool(ys: jax.Array, lengths: jax.Array | None, pooling: Pooling | str) -> jax.Array:
+    """Pool ``ys: [batch, time, features]`` over valid steps -> [batch, features].
+
+    MEAN and MAX reduce over steps ``t < length`` (zero for an empty sequence); LAST
+    reads ``ys[length - 1]`` (ManyToOne's LAST uses the final carries instead, which
+    for a bidirectional encoder also covers the backward direction).
+    """
+    pooling = _enum(Pooling, pooling, "pooling")
+    if lengths is None:
+        lengths = jnp.full(ys.shape[:-2], ys.shape[-2])
+    valid = sequence_mask(lengths, ys.shape[-2])
+    if pooling is Pooling.MEAN:
+        count = jnp.maximum(valid.sum(-1, keepdims=True), 1)
+        return jnp.where(valid[..., None], ys, 0.0).sum(-2) / count
+    if pooling is Pooling.MAX:
+        pooled = jnp.where(valid[..., None], ys, -jnp.inf).max(-2)
+        return jnp.where(jnp.isfinite(pooled), pooled, 0.0)
+    if pooling is Pooling.LAST:
+        last = jnp.maximum(jnp.asarray(lengths) - 1, 0)
+        return jnp.take_along_axis(ys, last[..., None, None], axis=-2)[..., 0, :]
+    raise ValueError(f"pooling must be a Pooling; got {pooling!r}")
+
+
+def last_carry_vector(finals: tuple[tuple[Any, ...], ...]) -> jax.Array:
+    """Concatenate the hidden vectors of the top layer's final carries over directions."""
+    return jnp.concatenate([carry_vector(carry) for carry in finals[-1]], axis=-1)
+
+
+class _TokenInput:
+    """Mixin: optional embedding of integer inputs before the encoder."""
+
+    def _encoder_input(self, params: dict[str, Any], xs: jax.Array, argument: str = "xs") -> jax.Array:
+        if self.vocab_size is None:
+            return xs
+        return embed(params["embedding"], xs, argument)
+
+    def _init_input(self, key: jax.Array, input_size: int, dtype: Any) -> dict[str, Any]:
+        if self.vocab_size is None:
+            return {}
+        return {"embedding": embedding_init(key, self.vocab_size, input_size, dtype)}
+
+
+# --------------------------------------------------------------------------- many-to-one
+
+
+@dataclasses.dataclass(frozen=True)
+class ManyToOne(_TokenInput):
+    """Sequence -> vector -> dense readout: logits = W pool(RNN(xs)) + b.
+
+    Attributes:
+      encoder: the RNN reading the sequence.
+      num_outputs: size of the readout (classes, or regression targets).
+      pooling: LAST (final carries), MEAN or MAX over valid steps of the top layer.
+      vocab_size: if set, ``xs`` are int token ids embedded to ``input_size``.
+    """
+
+    encoder: RNN
+    num_outputs: int
+    pooling: Pooling | str = Pooling.LAST
+    vocab_size: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "pooling", _enum(Pooling, self.pooling, "pooling"))
+        if not isinstance(self.num_outputs, int) or self.num_outputs < 1:
+            raise ValueError(f"num_outputs must be a positive int; got {self.num_outputs!r}")
+
+    def feature_size(self, params: dict[str, Any]) -> int:
+        if self.pooling is Pooling.LAST:
+            return self.encoder.hidden_size * self.encoder.num_directions
+        return self.encoder.output_size(params["encoder"])
+
+    def init(self, key: jax.Array, input_size: int, dtype: Any = jnp.float32) -> dict[str, Any]:
+        k_embed, k_encoder, k_readout = jax.random.split(key, 3)
+        params = self._init_input(k_embed, input_size, dtype)
+        params["encoder"] = self.encoder.init(k_encoder, input_size, dtype)
+        params["readout"] = dense_init(k_readout, self.feature_size(params), self.num_outputs, dtype)
+        return params
+
+    def encode(self, params, xs, *, lengths=None, dropout_key=None) -> jax.Array:
+        """The pooled sequence vector, [batch, features]."""
+        ys, finals = self.encoder.apply(
+            params["encoder"], self._encoder_input(params, xs), lengths=lengths, dropout_key=dropout_key
+        )
+        if self.pooling is Pooling.LAST:
+            return last_carry_vector(finals)
+        return pool(ys, lengths, self.pooling)
+
+    def apply(self, params, xs, *, lengths=None, dropout_key=None) -> jax.Array:
+        """Readout of the pooled vector, [batch, num_outputs]."""
+        return dense(params["readout"], self.encode(params, xs, lengths=lengths, dropout_key=dropout_key))
+
+
+# --------------------------------------------------------------------------- many-to-many (aligned)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tagger(_TokenInput):
+    """One label per step: logits_t = W y_t + b with y_t the (bi)directional RNN output.
+
+    Attributes:
+      encoder: the RNN (use ``bidirectional=True`` to see the right context).
+      num_tags: number of tag classes.
+      vocab_size: if set, inputs are int token ids embedded to ``input_size``.
+    """
+
+    encoder: RNN
+    num_tags: int
+    vocab_size: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.num_tags, int) or self.num_tags < 1:
+            raise ValueError(f"num_tags must be a positive int; got {self.num_tags!r}")
+
+    def init(self, key: jax.Array, input_size: int, dtype: Any = jnp.float32) -> dict[str, Any]:
+        k_embed, k_encoder, k_readout = jax.random.split(key, 3)
+        params = self._init_input(k_embed, input_size, dtype)
+        params["encoder"] = self.encoder.init(k_encoder, input_size, dtype)
+        params["readout"] = dense_init(k_readout, self.encoder.output_size(params["encoder"]), self.num_tags, dtype)
+        return params
+
+    def apply(self, params, xs, *, lengths=None, dropout_key=None) -> jax.Array:
+        """Per-step logits [batch, time, num_tags] (padded steps see zero encoder output)."""
+        ys, _ = self.encoder.apply(
+            params["encoder"], self._encoder_input(params, xs), lengths=lengths, dropout_key=dropout_key
+        )
+        return dense(params["readout"], ys)
+
+    def loss(self, params, xs, tags, *, lengths=None, dropout_key=None, label_smoothing=0.0) -> jax.Array:
+        """Cross-entropy averaged over valid steps; tags at padded steps are ignored."""
+        logits = self.apply(params, xs, lengths=lengths, dropout_key=dropout_key)
+        mask = None if lengths is None else sequence_mask(lengths, logits.shape[-2])
+        return cross_entropy(logits, tags, mask, label_smoothing=label_smoothing)
+
+    def predict(self, params, xs, *, lengths=None) -> jax.Array:
+        """Argmax tags [batch, time]; -1 at padded steps."""
+        tags = self.apply(params, xs, lengths=lengths).argmax(-1)
+        if lengths is None:
+            return tags
+        return jnp.where(sequence_mask(lengths, tags.shape[-1]), tags, -1)

@@ -1,0 +1,367 @@
+"""Token decoders (one-to-many) and encoder-decoder models with optional attention.
+
+API:
+    # one-to-many: a decoder started from a vector (``init_size``) or a zero carry
+    decoder = Decoder(gru(), vocab_size=12, hidden_size=64, embed_size=16, start_id=0, end_id=1)
+    dparams = decoder.init(key)
+    carry = decoder.zero_carry(dparams, batch=4)              # or decoder.carry_from_vector(...)
+    loss = decoder.loss(dparams, carry, targets, lengths)       # teacher forcing, masked
+    out = decoder.sample(dparams, carry, key=key, max_length=10, temperature=0.7, top_k=3)
+
+    # seq2seq: encoder RNN -> decoder carry (+ attention memory)
+    model = Seq2Seq(RNN(gru(), 64), Decoder(gru(), 12, 64, 16, attention="bahdanau"), vocab_size=12)
+    params = model.init(key, input_size=16)                     # source embedding size
+    loss = model.loss(params, src, src_lengths, targets, target_lengths)
+    out = model.greedy(params, src, src_lengths, max_length=10)          # decode.Decoded
+    beams = model.beam_search(params, src, src_lengths, beam_width=4, max_length=10, alpha=0.6)
+
+Targets hold the output tokens followed by ``end_id`` (``lengths`` include it);
+the decoder input is the target shifted right behind ``start_id``.
+Attention: NONE; BAHDANAU (additive, e_j = v . tanh(W_q s_{t-1} + W_k m_j), the
+context enters the cell input and the readout); LUONG (general, e_j = h_t W m_j,
+h~_t = tanh(W_c [c_t; h_t]), logits from h~_t).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnjax.tasks import decode
+from rnnjax.core.cells import Cell, _enum
+from rnnjax.tasks.heads import _TokenInput, carry_vector, dense, dense_init, embed, embedding_init, last_carry_vector
+from rnnjax.tasks.losses import check_labels, cross_entropy, sequence_mask
+from rnnjax.core.unroll import RNN, rnn
+
+
+class Attention(enum.Enum):
+    NONE = "none"
+    BAHDANAU = "bahdanau"
+    LUONG = "luong"
+
+
+class Memory(NamedTuple):
+    """Encoder outputs prepared for attention (all leaves lead with [batch])."""
+
+    values: jax.Array  # [batch, source, memory_size]
+    keys: jax.Array  # [batch, source, attention_size] (projected once)
+    mask: jax.Array  # bool [batch, source]
+
+
+def _positive(argument: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{argument} must be a positive Python int; got {value!r}")
+
+
+def attend(scores: jax.Array, memory: Memory) -> tuple[jax.Array, jax.Array]:
+    """a = softmax of scores over valid source positions; context = sum_j a_j m_j.
+
+    ``scores`` is [batch, source] (one query) or [batch, time, source] (all steps).
+    """
+    mask = memory.mask if scores.ndim == 2 else memory.mask[:, None, :]
+    scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
+    weights = jax.nn.softmax(scores, axis=-1) * mask
+    pattern = "bs,bsd->bd" if scores.ndim == 2 else "bts,bsd->btd"
+    return jnp.einsum(pattern, weights, memory.values), weights
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoder:
+    """Autoregressive token decoder: carry_t, h_t = cell(carry_{t-1}, embed(y_{t-1}) [; context]).
+
+    Attributes:
+      cell: recurrent cell; its carry is the decoder state.
+      vocab_size, hidden_size, embed_size: sizes (Python ints).
+      attention: NONE, BAHDANAU or LUONG (needs ``memory_size`` at ``init``).
+      attention_size: width of the additive-attention layer (default ``hidden_size``).
+      init_size: if set, :meth:`carry_from_vector` maps a [batch, init_size] vector
+        (a "semantic vector") to the initial carry through tanh dense layers.
+      start_id, end_id: the first decoder input and the stop token.
+    """
+
+    cell: Cell
+    vocab_size: int
+    hidden_size: int
+    embed_size: int
+    attention: Attention | str = Attention.NONE
+    attention_size: int | None = None
+    init_size: int | None = None
+    start_id: int = 0
+    end_id: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "attention", _enum(Attention, self.attention, "attention"))
+        for argument in ("vocab_size", "hidden_size", "embed_size"):
+            _positive(argument, getattr(self, argument))
+        for argument in ("attention_size", "init_size"):
+            if getattr(self, argument) is not None:
+                _positive(argument, getattr(self, argument))
+        for argument in ("start_id", "end_id"):
+            value = getattr(self, argument)
+            if not isinstance(value, int) or not 0 <= value < self.vocab_size:
+                raise ValueError(f"{argument} must lie in [0, {self.vocab_size}) (vocab_size); got {value!r}")
+
+    # ----------------------------------------------------------------------- params
+
+    def init(self, key: jax.Array, memory_size: int | None = None, dtype: Any = jnp.float32) -> dict[str, Any]:
+        """Params; ``memory_size`` (the encoder output size) is required iff attention is used."""
+        if (self.attention is Attention.NONE) != (memory_size is None):
+            raise ValueError(
+                f"memory_size must be given exactly when attention is used; attention={self.attention.value}, "
+                f"memory_size={memory_size!r}"
+            )
+        keys = iter(jax.random.split(key, 8))
+        hidden, size = self.hidden_size, self.attention_size or self.hidden_size
+        cell_input = self.embed_size + (memory_size if self.attention is Attention.BAHDANAU else 0)
+        params: dict[str, Any] = {
+            "embedding": embedding_init(next(keys), self.vocab_size, self.embed_size, dtype),
+            "cell": self.cell.init(next(keys), cell_input, hidden, dtype),
+        }
+        readout_size = hidden
+        if self.attention is Attention.BAHDANAU:
+            params["attention"] = {
+                "query": dense_init(next(keys), hidden, size, dtype)["kernel"],
+                "key": dense_init(next(keys), memory_size, size, dtype),
+                "score": dense_init(next(keys), size, 1, dtype)["kernel"][:, 0],
+            }
+            readout_size = hidden + memory_size
+        elif self.attention is Attention.LUONG:
+            params["attention"] = {
+                "key": dense_init(next(keys), memory_size, hidden, dtype)["kernel"],
+                "combine": dense_init(next(keys), hidden + memory_size, hidden, dtype),
+            }
+        params["readout"] = dense_init(next(keys), readout_size, self.vocab_size, dtype)
+        if self.init_size is not None:
+            carry = self.cell.initial_carry(params["cell"])
+            bridge_keys = jax.random.split(next(keys), len(jax.tree.leaves(carry)))
+            leaves = [
+                dense_init(k, self.init_size, leaf.shape[-1], dtype)
+                for k, leaf in zip(bridge_keys, jax.tree.leaves(carry))
+            ]
+            params["bridge"] = jax.tree.unflatten(jax.tree.structure(carry), leaves)
+        return params
+
+    def zero_carry(self, params: dict[str, Any], batch: int) -> Any:
+        return self.cell.initial_carry(params["cell"], (batch,))
+
+    def carry_from_vector(self, params: dict[str, Any], vector: jax.Array) -> Any:
+        """carry leaf_i = tanh(vector W_i + b_i) for a [batch, init_size] vector."""
+        if "bridge" not in params:
+            raise ValueError("carry_from_vector needs a Decoder built with init_size")
+        if vector.shape[-1] != self.init_size:
+            raise ValueError(f"vector: expected last axis {self.init_size} (init_size); got shape {vector.shape}")
+        carry = self.cell.initial_carry(params["cell"])
+        return jax.tree.map(lambda p, _: jnp.tanh(dense(p, vector)), params["bridge"], carry,
+                            is_leaf=lambda x: isinstance(x, dict) and "kernel" in x)
+
+    def memory(self, params: dict[str, Any], values: jax.Array, lengths: jax.Array | None = None) -> Memory:
+        """Prepare encoder outputs [batch, source, memory_size] for attention."""
+        if self.attention is Attention.NONE:
+            raise ValueError("memory is only used with attention; this Decoder has attention='none'")
+        key = params["attention"]["key"]
+        expected = (key["kernel"] if isinstance(key, dict) else key).shape[0]
+        if values.ndim != 3 or values.shape[-1] != expected:
+            raise ValueError(
+                f"values: expected shape [batch, source, {expected}] (memory_size at init); got {values.shape}"
+            )
+        keys = dense(key, values) if isinstance(key, dict) else values @ key
+        mask = jnp.ones(values.shape[:2], bool) if lengths is None else sequence_mask(lengths, values.shape[1])
+        return Memory(values=values, keys=keys, mask=mask)
+
+    # ----------------------------------------------------------------------- running
+
+    def _check_memory(self, memory: Memory | None) -> None:
+        if (self.attention is Attention.NONE) != (memory is None):
+            raise ValueError(f"memory must be given exactly when attention is used; attention={self.attention.value}")
+
+    def step(self, params, carry, tokens, memory: Memory | None = None) -> tuple[Any, jax.Array]:
+        """One decoding step for a batch: tokens [batch] -> (carry, logits [batch, vocab])."""
+        self._check_memory(memory)
+        x = embed(params["embedding"], tokens)
+        step = jax.vmap(self.cell.step, in_axes=(None, 0, 0))
+        if self.attention is Attention.BAHDANAU:
+            context = self._bahdanau_context(params, carry_vector(carry), memory)
+            carry, h = step(params["cell"], carry, jnp.concatenate([x, context], -1))
+            return carry, dense(params["readout"], jnp.concatenate([h, context], -1))
+        carry, h = step(params["cell"], carry, x)
+        return carry, self._readout(params, h, memory)
+
+    def _bahdanau_context(self, params, query: jax.Array, memory: Memory) -> jax.Array:
+        attention = params["attention"]
+        hidden = jnp.tanh((query @ attention["query"])[:, None, :] + memory.keys)  # [batch, source, size]
+        return attend(hidden @ attention["score"], memory)[0]
+
+    def _readout(self, params, h: jax.Array, memory: Memory | None) -> jax.Array:
+        """NONE: logits = W h; LUONG: logits = W tanh(W_c [c; h]) with c attended from h."""
+        if self.attention is Attention.LUONG:
+            scores = jnp.einsum("bh,bsh->bs" if h.ndim == 2 else "bth,bsh->bts", h, memory.keys)
+            context = attend(scores, memory)[0]
+            h = jnp.tanh(dense(params["attention"]["combine"], jnp.concatenate([context, h], -1)))
+        return dense(params["readout"], h)
+
+    def apply(self, params, carry, inputs: jax.Array, memory: Memory | None = None) -> jax.Array:
+        """Teacher-forced logits [batch, time, vocab] for given decoder inputs [batch, time]."""
+        self._check_memory(memory)
+        if self.attention is Attention.BAHDANAU:
+            scan_step = lambda carry, tokens: self.step(params, carry, tokens, memory)  # noqa: E731
+            _, logits = jax.lax.scan(scan_step, carry, inputs.T)
+            return jnp.moveaxis(logits, 0, 1)
+        # No feedback through attention: unroll the cell with rnn(), attend all steps at once.
+        ys, _ = rnn(self.cell, params["cell"], embed(params["embedding"], inputs, "inputs"), initial_carry=carry)
+        return self._readout(params, ys, memory)
+
+    def shift_right(self, targets: jax.Array, lengths: jax.Array) -> jax.Array:
+        """Decoder inputs [start, y_0, ..., y_{T-2}]; positions >= length hold end_id."""
+        inputs = jnp.concatenate([jnp.full_like(targets[:, :1], self.start_id), targets[:, :-1]], axis=1)
+        return jnp.where(sequence_mask(lengths, targets.shape[1]), inputs, self.end_id)
+
+    def check_targets(self, targets: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Validate targets [batch, time] and lengths [batch]: ids in [0, vocab) at valid positions."""
+        targets, lengths = jnp.asarray(targets), jnp.asarray(lengths)
+        if targets.ndim != 2 or lengths.shape != targets.shape[:1]:
+            raise ValueError(
+                f"targets, lengths: expected shapes [batch, time] and [batch]; got {targets.shape}, {lengths.shape}"
+            )
+        if not isinstance(lengths, jax.core.Tracer):  # traced: checked nowhere, as inside any jit
+            mask = np.arange(targets.shape[1]) < np.asarray(lengths)[:, None]
+            check_labels(targets, self.vocab_size, mask, "targets")
+        return targets, lengths
+
+    def loss(self, params, carry, targets, lengths, memory: Memory | None = None, *, label_smoothing=0.0):
+        """Teacher-forced cross-entropy averaged over valid target tokens."""
+        targets, lengths = self.check_targets(targets, lengths)
+        mask = sequence_mask(lengths, targets.shape[1])
+        logits = self.apply(params, carry, self.shift_right(targets, lengths), memory)
+        return cross_entropy(logits, targets, mask, label_smoothing=label_smoothing)
+
+    def step_fn(self, params):
+        """A :mod:`rnnjax.tasks.decode` step function on state = (carry, memory)."""
+
+        def step_fn(state, tokens):
+            carry, memory = state
+            carry, logits = self.step(params, carry, tokens, memory)
+            return (carry, memory), logits
+
+        return step_fn
+
+    def _start(self, carry) -> jax.Array:
+        return jnp.full(jax.tree.leaves(carry)[0].shape[:1], self.start_id, jnp.int32)
+
+    def greedy(self, params, carry, memory=None, *, max_length: int) -> decode.Decoded:
+        return decode.greedy(self.step_fn(params), (carry, memory), self._start(carry), max_length=max_length,
+                             end_id=self.end_id)  # fmt: skip
+
+    def sample(self, params, carry, memory=None, *, key, max_length: int, temperature=1.0, top_k=None):
+        return decode.sample(self.step_fn(params), (carry, memory), self._start(carry), key, max_length=max_length,
+                             end_id=self.end_id, temperature=temperature, top_k=top_k)  # fmt: skip
+
+    def beam_search(self, params, carry, memory=None, *, beam_width: int, max_length: int, alpha=0.0):
+        return decode.beam_search(self.step_fn(params), (carry, memory), self._start(carry), beam_width=beam_width,
+                                  max_length=max_length, end_id=self.end_id, alpha=alpha)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- encoder-decoder
+
+
+def _carry_structure(cell: Cell) -> Any:
+    return jax.tree.structure(jax.eval_shape(lambda: cell.initial_carry(cell.init(jax.random.key(0), 1, 1))))
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2Seq(_TokenInput):
+    """Encoder RNN -> initial decoder carry (+ attention over encoder outputs) -> Decoder.
+
+    Without ``decoder.init_size`` the encoder's final carries (top layer, both
+    directions concatenated) are the decoder's initial carry, so the cells must
+    have the same carry structure and ``encoder.hidden_size * directions ==
+    decoder.hidden_size``. With ``init_size`` a tanh bridge maps the final hidden
+    vector of size ``init_size`` to the decoder carry.
+
+    Attributes:
+      encoder: the source RNN.
+      decoder: the target :class:`Decoder`.
+      vocab_size: if set, sources are int token ids embedded to ``input_size``.
+    """
+
+    encoder: RNN
+    decoder: Decoder
+    vocab_size: int | None = None
+
+    def __post_init__(self):
+        encoder_size = self.encoder.hidden_size * self.encoder.num_directions
+        if self.decoder.init_size is not None:
+            if self.decoder.init_size != encoder_size:
+                raise ValueError(
+                    f"decoder.init_size: expected {encoder_size} (encoder hidden_size x directions); "
+                    f"got {self.decoder.init_size}"
+                )
+            return
+        if self.decoder.hidden_size != encoder_size:
+            raise ValueError(
+                f"decoder.hidden_size: expected {encoder_size} (encoder hidden_size {self.encoder.hidden_size} x "
+                f"{self.encoder.num_directions} directions) to take the encoder's final carry; got "
+                f"{self.decoder.hidden_size} (or set decoder.init_size={encoder_size} for a bridge)"
+            )
+        if _carry_structure(self.encoder.cell) != _carry_structure(self.decoder.cell):
+            raise ValueError(
+                f"decoder.cell: expected a carry like the encoder's ({self.encoder.cell.name}); got "
+                f"{self.decoder.cell.name} (or set decoder.init_size={encoder_size} for a bridge)"
+            )
+
+    def init(self, key: jax.Array, input_size: int, dtype: Any = jnp.float32) -> dict[str, Any]:
+        k_embed, k_encoder, k_decoder = jax.random.split(key, 3)
+        params = self._init_input(k_embed, input_size, dtype)
+        params["encoder"] = self.encoder.init(k_encoder, input_size, dtype)
+        memory_size = None if self.decoder.attention is Attention.NONE else self.encoder.output_size(params["encoder"])
+        params["decoder"] = self.decoder.init(k_decoder, memory_size, dtype)
+        return params
+
+    def encode(self, params, src, src_lengths=None, *, dropout_key=None) -> tuple[Any, Memory | None]:
+        """(initial decoder carry, attention memory or None)."""
+        ys, finals = self.encoder.apply(
+            params["encoder"], self._encoder_input(params, src, "src"), lengths=src_lengths, dropout_key=dropout_key
+        )
+        if self.decoder.init_size is not None:
+            carry = self.decoder.carry_from_vector(params["decoder"], last_carry_vector(finals))
+        else:
+            carry = jax.tree.map(lambda *leaves: jnp.concatenate(leaves, -1), *finals[-1])
+        memory = None
+        if self.decoder.attention is not Attention.NONE:
+            memory = self.decoder.memory(params["decoder"], ys, src_lengths)
+        return carry, memory
+
+    def logits(self, params, src, src_lengths, targets, target_lengths) -> jax.Array:
+        """Teacher-forced logits [batch, target_time, vocab]."""
+        carry, memory = self.encode(params, src, src_lengths)
+        inputs = self.decoder.shift_right(targets, jnp.asarray(target_lengths))
+        return self.decoder.apply(params["decoder"], carry, inputs, memory)
+
+    def loss(self, params, src, src_lengths, targets, target_lengths, *, dropout_key=None, label_smoothing=0.0):
+        """Teacher-forced cross-entropy averaged over valid target tokens."""
+        self.decoder.check_targets(targets, target_lengths)  # fail before running the encoder
+        carry, memory = self.encode(params, src, src_lengths, dropout_key=dropout_key)
+        return self.decoder.loss(params["decoder"], carry, targets, target_lengths, memory,
+                                 label_smoothing=label_smoothing)  # fmt: skip
+
+    def greedy(self, params, src, src_lengths=None, *, max_length: int) -> decode.Decoded:
+        decode.check_positive("max_length", max_length)
+        carry, memory = self.encode(params, src, src_lengths)
+        return self.decoder.greedy(params["decoder"], carry, memory, max_length=max_length)
+
+    def sample(self, params, src, src_lengths=None, *, key, max_length: int, temperature=1.0, top_k=None):
+        decode.check_positive("max_length", max_length)
+        carry, memory = self.encode(params, src, src_lengths)
+        return self.decoder.sample(params["decoder"], carry, memory, key=key, max_length=max_length,
+                                   temperature=temperature, top_k=top_k)  # fmt: skip
+
+    def beam_search(self, params, src, src_lengths=None, *, beam_width: int, max_length: int, alpha=0.0):
+        decode.check_positive("beam_width", beam_width)
+        decode.check_positive("max_length", max_length)
+        carry, memory = self.encode(params, src, src_lengths)
+        return self.decoder.beam_search(params["decoder"], carry, memory, beam_width=beam_width,
+                                        max_length=max_length, alpha=alpha)  # fmt: skip

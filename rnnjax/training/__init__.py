@@ -1,0 +1,1 @@
+"""Training: jitted steps, fit/fit_many, checkpoints, run folders, configs, sharding and precision."""

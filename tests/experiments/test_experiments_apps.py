@@ -1,0 +1,132 @@
+"""The application experiments end to end in --quick mode, and their decoders on real task data."""
+
+import importlib.util
+import json
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
+from rnnjax.data import captions, dates
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
+
+
+def load(name: str):
+    """Import experiments/<name>.py (a script, not a package module)."""
+    module_name = f"experiment_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, EXPERIMENTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses look their module up while it is executing
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+def run_quick(name: str, tmp_path) -> tuple[dict, pathlib.Path]:
+    returned = load(name).main(["--quick", "--runs_root", str(tmp_path), "--run_name", "quick"])
+    folder = tmp_path / name / "quick"
+    for required in ("config.json", "metrics.jsonl", "results.json", "report.md"):
+        assert (folder / required).is_file(), required
+    assert any((folder / "checkpoints").rglob("*")), "no checkpoint written"
+    results = json.loads((folder / "results.json").read_text())
+    assert results["target_met"] in (True, False)
+    assert json.loads((folder / "config.json").read_text())["steps"] < 100  # the quick config was used
+    for line in (folder / "report.md").read_text().splitlines():
+        if line.startswith("!["):
+            for image in line.split("(")[1:]:
+                assert (folder / image.split(")")[0]).is_file()
+    assert returned["target_met"] == results["target_met"]
+    return results, folder
+
+
+def in_unit(value):
+    return 0.0 <= value <= 1.0
+
+
+def test_translate_dates_quick(tmp_path):
+    results, _ = run_quick("translate_dates", tmp_path)
+    for direction in ("to_iso", "iso_to_german"):
+        for decoding in ("greedy", "beam"):
+            assert in_unit(results[direction][decoding]["overall"])
+    assert {f"language={lang}" for lang in dates.LANGUAGES} <= set(results["to_iso"]["beam"])
+    assert all(f"style={style}" in results["to_iso"]["beam"] for style in dates.STYLES)
+
+
+def test_caption_digits_quick(tmp_path):
+    results, _ = run_quick("caption_digits", tmp_path)
+    for decoding in ("greedy", "beam"):
+        assert in_unit(results[decoding]["exact_match"]) and in_unit(results[decoding]["word_accuracy"])
+    assert results["num_train_scans"] + results["num_test_scans"] <= 1797
+
+
+def test_speech_ctc_quick(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNJAX_CACHE", str(tmp_path / "cache"))
+    results, _ = run_quick("speech_ctc", tmp_path)
+    assert results["digit_error_rate"]["greedy"] >= 0 and results["digit_error_rate"]["beam"] >= 0
+    voices = results["digit_error_rate"]["beam_by_voice"]
+    assert all(voice.split("+")[1] in results["test_variants"] for voice in voices)
+
+
+def test_entity_tagging_quick(tmp_path):
+    results, _ = run_quick("entity_tagging", tmp_path)
+    for tagger in ("unidirectional", "bidirectional"):
+        assert in_unit(results[tagger]["f1"]) and in_unit(results[tagger]["ambiguous_accuracy"])
+        assert 0.5 <= results[tagger]["chance_accuracy"] <= 1.0
+
+
+# --------------------------------------------------------------------------- decoders on the task data
+
+
+def check_beam_one_against_greedy(greedy, beam) -> None:
+    """Beam width 1 (alpha 0) is greedy decoding: same tokens, lengths and log p. An end token that is only the
+    runner-up at some step must not become a finished hypothesis (the old rule that cut greedy's path short)."""
+    np.testing.assert_array_equal(np.asarray(beam.tokens[:, 0]), np.asarray(greedy.tokens))
+    np.testing.assert_array_equal(np.asarray(beam.lengths[:, 0]), np.asarray(greedy.lengths))
+    np.testing.assert_allclose(np.asarray(beam.log_probs[:, 0]), np.asarray(greedy.log_probs), rtol=1e-9)
+
+
+def test_date_translation_beam_width_one_equals_greedy(key):
+    experiment = load("translate_dates")
+    config = experiment.Config.quick()
+    corpus = dates.make_date_corpus(0, 200, 32)
+    source_vocab, target_vocab = dates.vocabularies(corpus)
+    data = dates.encode_pairs(corpus.test, source_vocab, target_vocab, *experiment.LENGTHS[dates.Direction.TO_ISO])
+    model = experiment.build(config, source_vocab, target_vocab)
+    params = model.init(key, config.embed_size, jnp.float64)
+    greedy = model.greedy(params, data["source"], data["source_lengths"], max_length=12)
+    beam = model.beam_search(params, data["source"], data["source_lengths"], beam_width=1, max_length=12)
+    check_beam_one_against_greedy(greedy, beam)
+    assert (np.asarray(greedy.lengths) < 12).any()  # some greedy outputs end early, so ending is exercised
+
+
+def test_captioning_beam_width_one_equals_greedy(key):
+    experiment = load("caption_digits")
+    model = experiment.build(experiment.Config.quick())
+    params = model.init(key, (8, 32, 1), jnp.float64)
+    _, strips, _ = captions.make_caption_data(0, 16, 1)
+    images = jnp.asarray(strips.images, jnp.float64)[..., None]
+    greedy = model.greedy(params, images, max_length=experiment.MAX_LENGTH)
+    beam = model.beam_search(params, images, beam_width=1, max_length=experiment.MAX_LENGTH)
+    check_beam_one_against_greedy(greedy, beam)
+
+
+def test_ctc_prefix_beam_never_worse_than_greedy(key):
+    """A wide prefix beam is exact on short inputs: its labelling is at least as probable as greedy's."""
+    logits = 2.0 * jax.random.normal(key, (16, 7, 4), jnp.float64)
+    lengths = jnp.full((16,), 7)
+    tokens, token_lengths = greedy_decode(logits, lengths)
+    beam = batch_prefix_beam_search(logits, lengths, beam_width=64)
+
+    def log_p(labels):
+        width = max(1, max(len(label) for label in labels))
+        padded = jnp.array([list(label) + [1] * (width - len(label)) for label in labels])
+        counts = jnp.array([len(label) for label in labels])
+        return -ctc_loss(logits, lengths, padded, counts, reduction="none")
+
+    greedy_labels = [tuple(int(t) for t in row[:n]) for row, n in zip(np.asarray(tokens), np.asarray(token_lengths))]
+    assert (log_p(beam) >= log_p(greedy_labels) - 1e-9).all()
+    assert any(b != g for b, g in zip(beam, greedy_labels))  # the test can tell the two decoders apart

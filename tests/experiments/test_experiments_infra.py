@@ -1,0 +1,56 @@
+"""Every real-data experiment's --quick mode runs end to end and writes a valid run folder."""
+
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+EXPECTED = {
+    "weather": ["test_mae_rnn", "test_mae_persistence", "test_mae_ridge"],
+    "sentiment": ["test_accuracy", "baseline_bag_of_words", "best_variant"],
+    "speakers": ["test_accuracy", "val_accuracy", "test_accuracy_per_seed", "baseline_statistics_logreg"],
+    "shakespeare": ["val_nats_per_char", "val_bits_per_char", "samples"],
+}
+
+
+def _numbers(value):
+    if isinstance(value, dict):
+        for inner in value.values():
+            yield from _numbers(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _numbers(inner)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_quick_run_writes_valid_run_folder(name, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "1", "JAX_ENABLE_X64": "0"}
+    command = [sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--quick", "--runs_root", str(tmp_path)]
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    run = tmp_path / name / "quick"
+    results = json.loads((run / "results.json").read_text())
+    for key in EXPECTED[name]:
+        assert key in results, f"{key} missing from {name} results.json"
+    assert all(math.isfinite(x) for x in _numbers(results))
+    config = json.loads((run / "config.json").read_text())
+    assert config["runs_root"] == str(tmp_path)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] if (
+        run / "metrics.jsonl"
+    ).exists() else []
+    nested = list(run.glob("*/metrics.jsonl"))
+    assert records or nested, "no metrics.jsonl written"
+    assert sorted(p.suffix for p in run.rglob("plots/*")) and all(
+        p.read_bytes()[:4] == b"\x89PNG" for p in run.rglob("plots/*.png")
+    )
+    assert list(run.rglob("checkpoints/*"))
+    report = (run / "report.md").read_text()
+    assert report.startswith("# ") and "plots/" in report

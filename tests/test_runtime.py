@@ -1,0 +1,90 @@
+"""rnnjax's XLA CPU flags: merged into XLA_FLAGS at import, user settings win, and the deadlock case runs."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rnnjax import runtime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+
+
+def _python(code: str, timeout: float = 120, **env_updates: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "RNNJAX_KEEP_XLA_FLAGS")}
+    env.update(PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **env_updates)
+    command = [sys.executable, "-c", code]
+    return subprocess.run(command, env=env, cwd=ROOT, timeout=timeout, capture_output=True, text=True)
+
+
+def test_merged_flags_appends_missing_and_keeps_existing():
+    assert runtime.merged_flags("") == FLAG
+    assert runtime.merged_flags("--xla_force_host_platform_device_count=4") == (
+        "--xla_force_host_platform_device_count=4 " + FLAG
+    )
+    user = "--xla_cpu_enable_concurrency_optimized_scheduler=true --foo=1"
+    assert runtime.merged_flags(user) == user  # the user's own value wins
+    assert runtime.merged_flags(FLAG) == FLAG  # idempotent
+
+
+def test_this_process_runs_with_the_flag():
+    # conftest/pytest import rnnjax before any JAX computation, so the flag is in effect here too.
+    assert FLAG in os.environ.get("XLA_FLAGS", "") or "concurrency_optimized_scheduler" in os.environ.get(
+        "XLA_FLAGS", ""
+    )
+
+
+PRINT_FLAGS = "import os, rnnjax; print(os.environ.get('XLA_FLAGS', ''))"
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, FLAG),
+        ({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, "--xla_force_host_platform_device_count=2 " + FLAG),
+        ({"XLA_FLAGS": "--xla_cpu_enable_concurrency_optimized_scheduler=true"},
+         "--xla_cpu_enable_concurrency_optimized_scheduler=true"),
+        ({"RNNJAX_KEEP_XLA_FLAGS": "1"}, ""),
+    ],
+)  # fmt: skip
+def test_import_sets_flags_unless_told_not_to(env, expected):
+    done = _python(PRINT_FLAGS, **env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
+
+
+def test_import_after_backend_start_warns_instead_of_silently_doing_nothing():
+    done = _python("import jax; jax.numpy.ones(2).block_until_ready(); import rnnjax")
+    assert done.returncode == 0, done.stderr
+    assert "RuntimeWarning" in done.stderr and "xla_cpu_enable_concurrency_optimized_scheduler" in done.stderr
+
+
+def test_vmapped_many_model_training_step_completes():
+    """The configuration that deadlocked 9 of 22 fresh processes with JAX's default flags."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from xla_cpu_hang import TRIAL
+
+    done = _python(TRIAL, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+SMALL_STEP = """
+import functools, hashlib, jax, numpy as np, optax
+from benchmarks.many import init_model, loss_fn, make_batch
+from rnnjax.training.train import init_many, train_step_body
+optimizer = optax.adam(1e-2)
+states = init_many(functools.partial(init_model, hidden=8), optimizer, jax.random.split(jax.random.key(0), 16))
+step = jax.jit(jax.vmap(functools.partial(train_step_body, loss_fn, optimizer), in_axes=(0, None)))
+for s in range(3):
+    states, _ = step(states, make_batch(jax.random.key(s), 8, 10))
+print(hashlib.sha256(b"".join(np.asarray(x).tobytes() for x in jax.tree.leaves(states.params))).hexdigest())
+"""
+
+
+def test_flag_leaves_results_bit_identical():
+    with_flag = _python(SMALL_STEP)
+    without = _python(SMALL_STEP, RNNJAX_KEEP_XLA_FLAGS="1")
+    assert with_flag.returncode == 0 and without.returncode == 0, with_flag.stderr + without.stderr
+    assert with_flag.stdout == without.stdout

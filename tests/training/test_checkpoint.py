@@ -1,0 +1,132 @@
+"""Checkpoints: round trip with typed keys, exact resume, keep-last-k and best, interrupted saves."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import OPTIMIZER, STEP, batch_fn, init_params
+
+from rnnjax.training import train
+from rnnjax.training.checkpoint import Checkpointer, from_saveable, to_saveable
+
+
+def _fresh_state():
+    return train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
+
+
+def _assert_identical(a, b):
+    leaves_a, tree_a = jax.tree.flatten(to_saveable(a))
+    leaves_b, tree_b = jax.tree.flatten(to_saveable(b))
+    assert tree_a == tree_b
+    for x, y in zip(leaves_a, leaves_b):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_round_trip_keeps_values_dtypes_and_typed_keys(tmp_path):
+    state = _fresh_state()._replace(step=jnp.int32(7))
+    with Checkpointer(tmp_path, save_every=1, keep=1) as checkpointer:
+        assert checkpointer.restore_latest(state) is None
+        assert checkpointer.save(7, state)
+        restored = checkpointer.restore_latest(_fresh_state())
+    _assert_identical(restored, state)
+    assert jnp.issubdtype(restored.key.dtype, jax.dtypes.prng_key)
+    assert int(restored.step) == 7
+    np.testing.assert_array_equal(jax.random.normal(restored.key, (3,)), jax.random.normal(state.key, (3,)))
+    unsaved = to_saveable(state)
+    assert unsaved.key.dtype == jnp.uint32
+    _assert_identical(from_saveable(unsaved, state), state)
+
+
+def test_exact_resume_is_bit_for_bit(tmp_path):
+    step = STEP
+    uninterrupted = train.fit(_fresh_state(), step, batch_fn, 8, progress=False)
+
+    def interrupted_batches(index):
+        if index == 6:
+            raise KeyboardInterrupt  # the process dies between checkpoints
+        return batch_fn(index)
+
+    checkpointer = Checkpointer(tmp_path, save_every=4, keep=2)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(_fresh_state(), step, interrupted_batches, 8, checkpointer=checkpointer, progress=False)
+    checkpointer.close()
+    requested = []
+
+    def recording_batches(index):
+        requested.append(index)
+        return batch_fn(index)
+
+    with Checkpointer(tmp_path, save_every=4, keep=2) as checkpointer:
+        resumed = train.fit(_fresh_state(), step, recording_batches, 8, checkpointer=checkpointer, progress=False)
+    assert requested == [4, 5, 6, 7]  # continued from the checkpoint at step 4
+    _assert_identical(resumed, uninterrupted)
+
+
+def test_keeps_last_k_and_best_by_metric(tmp_path):
+    state = _fresh_state()
+    losses = {2: 0.5, 4: 0.2, 6: 0.4, 8: 0.3}
+    with Checkpointer(tmp_path, save_every=2, keep=2, best_metric="val/loss") as checkpointer:
+        for step, loss in losses.items():
+            marked = state._replace(step=jnp.int32(step))
+            checkpointer.save(step, marked, metrics={"val/loss": loss})
+        assert not checkpointer.save(3, state)  # not on the interval
+        checkpointer.wait()
+        assert sorted(int(p.name) for p in (tmp_path / "latest").iterdir() if p.name.isdigit()) == [6, 8]
+        assert checkpointer.latest_step() == 8
+        assert checkpointer.best_step() == 4
+        assert int(checkpointer.restore_best(state).step) == 4
+    with pytest.raises(ValueError, match="save_every"):
+        Checkpointer(tmp_path / "x", save_every=0)
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import jax, jax.numpy as jnp
+    from rnnjax.training.checkpoint import Checkpointer
+    checkpointer = Checkpointer(sys.argv[1], save_every=1, keep=5)
+    checkpointer.save(1, {"w": jnp.full((1000,), 1.0), "key": jax.random.key(1)})
+    checkpointer.wait()
+    big = {"w": jnp.full((4_000_000,), 2.0), "key": jax.random.key(2)}
+    checkpointer.save(2, big)  # asynchronous: the write is still in flight
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_process_killed_during_save_leaves_previous_checkpoint(tmp_path):
+    directory = tmp_path / "ckpt"
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(directory)], env=env, timeout=240)
+    assert result.returncode == -signal.SIGKILL
+    with Checkpointer(directory, save_every=1, keep=5) as checkpointer:
+        latest = checkpointer.latest_step()
+        assert latest in (1, 2)
+        size = 1000 if latest == 1 else 4_000_000
+        template = {"w": jnp.zeros((size,)), "key": jax.random.key(0)}
+        restored = checkpointer.restore_latest(template)
+        np.testing.assert_array_equal(restored["w"], np.full((size,), float(latest)))
+        np.testing.assert_array_equal(jax.random.key_data(restored["key"]), jax.random.key_data(jax.random.key(latest)))
+
+
+def test_partial_temporary_checkpoint_is_ignored(tmp_path):
+    state = _fresh_state()
+    with Checkpointer(tmp_path, save_every=1, keep=3) as checkpointer:
+        checkpointer.save(1, state._replace(step=jnp.int32(1)))
+    partial = tmp_path / "latest" / "2.orbax-checkpoint-tmp"  # as left by a SIGKILL mid-save
+    (partial / "default").mkdir(parents=True)
+    (partial / "default" / "_METADATA").write_text('{"tree_metadata": {')  # truncated mid-write
+    with Checkpointer(tmp_path, save_every=1, keep=3) as checkpointer:
+        assert checkpointer.latest_step() == 1
+        assert int(checkpointer.restore_latest(state).step) == 1
+        checkpointer.save(2, state._replace(step=jnp.int32(2)))  # the step can be written again
+        checkpointer.wait()
+        assert int(checkpointer.restore_latest(state).step) == 2

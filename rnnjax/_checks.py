@@ -122,3 +122,14 @@ def is_concrete(value: Any) -> bool:
     import jax
 
     return not isinstance(value, jax.core.Tracer)
+
+
+def plain_name(argument: str, value: Any) -> str:
+    """One path component: a non-empty str without '/', '\\' or NUL, and neither '.' nor '..' (so never absolute)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{argument} must be a str; got {value!r} ({type(value).__name__})")
+    if value in ("", ".", "..") or any(character in value for character in "/\\\x00"):
+        raise ValueError(
+            f"{argument} must be a plain name (not empty, '.' or '..', without '/', '\\' or NUL); got {value!r}"
+        )
+    return value

@@ -17,11 +17,15 @@ bit-identical. It is added to ``XLA_FLAGS`` when rnnjax is imported, unless
 * ``RNNJAX_KEEP_XLA_FLAGS=1`` is set, or
 * JAX has already created its backends (flags are read once; then a warning says
   the flag could not be applied).
+
+:func:`apply` is the one process-wide side effect of ``import rnnjax``; it only edits
+``os.environ["XLA_FLAGS"]`` and never imports or starts JAX itself.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 FLAGS = {"xla_cpu_enable_concurrency_optimized_scheduler": "false"}
@@ -42,9 +46,7 @@ def apply() -> bool:
     merged = merged_flags(current)
     if merged == current:
         return True
-    from jax._src import xla_bridge
-
-    if xla_bridge.backends_are_initialized():
+    if backends_started():
         warnings.warn(
             "rnnjax was imported after JAX created its backends, so XLA_FLAGS "
             f"{merged[len(current) :].strip()} (a workaround for an intermittent XLA CPU deadlock "
@@ -56,3 +58,21 @@ def apply() -> bool:
         return False
     os.environ["XLA_FLAGS"] = merged
     return True
+
+
+def backends_started() -> bool:
+    """True if JAX has already created its backends (so XLA_FLAGS can no longer take effect).
+
+    JAX (0.10.2) has no public way to ask this: ``jax.extend.backend.backends()`` and
+    ``get_backend()`` create the backends they return, and ``jax.config`` has no such
+    option. So the answer is public where it can be (JAX not imported yet: nothing started)
+    and otherwise comes from ``jax._src.xla_bridge.backends_are_initialized``, guarded so
+    that a JAX that renames it only loses the warning, never the workaround.
+    """
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:  # a later JAX moved it: we cannot tell, so apply the flag and stay quiet
+        return False
+    return bool(backends_are_initialized())

@@ -1,22 +1,51 @@
-"""Matplotlib (Agg) plots written into a run folder: learning curves and simple task plots."""
+"""PNG plots written into a run folder: learning curves and simple task plots.
+
+Drawn with matplotlib's object API (``matplotlib.figure.Figure`` on an Agg canvas): importing
+this module imports no matplotlib, and drawing never touches pyplot's global state or the
+process-wide backend, so plots work the same in scripts, tests and notebooks. matplotlib is
+the optional extra ``rnnjax[plots]``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import pathlib
+from types import ModuleType
 from typing import Any, Sequence
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+def import_matplotlib(module: str = "matplotlib") -> ModuleType:
+    """Import ``module`` (a matplotlib module) on first use, naming the extra that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        raise ImportError(
+            f"plotting needs matplotlib ({module} could not be imported); install it with pip install 'rnnjax[plots]'"
+        ) from error
 
 
-def _save(figure: Any, path: str | pathlib.Path) -> pathlib.Path:
+def new_figure(**figure_options: Any) -> Any:
+    """A ``matplotlib.figure.Figure`` on its own Agg canvas (no pyplot, no global backend)."""
+    figure = import_matplotlib("matplotlib.figure").Figure(**figure_options)
+    import_matplotlib("matplotlib.backends.backend_agg").FigureCanvasAgg(figure)
+    return figure
+
+
+def new_axes(*, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """``(figure, axes)`` with one Axes, like ``pyplot.subplots()`` but without pyplot."""
+    figure = new_figure(figsize=figsize)
+    return figure, figure.subplots()
+
+
+def save_figure(
+    figure: Any, path: str | pathlib.Path, *, dpi: int = 110, tight_layout: bool = True, **savefig_options: Any
+) -> pathlib.Path:
+    """Write ``figure`` to ``path`` (parents created), after a tight layout unless told not to; returns the path."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    if tight_layout:
+        figure.tight_layout()
+    figure.savefig(path, dpi=dpi, **savefig_options)
     return path
 
 
@@ -24,7 +53,7 @@ def learning_curves(
     run: Any, names: Sequence[str], path: str | pathlib.Path, *, title: str = "", log_y: bool = False
 ) -> pathlib.Path:
     """One line per metric name in ``run.metrics.jsonl`` against the step."""
-    figure, axes = plt.subplots(figsize=(6, 4))
+    figure, axes = new_axes(figsize=(6, 4))
     for name in names:
         steps, values = run.series(name)
         if steps:
@@ -35,7 +64,7 @@ def learning_curves(
         axes.set_yscale("log")
     axes.legend()
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def lines(
@@ -48,7 +77,7 @@ def lines(
     title: str = "",
 ) -> pathlib.Path:
     """Several named series on one axis."""
-    figure, axes = plt.subplots(figsize=(8, 4))
+    figure, axes = new_axes(figsize=(8, 4))
     for label, values in series.items():
         axes.plot(range(len(values)) if x is None else x, values, label=label, linewidth=1)
     axes.set_xlabel(xlabel)
@@ -56,12 +85,12 @@ def lines(
     axes.set_title(title)
     axes.legend()
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def bars(values: dict[str, float], path: str | pathlib.Path, *, ylabel: str = "", title: str = "") -> pathlib.Path:
     """A bar per named value, annotated with the number."""
-    figure, axes = plt.subplots(figsize=(max(4, 1.2 * len(values)), 4))
+    figure, axes = new_axes(figsize=(max(4, 1.2 * len(values)), 4))
     names = list(values)
     heights = [values[n] for n in names]
     drawn = axes.bar(names, heights, color="tab:blue")
@@ -69,14 +98,14 @@ def bars(values: dict[str, float], path: str | pathlib.Path, *, ylabel: str = ""
     axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.tick_params(axis="x", rotation=20)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def confusion(
     matrix: Any, path: str | pathlib.Path, *, labels: Sequence[str] | None = None, title: str = ""
 ) -> pathlib.Path:
     """A confusion matrix as an image with counts."""
-    figure, axes = plt.subplots(figsize=(5, 5))
+    figure, axes = new_axes(figsize=(5, 5))
     axes.imshow(matrix, cmap="Blues")
     for (row, column), count in _cells(matrix):
         axes.text(column, row, str(count), ha="center", va="center", fontsize=7)
@@ -86,7 +115,7 @@ def confusion(
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _cells(matrix: Any):

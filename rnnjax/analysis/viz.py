@@ -11,24 +11,18 @@ from __future__ import annotations
 import pathlib
 from typing import Any, Mapping, Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
+from rnnjax import _checks
+from rnnjax.analysis.plots import import_matplotlib, new_axes, new_figure, save_figure
 
 NEURON_RADIUS = 0.22
 COLOURS = {"input": "#f2d492", "hidden": "#9cc5e8", "initial": "#dddddd"}
 
 
 def save(figure: Any, path: str | pathlib.Path) -> pathlib.Path:
-    """Write ``figure`` as a PNG (parents created) and close it."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=130, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    """Write ``figure`` as a PNG (parents created)."""
+    return save_figure(figure, path, dpi=130, tight_layout=False, bbox_inches="tight")
 
 
 def _neuron_positions(input_size: int, hidden_size: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,13 +35,14 @@ def _neuron_positions(input_size: int, hidden_size: int, steps: int) -> tuple[np
 def _connect(axes: Any, start: Sequence[float], end: Sequence[float], weight: float, scale: float, cmap: Any) -> None:
     """A line from ``start`` to ``end`` whose colour gives the sign and width the size of ``weight``."""
     axes.plot(
-        [start[0], end[0]], [start[1], end[1]], color=cmap(Normalize(-scale, scale)(weight)),
+        [start[0], end[0]], [start[1], end[1]], color=cmap(0.5 + 0.5 * weight / scale),
         linewidth=0.4 + 3.0 * abs(weight) / scale, zorder=1, solid_capstyle="round",
     )  # fmt: skip
 
 
 def _neuron(axes: Any, centre: Sequence[float], label: str, colour: str) -> None:
-    axes.add_patch(plt.Circle(centre, NEURON_RADIUS, facecolor=colour, edgecolor="black", linewidth=0.8, zorder=2))
+    circle = import_matplotlib("matplotlib.patches").Circle
+    axes.add_patch(circle(centre, NEURON_RADIUS, facecolor=colour, edgecolor="black", linewidth=0.8, zorder=2))
     axes.text(centre[0], centre[1], label, ha="center", va="center", fontsize=7, zorder=3)
 
 
@@ -68,12 +63,12 @@ def draw_simple_rnn(params: Mapping[str, Any], *, steps: int = 3, title: str | N
     input_kernel = np.asarray(params["input_kernel"])
     recurrent_kernel = np.asarray(params["recurrent_kernel"])
     input_size, hidden_size = input_kernel.shape
-    if recurrent_kernel.shape != (hidden_size, hidden_size) or steps < 1:
-        raise ValueError(f"need a simple RNN with recurrent_kernel [{hidden_size}, {hidden_size}] and steps >= 1")
+    _checks.positive_int("steps", steps)
+    _checks.has_shape("params['recurrent_kernel']", recurrent_kernel, (hidden_size, hidden_size))
     hidden, inputs = _neuron_positions(input_size, hidden_size, steps)
     scale = float(max(np.abs(input_kernel).max(), np.abs(recurrent_kernel).max(), 1e-12))
-    cmap = plt.get_cmap("coolwarm")
-    figure, axes = plt.subplots(figsize=(2.2 + 2.0 * steps, 1.6 + 0.75 * (hidden_size + input_size)))
+    cmap = import_matplotlib("matplotlib").colormaps["coolwarm"]
+    figure, axes = new_axes(figsize=(2.2 + 2.0 * steps, 1.6 + 0.75 * (hidden_size + input_size)))
     for t in range(1, steps + 1):
         for j in range(hidden_size):
             for k in range(hidden_size):
@@ -91,7 +86,9 @@ def draw_simple_rnn(params: Mapping[str, Any], *, steps: int = 3, title: str | N
     for t in range(1, steps + 1):
         for i in range(input_size):
             _neuron(axes, inputs[t - 1, i], f"$x_{{{t}}}^{{{i + 1}}}$", COLOURS["input"])
-    figure.colorbar(plt.cm.ScalarMappable(Normalize(-scale, scale), cmap), ax=axes, shrink=0.6, label="weight")
+    normalize = import_matplotlib("matplotlib.colors").Normalize(-scale, scale)
+    mappable = import_matplotlib("matplotlib.cm").ScalarMappable(normalize, cmap)
+    figure.colorbar(mappable, ax=axes, shrink=0.6, label="weight")
     axes.set_title(title or f"simple RNN unrolled over {steps} steps (W: input -> hidden, U: hidden -> next hidden)")
     axes.set_aspect("equal")
     axes.axis("off")
@@ -108,8 +105,8 @@ def gradient_flow(
     title: str = "",
 ) -> pathlib.Path:
     """Log-scale curves, one panel per entry of ``panels`` ({panel title: {label: values over t}})."""
-    figure, all_axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
-    for axes, (panel, curves) in zip(all_axes[0], panels.items()):
+    figure = new_figure(figsize=(5.2 * len(panels), 3.8))
+    for axes, (panel, curves) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels.items()):
         for label, values in curves.items():
             values = np.asarray(values, dtype=float)
             values = np.where(values > 0, values, np.nan)  # underflowed zeros are left out, not drawn at 1e-300

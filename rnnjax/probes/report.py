@@ -5,13 +5,10 @@ from __future__ import annotations
 import pathlib
 from typing import Any, Callable
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from rnnjax.probes.sweep import summarise  # noqa: E402
+from rnnjax.analysis.plots import new_figure, save_figure
+from rnnjax.probes.sweep import summarise
 
 __all__ = ["make_plots", "study_table", "findings", "summarise"]
 
@@ -75,13 +72,10 @@ def plot_lengths(records: Rows, axis, train_length_key: str = "train_length") ->
 
 
 def _figure(path: pathlib.Path, panels: int, draw: Callable[[list], None], title: str) -> str:
-    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2), squeeze=False)
-    draw(list(axes[0]))
+    figure = new_figure(figsize=(5.5 * panels, 4.2))
+    draw(list(figure.subplots(1, panels, squeeze=False)[0]))
     figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path.name
+    return save_figure(figure, path, dpi=110).name
 
 
 def make_plots(records: Rows, extras: dict[str, Any], plot_path: Callable[[str], pathlib.Path]) -> dict[str, str]:

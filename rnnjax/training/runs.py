@@ -6,6 +6,10 @@ API:
     run.log(step, **{"train/loss": 0.4})           # one JSON line per call
     run.plot_path("curves")                        # runs/weather/<name>/plots/curves.png
     run.write_results({"test_mae": 1.9}); run.write_report("# Weather ...")
+    run.close()                                    # or `with Run(...) as run:`; the folder is locked until then
+
+Experiment and run names are plain names (one path component); ``fresh=True`` empties only the run's own
+folder. A run folder is held by one process at a time (:mod:`rnnjax.training.locks`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import shutil
 from typing import Any
 
 import numpy as np
+
+from rnnjax import _checks
+from rnnjax.training import locks
 
 
 def to_jsonable(value: Any) -> Any:
@@ -43,15 +50,20 @@ def to_jsonable(value: Any) -> Any:
 
 
 class Run:
-    """One experiment run folder (created, with ``config.json`` written when ``config`` is given).
+    """One experiment run folder, held by this process (created, with ``config.json`` written when ``config`` is given).
 
     Args:
-      experiment: experiment name, the first folder level.
-      name: run name (default: UTC timestamp ``YYYYmmdd-HHMMSS``); an existing run folder is reused
-        (and appended to), which is how a run is resumed.
+      experiment: experiment name, the first folder level (a plain name: no separators, not '.' or '..').
+      name: run name, a plain name (default: UTC timestamp ``YYYYmmdd-HHMMSS``); an existing run folder is
+        reused (and appended to), which is how a run is resumed.
       config: a dataclass (or dict) written to ``config.json``.
       root: the runs root folder.
-      fresh: delete an existing folder of the same name first (no resuming).
+      fresh: empty an existing folder of the same name first (no resuming); only ``<root>/<experiment>/<name>``
+        is ever emptied, and never through a symbolic link.
+
+    The folder is locked (:mod:`rnnjax.training.locks`): another process opening it gets a
+    :class:`~rnnjax.training.locks.FolderLockedError` naming the holder. ``close()`` (or ``with``, or the end of
+    the process) releases it.
     """
 
     def __init__(
@@ -63,31 +75,53 @@ class Run:
         *,
         fresh: bool = False,
     ):
-        if not experiment or "/" in experiment:
-            raise ValueError(f"experiment must be a non-empty name without '/'; got {experiment!r}")
-        self.experiment = experiment
-        self.name = name or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        self.directory = pathlib.Path(root) / experiment / self.name
-        if fresh and self.directory.exists():
-            shutil.rmtree(self.directory)
+        self.experiment = _checks.plain_name("experiment", experiment)
+        if name is None:
+            name = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        self.name = _checks.plain_name("name", name)
+        self.directory = pathlib.Path(root) / self.experiment / self.name
+        if fresh:
+            _refuse_link(self.directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = locks.acquire(self.directory)
+        if fresh:
+            _empty_folder(self.directory)
+        self._set_config(config)
+
+    def sub(self, name: str, config: Any = None) -> "Run":
+        """A nested run in ``<this run>/<name>/`` (its own metrics, checkpoints and plots), e.g. one per model.
+
+        It shares this run's lock (``name`` must be a plain name).
+        """
+        child = object.__new__(Run)
+        child.experiment, child.name = self.experiment, self.name
+        child.directory = self.directory / _checks.plain_name("name", name)
+        child.directory.mkdir(parents=True, exist_ok=True)
+        child._lock = locks.acquire(self.directory)
+        child._set_config(config)
+        return child
+
+    def _set_config(self, config: Any) -> None:
         self.config = config
         if config is not None:
             self._write_json("config.json", to_jsonable(config))
 
-    def sub(self, name: str, config: Any = None) -> "Run":
-        """A nested run in ``<this run>/<name>/`` (its own metrics, checkpoints and plots), e.g. one per model."""
-        child = Run(self.experiment, name=self.name, root=self.directory.parent.parent)
-        child.directory = self.directory / name
-        child.directory.mkdir(parents=True, exist_ok=True)
-        child.config = config
-        if config is not None:
-            child._write_json("config.json", to_jsonable(config))
-        return child
+    def close(self) -> None:
+        """Release this run's hold on its folder (idempotent)."""
+        self._lock.release()
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def path(self, *parts: str) -> pathlib.Path:
-        """A path inside the run folder (parent folders created)."""
-        path = self.directory.joinpath(*parts)
+        """A path inside the run folder (parent folders created); absolute parts and '..' are refused."""
+        relative = pathlib.PurePath(*parts)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise ValueError(f"parts must name a path inside the run folder {self.directory}; got {parts!r}")
+        path = self.directory.joinpath(relative)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -132,6 +166,26 @@ class Run:
         path = self.path(name)
         path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
         return path
+
+
+def _refuse_link(directory: pathlib.Path) -> None:
+    """``fresh`` empties ``directory`` itself: never a symbolic link, never a folder outside its experiment."""
+    if directory.is_symlink():
+        raise ValueError(f"fresh=True will not empty {directory}: it is a symbolic link to {directory.resolve()}")
+    parent = directory.parent.resolve()
+    if directory.resolve().parent != parent:
+        raise ValueError(f"fresh=True will not empty {directory}: it resolves outside {parent}")
+
+
+def _empty_folder(directory: pathlib.Path) -> None:
+    """Delete everything inside ``directory`` but its lock file; links are removed, never followed."""
+    for child in directory.iterdir():
+        if child.name == locks.LOCK_NAME:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def markdown_table(rows: list[dict[str, Any]], digits: int = 4) -> str:

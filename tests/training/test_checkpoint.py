@@ -14,11 +14,17 @@ import pytest
 from helpers import OPTIMIZER, STEP, batch_fn, init_params
 
 from rnnjax.training import train
-from rnnjax.training.checkpoint import Checkpointer, from_saveable, to_saveable
+from rnnjax.training import locks
+from rnnjax.training.checkpoint import Checkpointer, NonFiniteStateError, from_saveable, to_saveable
+from rnnjax.training.locks import StaleLockWarning
 
 
-def _fresh_state():
-    return train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
+def _fresh_state(key_seed=3):
+    return train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(key_seed))
+
+
+def _key_data(key):
+    return np.asarray(jax.random.key_data(key))
 
 
 def _assert_identical(a, b):
@@ -31,12 +37,15 @@ def _assert_identical(a, b):
 
 
 def test_round_trip_keeps_values_dtypes_and_typed_keys(tmp_path):
-    state = _fresh_state()._replace(step=jnp.int32(7))
+    state = _fresh_state(key_seed=11)._replace(step=jnp.int32(7))
+    template = _fresh_state(key_seed=3)  # another key: a key left at the template's value would show
+    assert not np.array_equal(_key_data(template.key), _key_data(state.key))
     with Checkpointer(tmp_path, save_every=1, keep=1) as checkpointer:
         assert checkpointer.restore_latest(state) is None
         assert checkpointer.save(7, state)
-        restored = checkpointer.restore_latest(_fresh_state())
+        restored = checkpointer.restore_latest(template)
     _assert_identical(restored, state)
+    np.testing.assert_array_equal(_key_data(restored.key), _key_data(state.key))
     assert jnp.issubdtype(restored.key.dtype, jax.dtypes.prng_key)
     assert int(restored.step) == 7
     np.testing.assert_array_equal(jax.random.normal(restored.key, (3,)), jax.random.normal(state.key, (3,)))
@@ -64,10 +73,12 @@ def test_exact_resume_is_bit_for_bit(tmp_path):
         requested.append(index)
         return batch_fn(index)
 
+    template = _fresh_state(key_seed=99)  # only the checkpoint's key (seed 3) gives the uninterrupted run
     with Checkpointer(tmp_path, save_every=4, keep=2) as checkpointer:
-        resumed = train.fit(_fresh_state(), step, recording_batches, 8, checkpointer=checkpointer, progress=False)
+        resumed = train.fit(template, step, recording_batches, 8, checkpointer=checkpointer, progress=False)
     assert requested == [4, 5, 6, 7]  # continued from the checkpoint at step 4
     _assert_identical(resumed, uninterrupted)
+    np.testing.assert_array_equal(_key_data(resumed.key), _key_data(jax.random.key(3)))
 
 
 def test_keeps_last_k_and_best_by_metric(tmp_path):
@@ -104,10 +115,14 @@ KILLED_WRITER = textwrap.dedent(
 
 def test_process_killed_during_save_leaves_previous_checkpoint(tmp_path):
     directory = tmp_path / "ckpt"
-    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[2])}
     result = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(directory)], env=env, timeout=240)
     assert result.returncode == -signal.SIGKILL
-    with Checkpointer(directory, save_every=1, keep=5) as checkpointer:
+    holder = locks.read_holder(directory)  # the killed writer's record, left in the lock file
+    assert holder is not None and holder.pid not in (os.getpid(), None)
+    with pytest.warns(StaleLockWarning, match=f"pid {holder.pid} "):
+        checkpointer = Checkpointer(directory, save_every=1, keep=5)  # the dead writer's lock is taken over
+    with checkpointer:
         latest = checkpointer.latest_step()
         assert latest in (1, 2)
         size = 1000 if latest == 1 else 4_000_000
@@ -130,3 +145,14 @@ def test_partial_temporary_checkpoint_is_ignored(tmp_path):
         checkpointer.save(2, state._replace(step=jnp.int32(2)))  # the step can be written again
         checkpointer.wait()
         assert int(checkpointer.restore_latest(state).step) == 2
+
+
+def test_save_refuses_non_finite_state_and_writes_nothing(tmp_path):
+    state = _fresh_state()
+    broken = state._replace(params={**state.params, "head": state.params["head"].at[1].set(jnp.inf)})
+    with Checkpointer(tmp_path, save_every=1, keep=2, best_metric="val/loss") as checkpointer:
+        with pytest.raises(NonFiniteStateError, match=r"step 3 .*\['head'\] \(1 of 4\)"):
+            checkpointer.save(3, broken, metrics={"val/loss": 0.1})
+        checkpointer.wait()
+        assert checkpointer.latest_step() is None and checkpointer.best_step() is None
+        assert checkpointer.save(4, state)  # a finite state is still saved

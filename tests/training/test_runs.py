@@ -4,8 +4,10 @@ import dataclasses
 import enum
 import json
 import math
+import re
 
 import jax.numpy as jnp
+import pytest
 
 from rnnjax.analysis import plots
 from rnnjax.training.runs import Run, to_jsonable
@@ -49,3 +51,61 @@ def test_run_folder_layout_and_round_trips(tmp_path):
 def test_to_jsonable_handles_non_finite_and_nesting():
     assert to_jsonable({"x": (1, math.inf), "k": Kind.A}) == {"x": [1, "inf"], "k": "a"}
     assert Run.__init__.__defaults__[-1] == "runs"
+
+
+def _snapshot(folder):
+    """Every path under ``folder`` with its file contents (None for folders and links)."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        for path in folder.rglob("*")
+    }
+
+
+def _populated(tmp_path):
+    for folder in ("runs/toy/kept", "runs/other/kept", "outside"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "data.txt").write_text(folder)
+    return tmp_path / "runs"
+
+
+@pytest.mark.parametrize("bad", ["ABSOLUTE", "..", "a/b", "", ".", "a\\b", "../outside"])
+def test_bad_run_and_experiment_names_are_refused_and_delete_nothing(tmp_path, bad):
+    root = _populated(tmp_path)
+    bad = str(tmp_path / "outside") if bad == "ABSOLUTE" else bad
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"name must be a plain name .*got " + re.escape(repr(bad))):
+        Run("toy", name=bad, root=root, fresh=True)
+    with pytest.raises(ValueError, match=r"experiment must be a plain name"):
+        Run(bad, name="kept", root=root, fresh=True)
+    with pytest.raises(TypeError, match="name must be a str"):
+        Run("toy", name=3, root=root)
+    assert _snapshot(tmp_path) == before
+
+
+def test_fresh_empties_only_its_own_folder_and_never_follows_links(tmp_path):
+    root = _populated(tmp_path)
+    (root / "toy" / "kept" / "nested").mkdir()
+    (root / "toy" / "kept" / "nested" / "deep.txt").write_text("deep")
+    (root / "toy" / "kept" / "link").symlink_to(tmp_path / "outside")  # a link inside: removed, not followed
+    (root / "toy" / "linked").symlink_to(tmp_path / "outside")  # the run folder itself is a link: refused
+    outside, other = _snapshot(tmp_path / "outside"), _snapshot(root / "other")
+    with Run("toy", name="kept", root=root, fresh=True) as run:
+        assert sorted(path.name for path in run.directory.iterdir()) == [".lock"]
+    with pytest.raises(ValueError, match="symbolic link"):
+        Run("toy", name="linked", root=root, fresh=True)
+    assert _snapshot(tmp_path / "outside") == outside and _snapshot(root / "other") == other
+
+
+def test_sub_and_path_stay_inside_the_run(tmp_path):
+    with Run("toy", name="a", root=tmp_path) as run:
+        child = run.sub("model", config={"size": 2})
+        assert child.directory == run.directory / "model"
+        assert json.loads((child.directory / "config.json").read_text()) == {"size": 2}
+        with pytest.raises(ValueError, match="plain name"):
+            run.sub("../escape")
+        for parts in (("/etc", "x"), ("..", "x"), ("plots", "..", "..", "x")):
+            with pytest.raises(ValueError, match="inside the run folder"):
+                run.path(*parts)
+        assert run.path("plots", "a.png") == run.directory / "plots" / "a.png"
+        child.close()
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "toy" / "escape").exists()

@@ -1,10 +1,7 @@
-"""Weight import from PyTorch (``torch.nn.RNN/LSTM/GRU``) and Flax (``flax.linen`` cells).
+"""Weight import from PyTorch: ``torch.nn.RNN`` (tanh/relu), ``torch.nn.LSTM`` and ``torch.nn.GRU``.
 
     net, params = from_torch(module)                 # module: torch.nn.LSTM(...), etc.
     outputs, final_state = net(params, xs, lengths)  # torch's layout, as a pure function
-
-    cell, params = from_flax_cell(flax_cell, variables)
-    carry, y = cell.step(params, from_flax_carry(flax_cell, flax_carry), x)
 
 Torch stores kernels as ``[gates * hidden, input]`` for ``W x``; rnnjax uses ``x @ W``,
 so kernels are transposed. Gate order is the same (LSTM i, f, g, o; GRU r, z, n).
@@ -12,6 +9,7 @@ Torch's two biases ``b_ih + b_hh`` are summed for the simple RNN and the LSTM; t
 keeps them apart because ``b_hn`` sits inside the reset gate. ``torch`` is imported
 lazily: this module imports without it.
 """
+
 
 from __future__ import annotations
 
@@ -23,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rnnjax._checks import as_enum
 from rnnjax.core.cells import Activation, Cell, GRUConvention, LSTMState, Params, gru, lstm, simple_rnn
 from rnnjax.core.unroll import RNN, Merge
 
@@ -175,7 +174,7 @@ def from_torch(module: Any) -> tuple[TorchRNN, dict[str, Any]]:
 
     if not isinstance(module, torch.nn.RNNBase):
         raise TypeError(f"module: expected a torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU; got {type(module).__name__}")
-    mode = _enum_or_error(TorchMode, module.mode, "module.mode")
+    mode = as_enum(TorchMode, module.mode, "module.mode")
     if getattr(module, "proj_size", 0):
         raise ValueError(f"module.proj_size: expected 0 (LSTM projections are not supported); got {module.proj_size}")
     network = RNN(
@@ -192,91 +191,3 @@ def from_torch(module: Any) -> tuple[TorchRNN, dict[str, Any]]:
     )
     net = TorchRNN(network=network, mode=mode, input_size=module.input_size, batch_first=module.batch_first)
     return net, {"layers": layers}
-
-
-def _enum_or_error(enum_type: type[enum.Enum], value: Any, argument: str) -> Any:
-    for member in enum_type:
-        if value == member.value:
-            return member
-    allowed = ", ".join(repr(member.value) for member in enum_type)
-    raise ValueError(f"{argument}: expected one of {allowed}; got {value!r}")
-
-
-# --------------------------------------------------------------------------- flax.linen
-
-
-def _flax_kind(module: Any) -> str:
-    from flax import linen  # noqa: PLC0415
-
-    kinds = {linen.LSTMCell: "lstm", linen.OptimizedLSTMCell: "lstm", linen.GRUCell: "gru", linen.SimpleCell: "simple"}
-    for module_type, kind in kinds.items():
-        if type(module) is module_type:
-            return kind
-    allowed = ", ".join(t.__name__ for t in kinds)
-    raise TypeError(f"module: expected a flax.linen {allowed}; got {type(module).__name__}")
-
-
-def _check_flax_activations(module: Any, kind: str) -> Activation:
-    """Only the default gate (sigmoid) and activation (tanh; relu for SimpleCell) are importable."""
-    if kind != "simple" and module.gate_fn is not jax.nn.sigmoid:
-        raise ValueError(f"module.gate_fn: expected jax.nn.sigmoid; got {module.gate_fn!r}")
-    activations = {jnp.tanh: Activation.TANH}
-    if kind == "simple":
-        activations[jax.nn.relu] = Activation.RELU
-        if module.residual:
-            raise ValueError("module.residual: expected False (residual SimpleCell is not supported); got True")
-    if module.activation_fn not in activations:
-        raise ValueError(
-            f"module.activation_fn: expected one of {[f.__name__ for f in activations]}; got {module.activation_fn!r}"
-        )
-    return activations[module.activation_fn]
-
-
-def from_flax_cell(module: Any, variables: Any) -> tuple[Cell, Params]:
-    """Import a ``flax.linen`` ``LSTMCell``, ``OptimizedLSTMCell``, ``GRUCell`` or ``SimpleCell``.
-
-    Args:
-      module: the flax cell (its ``gate_fn``/``activation_fn`` must be the defaults;
-        SimpleCell may use relu).
-      variables: what ``module.init`` returned (``{"params": ...}``) or the params dict.
-
-    Returns:
-      ``(cell, params)``; convert a flax carry with :func:`from_flax_carry`.
-    """
-    kind = _flax_kind(module)
-    activation = _check_flax_activations(module, kind)
-    p = variables["params"] if "params" in variables else variables
-
-    def cat(names, leaf):
-        return jnp.concatenate([jnp.asarray(p[name][leaf]) for name in names], axis=-1)
-
-    if kind == "lstm":
-        params = {
-            "input_kernel": cat(["ii", "if", "ig", "io"], "kernel"),
-            "recurrent_kernel": cat(["hi", "hf", "hg", "ho"], "kernel"),
-            "bias": cat(["hi", "hf", "hg", "ho"], "bias"),
-        }
-        return lstm(), params
-    if kind == "gru":
-        hn_bias = jnp.asarray(p["hn"]["bias"])
-        params = {
-            "input_kernel": cat(["ir", "iz", "in"], "kernel"),
-            "recurrent_kernel": cat(["hr", "hz", "hn"], "kernel"),
-            "input_bias": cat(["ir", "iz", "in"], "bias"),
-            "recurrent_bias": jnp.concatenate([jnp.zeros_like(hn_bias), jnp.zeros_like(hn_bias), hn_bias]),
-        }
-        return gru(GRUConvention.PYTORCH), params
-    params = {
-        "input_kernel": jnp.asarray(p["i"]["kernel"]),
-        "recurrent_kernel": jnp.asarray(p["h"]["kernel"]),
-        "bias": jnp.asarray(p["i"]["bias"]),
-    }
-    return simple_rnn(activation), params
-
-
-def from_flax_carry(module: Any, carry: Any) -> Any:
-    """A flax cell carry as an rnnjax carry: flax LSTM carries are ``(c, h)``; rnnjax uses ``LSTMState(h, c)``."""
-    if _flax_kind(module) == "lstm":
-        c, h = carry
-        return LSTMState(h=h, c=c)
-    return carry

@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python experiments/gradient_flow.py [--quick] [--time_steps 100] ...
 
-Task (``rnnjax.analysis.diagnostics.first_bit_task``): the sign of x_0 must be recalled at step T
+Task (``rnnjax.tasks.toy_tasks.first_bit_task``): the sign of x_0 must be recalled at step T
 through T-1 steps of noise. A tanh RNN (orthogonal init) and an LSTM (forget bias 3) are
 trained; the same RNN with its recurrent kernel scaled up and an LSTM with forget bias 1 are
 shown at initialisation only. At initialisation and after training, it records
@@ -24,6 +24,7 @@ import jax  # noqa: E402
 
 from rnnjax.analysis import diagnostics, viz  # noqa: E402
 from rnnjax.core.cells import make_cell  # noqa: E402
+from rnnjax.tasks.toy_tasks import first_bit_task  # noqa: E402
 from rnnjax.training.config import parse_config  # noqa: E402
 from rnnjax.training.runs import Run  # noqa: E402
 from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
@@ -89,7 +90,7 @@ def train(config: GradientFlowConfig, run: Run, name: str, model: Model, params:
     optimizer = make_optimizer(OptimizerConfig(learning_rate=config.learning_rate, clip_norm=1.0))
     step = make_train_step(functools.partial(batch_loss, cell), optimizer)
     def batches(index):
-        return diagnostics.first_bit_task(jax.random.fold_in(key, index), config.batch_size, config.time_steps)
+        return first_bit_task(jax.random.fold_in(key, index), config.batch_size, config.time_steps)
 
     state = init_state(params, optimizer, jax.random.fold_in(key, 2**31))  # donated by the train step
     sub_run = run.sub(name.replace(" ", "_").replace(",", ""))
@@ -99,7 +100,7 @@ def train(config: GradientFlowConfig, run: Run, name: str, model: Model, params:
 
 def study(config: GradientFlowConfig, run: Run) -> dict:
     key = jax.random.key(config.seed)
-    xs, labels = diagnostics.first_bit_task(jax.random.fold_in(key, 10**6), config.eval_batch, config.time_steps)
+    xs, labels = first_bit_task(jax.random.fold_in(key, 10**6), config.eval_batch, config.time_steps)
     curves, results = {}, {}
     for index, (name, model) in enumerate(models(config).items()):
         cell = model_cell(model)

@@ -5,7 +5,7 @@ API (one example each, ``xs: [time, input]``; ``jax.vmap`` them over a batch, ``
     norms = carry_gradient_norms(cell, params, xs, loss_fn)   # ||dL/dh_t||, [T]
     products = jacobian_products(cell, params, xs)            # dh_T/dh_t, [T+1, S, S] (S = carry size)
     values = jacobian_singular_values(cell, params, xs)       # their singular values, [T+1, S]
-    stats = gate_statistics(cell, params, xs, lengths=...)    # {gate: GateStats} for LSTM/GRU (any batch dims)
+    stats = gate_statistics(cell, params, xs, lengths=...)    # {gate: GateStats}, cells with gates (any batch dims)
 
 Vanishing gradients show up as ||dL/dh_t|| and ||dh_T/dh_t|| shrinking geometrically as
 t moves away from T; exploding ones as geometric growth. For a linear RNN with A = a I,
@@ -14,17 +14,17 @@ dh_T/dh_t = a^(T-t) I exactly.
 
 from __future__ import annotations
 
-import enum
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from rnnjax.core.bptt.core import prepare_inputs, rule_for
-from rnnjax.core.cells import Cell, Params
-
-Carry = Any
+from rnnjax import _checks
+from rnnjax.core.cell import Capability, Cell, RuleInputs, Squash, require
+from rnnjax.core.inputs import prepare
+from rnnjax.core.unroll import rnn
+from rnnjax.typing import Carry, Params
 
 
 def _initial(cell: Cell, params: Params, initial_carry: Carry | None) -> Carry:
@@ -103,13 +103,6 @@ def jacobian_singular_values(cell: Cell, params: Params, xs: jax.Array, *, initi
 # --------------------------------------------------------------------------- gate saturation
 
 
-class Squash(enum.Enum):
-    """The nonlinearity of a gate, which fixes where it saturates."""
-
-    SIGMOID = "sigmoid"  # saturates at 0 and 1
-    TANH = "tanh"  # saturates at -1 and 1
-
-
 class GateStats(NamedTuple):
     """Statistics of one gate over valid steps, examples and units (scalars).
 
@@ -124,14 +117,6 @@ class GateStats(NamedTuple):
     saturated_high: jax.Array
 
 
-GATES: dict[str, tuple[tuple[str, Squash], ...]] = {
-    "lstm": (("input", Squash.SIGMOID), ("forget", Squash.SIGMOID), ("cell", Squash.TANH), ("output", Squash.SIGMOID)),
-    "gru_pytorch": (("reset", Squash.SIGMOID), ("update", Squash.SIGMOID), ("candidate", Squash.TANH)),
-    "gru_cho": (("reset", Squash.SIGMOID), ("update", Squash.SIGMOID), ("candidate", Squash.TANH)),
-    "simple_tanh": (("hidden", Squash.TANH),),
-}
-
-
 def gate_statistics(
     cell: Cell,
     params: Params,
@@ -141,14 +126,14 @@ def gate_statistics(
     initial_carry: Carry | None = None,
     threshold: float = 0.05,
 ) -> dict[str, GateStats]:
-    """Saturation of every gate of an LSTM, GRU (or the tanh of a simple RNN) over ``xs: [*batch, time, input]``."""
-    if cell.name not in GATES:
-        raise ValueError(f"cell: gate statistics exist for {sorted(GATES)}; got {cell.name!r}")
-    rule = rule_for(cell, params)
-    _, _, xs_tb, carry0, valid = prepare_inputs(cell, params, xs, lengths, initial_carry)
-    _, _, residuals = rule.forward(params, xs_tb, carry0, valid, 1)
-    activations = residuals if cell.name == "simple_tanh" else residuals[1]  # hs, or the stored gates
-    names = GATES[cell.name]
+    """Saturation of every gate a cell names (``cell.gates``: LSTM, GRU, the tanh of a simple RNN) over
+    ``xs: [*batch, time, input]``, at valid steps only."""
+    threshold = _checks.real("threshold", threshold, minimum=0.0, maximum=0.5)
+    gates = require(cell, Capability.GATES, "gate statistics exist for cells with named gates (LSTM, GRU, tanh RNN)")
+    prepared = prepare(cell, params, xs, lengths=lengths, initial_carry=initial_carry)
+    xs_tb, valid = prepared.xs, prepared.valid
+    activations = gates.activations(RuleInputs(params, xs_tb, prepared.carry, valid))  # [time, batch, gates*hidden]
+    names = gates.names
     weight = jnp.ones(xs_tb.shape[:2], activations.dtype) if valid is None else valid.astype(activations.dtype)
     count = jnp.maximum(weight.sum() * (activations.shape[-1] // len(names)), 1.0)
 
@@ -167,18 +152,7 @@ def gate_statistics(
 
 
 # --------------------------------------------------------------------------- a long-memory study
-
-
-def first_bit_task(key: jax.Array, batch: int, time_steps: int, *, noise: float = 0.3, dtype: Any = jnp.float32):
-    """Long-memory task: x_0 = +-1 (the bit), x_t ~ noise * N(0, 1) afterwards; recall the bit at step T.
-
-    Returns ``(xs [batch, time, 1], labels [batch])`` with labels in {0, 1}.
-    """
-    k_bit, k_noise = jax.random.split(key)
-    labels = jax.random.bernoulli(k_bit, 0.5, (batch,))
-    xs = noise * jax.random.normal(k_noise, (batch, time_steps, 1), dtype)
-    xs = xs.at[:, 0, 0].set(jnp.where(labels, 1.0, -1.0).astype(dtype))
-    return xs, labels.astype(jnp.int32)
+# (the task itself, ``first_bit_task``, is in rnnjax.tasks.toy_tasks)
 
 
 def init_classifier(cell: Cell, key: jax.Array, input_size: int, hidden_size: int, dtype: Any = jnp.float32) -> dict:
@@ -191,8 +165,6 @@ def init_classifier(cell: Cell, key: jax.Array, input_size: int, hidden_size: in
 
 def classifier_loss(cell: Cell, params: dict, xs: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Mean logistic loss and accuracy over a batch (xs [batch, time, input])."""
-    from rnnjax.core.unroll import rnn  # local: diagnostics otherwise only needs cells
-
     ys, _ = rnn(cell, params["cell"], xs)
     logits = ys[:, -1] @ params["readout"] + params["bias"]
     loss = jnp.mean(jnp.logaddexp(0.0, logits) - labels * logits)

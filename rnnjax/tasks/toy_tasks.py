@@ -7,6 +7,7 @@ Each function is ``batch(seed, batch_size, ...)`` -> a tuple of jnp arrays, dete
     src, src_lengths, targets, target_lengths = copy_or_reverse(seed, 64, reverse=True)   # seq2seq
     frames, frame_lengths, labels, label_lengths = ctc_runs(seed, 32)                    # CTC
     images, captions, lengths = bar_captions(seed, 32)           # captioning
+    xs, labels = first_bit_task(key, 32, time_steps=50)          # long memory (gradient-flow study)
 
 Token conventions for seq2seq and captions: ``START = 0``, ``END = 1``; targets end with END and
 their lengths include it; padding after END is END.
@@ -14,8 +15,13 @@ their lengths include it; padding after END is END.
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+from rnnjax import _checks
 
 START, END = 0, 1
 SEQ2SEQ_VOCAB = 7  # START, END and the symbols 2..6
@@ -99,3 +105,18 @@ def bar_captions(seed: int, batch: int = 32, size: int = 12):
             images[row, :, lines, 0] += 1.0
         captions[row, :2] = (HORIZONTAL + orientation, FIRST_BAND + band)
     return jnp.asarray(images), jnp.asarray(captions), jnp.asarray(lengths)
+
+
+def first_bit_task(key: jax.Array, batch: int, time_steps: int, *, noise: float = 0.3, dtype: Any = jnp.float32):
+    """Long-memory task: x_0 = +-1 (the bit), x_t ~ noise * N(0, 1) afterwards; recall the bit at step T.
+
+    Returns ``(xs [batch, time, 1], labels [batch])`` with labels in {0, 1}.
+    """
+    _checks.positive_int("batch", batch)
+    _checks.positive_int("time_steps", time_steps)
+    _checks.nonnegative_float("noise", noise)
+    k_bit, k_noise = jax.random.split(key)
+    labels = jax.random.bernoulli(k_bit, 0.5, (batch,))
+    xs = noise * jax.random.normal(k_noise, (batch, time_steps, 1), dtype)
+    xs = xs.at[:, 0, 0].set(jnp.where(labels, 1.0, -1.0).astype(dtype))
+    return xs, labels.astype(jnp.int32)

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from rnnjax.core.bptt import backward
+from rnnjax.core.bptt import manual_vjp
 from rnnjax.core.cells import LSTMState, make_cell
 from rnnjax.analysis.diagnostics import (
     carry_gradient_norms,
@@ -57,7 +57,7 @@ def test_carry_gradients_match_manual_backward_and_vmap(key):
 
     batched = jax.jit(jax.vmap(lambda x, t: carry_gradients(cell, params, x, loss_of(t))))(xs, targets)
     assert isinstance(batched, LSTMState) and batched.h.shape == (4, 8, 5)
-    by_hand = jax.jit(lambda p, x: backward(cell, p, x, 2 * (rnn(cell, p, x)[0] - targets)))
+    by_hand = jax.jit(lambda p, x: manual_vjp(cell, p, x, 2 * (rnn(cell, p, x)[0] - targets)))
     _, _, d_initial = by_hand(params, xs)  # dL/dh_0 from the hand-written BPTT
     assert jnp.allclose(batched.h[:, 0], d_initial.h, rtol=1e-12, atol=1e-14)
     assert jnp.allclose(batched.c[:, 0], d_initial.c, rtol=1e-12, atol=1e-14)
@@ -126,3 +126,20 @@ def test_neuron_drawing_has_one_line_per_weight(key, tmp_path):
                 ("input_kernel", 0), ("input_kernel", 1)]]  # fmt: skip
     assert jnp.argmax(jnp.array(widths)) == jnp.argmax(jnp.abs(jnp.array(weights)))
     assert save(figure, tmp_path / "neurons.png").stat().st_size > 10_000
+
+
+def test_first_bit_task_carries_the_label_in_the_first_step_only(key):
+    from rnnjax.tasks.toy_tasks import first_bit_task
+
+    xs, labels = first_bit_task(key, 4000, 6, noise=0.5, dtype=jnp.float64)
+    assert xs.shape == (4000, 6, 1) and labels.dtype == jnp.int32
+    assert jnp.array_equal(xs[:, 0, 0], 2.0 * labels - 1.0)  # the bit, as +-1
+    noise = xs[:, 1:, 0]
+    # mean 0 and std 0.5 for 20000 draws: standard errors 0.0035 and 0.0025; allow 5 of them
+    assert abs(float(noise.mean())) < 5 * 0.5 / 20000**0.5
+    assert abs(float(noise.std()) - 0.5) < 5 * 0.5 / (2 * 20000) ** 0.5
+    assert 0.45 < float(labels.mean()) < 0.55  # Bernoulli(0.5), 4000 draws: 6 standard errors
+    with pytest.raises(ValueError, match="time_steps must be >= 1; got 0"):
+        first_bit_task(key, 4, 0)
+    with pytest.raises(TypeError, match="batch must be an int; got True"):
+        first_bit_task(key, True, 3)

@@ -28,7 +28,8 @@ axes.set_xlabel("step"); axes.set_ylabel("loss"); axes.set_title("curves"); axes
 figure.tight_layout(); figure.savefig(folder + "/lines.png", dpi=110); plt.close(figure)
 figure, axes = plt.subplots(figsize=(max(4, 1.2 * len(values)), 4))
 drawn = axes.bar(list(values), list(values.values()), color="tab:blue")
-axes.bar_label(drawn, fmt="%.3g"); axes.set_ylabel("error"); axes.set_title("bars"); axes.tick_params(axis="x", rotation=20)
+axes.bar_label(drawn, fmt="%.3g"); axes.set_ylabel("error"); axes.set_title("bars")
+axes.tick_params(axis="x", rotation=20)
 figure.tight_layout(); figure.savefig(folder + "/bars.png", dpi=110); plt.close(figure)
 """
 

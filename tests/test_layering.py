@@ -1,0 +1,198 @@
+"""The layers of rnnjax, read from the source with ``ast`` (every import, including those inside functions).
+
+* ``rnnjax.core`` imports nothing from tasks, training, analysis, probes, interop or data;
+* ``rnnjax.tasks`` imports nothing from training, analysis, probes or interop;
+* no import cycle among rnnjax modules (a package's ``__init__`` counts: ``from a.b import c`` runs ``a.b``);
+* no module imports a private (``_name``) object from another rnnjax module, except from ``rnnjax._checks``.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+from typing import Iterator, NamedTuple
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_PRIVATE = {"rnnjax._checks"}  # the one module whose names every module may use
+
+
+class Import(NamedTuple):
+    """One imported object: ``module`` (an rnnjax module) and, for ``from module import name``, ``name``."""
+
+    module: str
+    name: str | None
+    line: int
+
+
+class Graph(NamedTuple):
+    """Every module under a package root, its imports, and the module -> imported module edges."""
+
+    modules: set[str]
+    imports: dict[str, list[Import]]
+    edges: dict[str, set[str]]
+
+
+def module_names(root: pathlib.Path, package: str) -> dict[str, pathlib.Path]:
+    """``{"rnnjax.core.unroll": path, "rnnjax.core": path/__init__.py, ...}`` for every .py file under the package."""
+    names = {}
+    for path in sorted((root / package).rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports_of(tree: ast.AST, module: str, is_package: bool, package: str) -> Iterator[Import]:
+    """Every import of a ``package`` module anywhere in ``tree`` (module level, functions, branches)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == package or alias.name.startswith(package + "."):
+                    yield Import(alias.name, None, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            source = _absolute(node, module, is_package)
+            if source == package or source.startswith(package + "."):
+                for alias in node.names:
+                    yield Import(source, alias.name, node.lineno)
+
+
+def targets(item: Import, modules: set[str]) -> set[str]:
+    """The modules an import runs: the module, each parent package, and ``module.name`` when that is a module."""
+    parts = item.module.split(".")
+    found = {".".join(parts[:end]) for end in range(1, len(parts) + 1)}
+    if item.name is not None and f"{item.module}.{item.name}" in modules:
+        found.add(f"{item.module}.{item.name}")
+    return found & modules
+
+
+def build_graph(root: pathlib.Path, package: str) -> Graph:
+    """Parse every module of ``package`` under ``root`` and collect its imports of ``package`` modules."""
+    paths = module_names(root, package)
+    modules = set(paths)
+    imports, edges = {}, {}
+    for module, path in paths.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        imports[module] = list(imports_of(tree, module, path.name == "__init__.py", package))
+        ancestors = {".".join(module.split(".")[:end]) for end in range(1, module.count(".") + 1)}
+        # a module always starts after its own parent packages, so those edges close no cycle
+        edges[module] = {t for item in imports[module] for t in targets(item, modules)} - ancestors - {module}
+    return Graph(modules, imports, edges)
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for following in sorted(edges.get(node, ())):
+            if following not in index:
+                visit(following)
+                low[node] = min(low[node], low[following])
+            elif following in on_stack:
+                low[node] = min(low[node], index[following])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def layer_violations(graph: Graph, layer: str, forbidden: tuple[str, ...]) -> list[str]:
+    """``module:line -> imported`` for every import from ``layer`` into one of the ``forbidden`` packages."""
+    found = []
+    for module, items in sorted(graph.imports.items()):
+        if module != layer and not module.startswith(layer + "."):
+            continue
+        for item in items:
+            for target in sorted(targets(item, graph.modules) | {item.module}):
+                if any(target == above or target.startswith(above + ".") for above in forbidden):
+                    found.append(f"{module}:{item.line} -> {target}")
+    return sorted(set(found))
+
+
+def private_imports(graph: Graph, shared: set[str] = SHARED_PRIVATE) -> list[str]:
+    """``module:line -> source._name`` for every private object imported from another module."""
+    found = []
+    for module, items in sorted(graph.imports.items()):
+        for item in items:
+            if item.name is None or not item.name.startswith("_") or item.name.startswith("__"):
+                continue
+            if f"{item.module}.{item.name}" in graph.modules:
+                source, name = f"{item.module}.{item.name}", None  # a module, e.g. ``from rnnjax import _checks``
+            else:
+                source, name = item.module, item.name
+            if name is not None and source != module and source not in shared:
+                found.append(f"{module}:{item.line} -> {source}.{name}")
+    return found
+
+
+GRAPH = build_graph(ROOT, "rnnjax")
+ABOVE_CORE = ("rnnjax.tasks", "rnnjax.training", "rnnjax.analysis", "rnnjax.probes", "rnnjax.interop", "rnnjax.data")
+ABOVE_TASKS = ("rnnjax.training", "rnnjax.analysis", "rnnjax.probes", "rnnjax.interop")
+
+
+def test_core_imports_nothing_above_it():
+    assert layer_violations(GRAPH, "rnnjax.core", ABOVE_CORE) == []
+
+
+def test_tasks_import_nothing_above_them():
+    assert layer_violations(GRAPH, "rnnjax.tasks", ABOVE_TASKS) == []
+
+
+def test_no_import_cycles():
+    assert cycles(GRAPH.edges) == []
+
+
+def test_no_private_names_cross_modules():
+    assert private_imports(GRAPH) == []
+
+
+def test_the_graph_holds_every_module_and_function_level_import():
+    assert {"rnnjax", "rnnjax.core", "rnnjax.core.unroll", "rnnjax._checks", "rnnjax.typing"} <= GRAPH.modules
+    assert "rnnjax.core.unroll" in GRAPH.edges["rnnjax"]  # rnnjax/__init__.py re-exports rnn from it
+
+
+def test_checks_find_cycles_layer_breaks_and_private_imports(tmp_path):
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/_checks.py": "def _shared(): ...\n",
+        "pkg/data.py": "_hidden = 1\n",
+        "pkg/core/__init__.py": "from pkg.core.a import f\n",
+        "pkg/core/a.py": "from pkg._checks import _shared\ndef f():\n    from pkg.tasks.c import g\n",
+        "pkg/tasks/__init__.py": "",
+        "pkg/tasks/b.py": "from . import c\nfrom pkg.data import _hidden\n",
+        "pkg/tasks/c.py": "import pkg.tasks.b\ndef g(): ...\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    graph = build_graph(tmp_path, "pkg")
+    # a function-level import breaks the layer; the package and the module it names both count
+    expected = ["pkg.core.a:3 -> pkg.tasks", "pkg.core.a:3 -> pkg.tasks.c"]
+    assert layer_violations(graph, "pkg.core", ("pkg.tasks",)) == expected
+    assert cycles(graph.edges) == [["pkg.tasks.b", "pkg.tasks.c"]]  # relative and plain imports
+    assert private_imports(graph, shared={"pkg._checks"}) == ["pkg.tasks.b:2 -> pkg.data._hidden"]
+    expected = ["pkg.core.a:1 -> pkg._checks._shared", "pkg.tasks.b:2 -> pkg.data._hidden"]
+    assert private_imports(graph, shared=set()) == expected
+    graph.edges["pkg.core.a"].add("pkg.core")  # back through a package __init__
+    assert cycles(graph.edges) == [["pkg.core", "pkg.core.a"], ["pkg.tasks.b", "pkg.tasks.c"]]

@@ -13,6 +13,12 @@ values beyond ``label_lengths`` are ignored (any value, e.g. -1). Padded frames
 get zero gradient. ``collapse`` pads its output with ``pad_id`` (default -1).
 A labelling that no alignment can produce (too long for the frames) gets a loss
 near 1e5 from optax's log(0) surrogate.
+
+Value checks (label ids in [0, classes) and not the blank, lengths in range) run
+when the values are concrete, also inside ``jit`` when the arrays come from
+outside it; for traced values they run only in :func:`rnnjax.tasks.checking.checked`
+mode, and otherwise an out-of-range id gives a finite, wrong loss and an
+out-of-range length acts as if clipped to [0, time].
 """
 
 from __future__ import annotations
@@ -26,35 +32,29 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnnjax.tasks.losses import Reduction, _is_concrete, check_labels, reduce, sequence_mask
+from rnnjax import _checks
+from rnnjax.tasks import checking
+from rnnjax.tasks.losses import Reduction, check_labels, check_lengths, float_array, integer_array, length_mask, reduce
 
 
-def _check_ctc_inputs(logits, logit_lengths, labels, label_lengths, blank_id) -> None:
+def _check_blank(blank_id: Any, classes: int) -> int:
+    return _checks.integer("blank_id", blank_id, minimum=0, maximum=classes - 1)
+
+
+def _check_ctc_inputs(logits, logit_lengths, labels, label_lengths, blank_id) -> tuple[jax.Array, ...]:
+    logits = float_array("logits", logits)
     if logits.ndim != 3:
-        raise ValueError(f"logits: expected shape [batch, time, classes]; got {logits.shape}")
+        raise ValueError(f"logits must have shape [batch, time, classes]; got {_checks.shape_str(logits.shape)}")
     batch, time, classes = logits.shape
-    if not isinstance(blank_id, int) or not 0 <= blank_id < classes:
-        raise ValueError(f"blank_id must lie in [0, {classes}) (the number of classes); got {blank_id!r}")
-    if labels.ndim != 2 or labels.shape[0] != batch:
-        raise ValueError(f"labels: expected shape [{batch}, max_label_length]; got {labels.shape}")
-    checks = (("logit_lengths", logit_lengths, time), ("label_lengths", label_lengths, labels.shape[1]))
-    for argument, lengths, limit in checks:
-        if lengths.shape != (batch,) or not jnp.issubdtype(lengths.dtype, jnp.integer):
-            raise ValueError(
-                f"{argument}: expected int shape [{batch}]; got shape {lengths.shape}, dtype {lengths.dtype}"
-            )
-        if _is_concrete(lengths) and batch:
-            low, high = int(np.min(lengths)), int(np.max(lengths))
-            if low < 0 or high > limit:
-                raise ValueError(f"{argument} must lie in [0, {limit}]; got values in [{low}, {high}]")
-    if not all(_is_concrete(x) for x in (labels, label_lengths)):
-        return
-    label_lengths_np = np.asarray(label_lengths)
-    mask = np.arange(labels.shape[1]) < label_lengths_np[:, None]
-    check_labels(labels, classes, mask)
-    if np.any(mask & (np.asarray(labels) == blank_id)):
-        raise ValueError(f"labels: blank_id {blank_id} collides with a label id at a valid position; "
-                         "labels must not contain the blank")  # fmt: skip
+    _check_blank(blank_id, classes)
+    labels = integer_array("labels", labels)
+    _checks.has_shape("labels", labels, (batch, None))
+    logit_lengths = check_lengths("logit_lengths", logit_lengths, (batch,), time)
+    label_lengths = check_lengths("label_lengths", label_lengths, (batch,), labels.shape[1])
+    label_valid = checking.positions_below(label_lengths, labels.shape[1])
+    check_labels(labels, classes, label_valid)
+    checking.value_absent("labels", labels, blank_id, label_valid, why=" (blank_id)")
+    return logits, logit_lengths, labels, label_lengths
 
 
 def ctc_loss(
@@ -75,10 +75,13 @@ def ctc_loss(
       label_lengths: int ``[batch]`` valid labels per sequence.
       blank_id: index of the blank class; must not appear among valid labels.
       reduction: MEAN over sequences, SUM, or NONE (``[batch]``).
+
+    Values are checked as the module docstring says (traced values only in checked mode).
     """
-    logits, labels = jnp.asarray(logits), jnp.asarray(labels)
-    logit_lengths, label_lengths = jnp.asarray(logit_lengths), jnp.asarray(label_lengths)
-    _check_ctc_inputs(logits, logit_lengths, labels, label_lengths, blank_id)
+    logits, logit_lengths, labels, label_lengths = _check_ctc_inputs(
+        logits, logit_lengths, labels, label_lengths, blank_id
+    )
+    reduction = _checks.as_enum(Reduction, reduction, "reduction")
     per_sequence = _ctc_core(logits, logit_lengths, labels, label_lengths, blank_id=blank_id)
     return reduce(per_sequence, None, reduction)
 
@@ -86,8 +89,8 @@ def ctc_loss(
 @functools.partial(jax.jit, static_argnames="blank_id")
 def _ctc_core(logits, logit_lengths, labels, label_lengths, *, blank_id):
     """optax.ctc_loss with paddings built from lengths; one compiled call even when used eagerly."""
-    frame_valid = sequence_mask(logit_lengths, logits.shape[1])
-    label_valid = sequence_mask(label_lengths, labels.shape[1])
+    frame_valid = length_mask(logit_lengths, logits.shape[1])
+    label_valid = length_mask(label_lengths, labels.shape[1])
     safe_labels = jnp.where(label_valid, labels, (blank_id + 1) % logits.shape[-1])
     # Padded frames: constant logits (no gradient reaches the originals through `where`).
     safe_logits = jnp.where(frame_valid[..., None], logits, 0.0)
@@ -111,10 +114,19 @@ def collapse(
       lengths: int ``[...]`` valid frames (all by default).
     Returns:
       ``(labels [..., time] left-aligned and padded with pad_id, label_lengths [...])``.
+
+    ``lengths`` must lie in [0, time] (traced lengths are checked only in checked mode, else act as clipped).
     """
-    tokens = jnp.asarray(tokens)
+    tokens = integer_array("tokens", tokens)
+    if tokens.ndim < 1:
+        raise ValueError(f"tokens must have shape [..., time]; got {_checks.shape_str(tokens.shape)}")
+    blank_id = _checks.integer("blank_id", blank_id)
+    pad_id = _checks.integer("pad_id", pad_id)
     time = tokens.shape[-1]
-    valid = jnp.ones(tokens.shape, bool) if lengths is None else sequence_mask(jnp.asarray(lengths), time)
+    if lengths is None:
+        valid = jnp.ones(tokens.shape, bool)
+    else:
+        valid = length_mask(check_lengths("lengths", lengths, tokens.shape[:-1], time), time)
     previous = jnp.concatenate([jnp.full_like(tokens[..., :1], blank_id), tokens[..., :-1]], axis=-1)
     first = jnp.arange(time) == 0
     keep = valid & (tokens != blank_id) & ((tokens != previous) | first)
@@ -128,8 +140,12 @@ def collapse(
 
 
 def greedy_decode(logits: jax.Array, logit_lengths: jax.Array | None = None, *, blank_id: int = 0, pad_id: int = -1):
-    """Best-path decoding: collapse(argmax_k logits[t, k])."""
-    return collapse(jnp.asarray(logits).argmax(-1), logit_lengths, blank_id=blank_id, pad_id=pad_id)
+    """Best-path decoding: collapse(argmax_k logits[t, k]) for ``logits [..., time, classes]``."""
+    logits = float_array("logits", logits)
+    if logits.ndim < 2:
+        raise ValueError(f"logits must have shape [..., time, classes]; got {_checks.shape_str(logits.shape)}")
+    _check_blank(blank_id, logits.shape[-1])
+    return collapse(logits.argmax(-1), logit_lengths, blank_id=blank_id, pad_id=pad_id)
 
 
 # --------------------------------------------------------------------------- prefix beam search (host)
@@ -149,13 +165,13 @@ def prefix_beam_search(
     up to ``beam_width`` ``(labels, log p(labels))`` pairs, most probable first.
     With a beam as wide as the number of prefixes it is exact.
     """
-    if not isinstance(beam_width, int) or beam_width < 1:
-        raise ValueError(f"beam_width must be a Python int >= 1; got {beam_width!r}")
+    beam_width = _checks.positive_int("beam_width", beam_width)
     log_probs = np.asarray(log_probs, np.float64)
     if log_probs.ndim != 2:
-        raise ValueError(f"log_probs: expected shape [time, classes]; got {log_probs.shape}")
-    if not 0 <= blank_id < log_probs.shape[1]:
-        raise ValueError(f"blank_id must lie in [0, {log_probs.shape[1]}); got {blank_id}")
+        raise ValueError(f"log_probs must have shape [time, classes]; got {_checks.shape_str(log_probs.shape)}")
+    _check_blank(blank_id, log_probs.shape[1])
+    if np.isnan(log_probs).any() or (log_probs > 1e-6).any():
+        raise ValueError(f"log_probs must be log-probabilities (<= 0, no NaN); got max {np.max(log_probs)}")
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -np.inf)}
     for frame in log_probs:
         nxt: dict = collections.defaultdict(lambda: (-np.inf, -np.inf))
@@ -183,8 +199,17 @@ def batch_prefix_beam_search(
     logits: Any, logit_lengths: Any = None, *, beam_width: int, blank_id: int = 0
 ) -> list[tuple[int, ...]]:
     """Best labelling per sequence of ``logits [batch, time, classes]`` by prefix beam search."""
-    log_probs = np.asarray(jax.nn.log_softmax(jnp.asarray(logits), -1))
-    lengths = [log_probs.shape[1]] * log_probs.shape[0] if logit_lengths is None else np.asarray(logit_lengths)
+    logits = float_array("logits", logits)
+    if logits.ndim != 3:
+        raise ValueError(f"logits must have shape [batch, time, classes]; got {_checks.shape_str(logits.shape)}")
+    batch, time, classes = logits.shape
+    beam_width = _checks.positive_int("beam_width", beam_width)
+    _check_blank(blank_id, classes)
+    if logit_lengths is None:
+        lengths = np.full(batch, time)
+    else:
+        lengths = np.asarray(check_lengths("logit_lengths", logit_lengths, (batch,), time))
+    log_probs = np.asarray(jax.nn.log_softmax(logits, -1))
     return [
         prefix_beam_search(row[: int(length)], beam_width=beam_width, blank_id=blank_id)[0][0]
         for row, length in zip(log_probs, lengths)

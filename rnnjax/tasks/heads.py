@@ -28,9 +28,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnnjax.core.cells import LSTMState, _enum
-from rnnjax.tasks.losses import check_labels, cross_entropy, sequence_mask
+from rnnjax import _checks
+from rnnjax.core.cells import LSTMState
 from rnnjax.core.unroll import RNN
+from rnnjax.tasks.losses import check_labels, check_lengths, cross_entropy, float_array, length_mask
 
 
 class Pooling(enum.Enum):
@@ -44,27 +45,38 @@ class Pooling(enum.Enum):
 
 def dense_init(key: jax.Array, input_size: int, output_size: int, dtype: Any = jnp.float32) -> dict[str, jax.Array]:
     """Params of y = x W + b with LeCun-normal W: [input, output] and zero b."""
-    for argument, value in (("input_size", input_size), ("output_size", output_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{argument} must be a positive Python int; got {value!r}")
+    input_size = _checks.positive_int("input_size", input_size)
+    output_size = _checks.positive_int("output_size", output_size)
     kernel = jax.nn.initializers.lecun_normal()(key, (input_size, output_size), dtype)
     return {"kernel": kernel, "bias": jnp.zeros((output_size,), dtype)}
 
 
 def dense(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
     """y = x W + b."""
+    x = float_array("x", x)
+    if x.ndim < 1:
+        raise ValueError(f"x must have shape [..., input]; got {_checks.shape_str(x.shape)}")
+    check_readout("params", params, x.shape[-1], None)
+    _checks.has_shape("params['bias']", params["bias"], params["kernel"].shape[1:])
     return x @ params["kernel"] + params["bias"]
 
 
 def embedding_init(key: jax.Array, vocab_size: int, embed_size: int, dtype: Any = jnp.float32) -> jax.Array:
     """Embedding table [vocab, embed] with N(0, 1) entries."""
-    if not isinstance(vocab_size, int) or vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive Python int; got {vocab_size!r}")
+    vocab_size = _checks.positive_int("vocab_size", vocab_size)
+    embed_size = _checks.positive_int("embed_size", embed_size)
     return jax.random.normal(key, (vocab_size, embed_size), dtype)
 
 
 def embed(table: jax.Array, tokens: jax.Array, argument: str = "tokens") -> jax.Array:
-    """table[tokens]; raises ValueError for ids outside [0, vocab) when tokens are concrete."""
+    """table[tokens] for int tokens [...] and table [vocab, embed].
+
+    Ids must lie in [0, vocab): checked when concrete and in :func:`rnnjax.tasks.checking.checked` mode; traced ids
+    outside give NaN rows (id >= vocab) or rows counted from the end (negative ids).
+    """
+    table = float_array("table", table)
+    if table.ndim != 2:
+        raise ValueError(f"table must have shape [vocab, embed]; got {_checks.shape_str(table.shape)}")
     tokens = jnp.asarray(tokens)
     check_labels(tokens, table.shape[0], argument=argument)
     return jnp.take(table, tokens, axis=0)
@@ -86,13 +98,17 @@ def pool(ys: jax.Array, lengths: jax.Array | None, pooling: Pooling | str) -> ja
     """Pool ``ys: [batch, time, features]`` over valid steps -> [batch, features].
 
     MEAN and MAX reduce over steps ``t < length`` (zero for an empty sequence); LAST
-    reads ``ys[length - 1]`` (ManyToOne's LAST uses the final carries instead, which
+    reads ``ys[length - 1]`` (zero for an empty sequence; ManyToOne's LAST uses the final carries instead, which
     for a bidirectional encoder also covers the backward direction).
     """
-    pooling = _enum(Pooling, pooling, "pooling")
+    pooling = _checks.as_enum(Pooling, pooling, "pooling")
+    ys = float_array("ys", ys)
+    if ys.ndim < 2:
+        raise ValueError(f"ys must have shape [..., time, features]; got {_checks.shape_str(ys.shape)}")
     if lengths is None:
         lengths = jnp.full(ys.shape[:-2], ys.shape[-2])
-    valid = sequence_mask(lengths, ys.shape[-2])
+    lengths = check_lengths("lengths", lengths, ys.shape[:-2], ys.shape[-2])
+    valid = length_mask(lengths, ys.shape[-2])
     if pooling is Pooling.MEAN:
         count = jnp.maximum(valid.sum(-1, keepdims=True), 1)
         return jnp.where(valid[..., None], ys, 0.0).sum(-2) / count
@@ -100,8 +116,8 @@ def pool(ys: jax.Array, lengths: jax.Array | None, pooling: Pooling | str) -> ja
         pooled = jnp.where(valid[..., None], ys, -jnp.inf).max(-2)
         return jnp.where(jnp.isfinite(pooled), pooled, 0.0)
     if pooling is Pooling.LAST:
-        last = jnp.maximum(jnp.asarray(lengths) - 1, 0)
-        return jnp.take_along_axis(ys, last[..., None, None], axis=-2)[..., 0, :]
+        last = jnp.take_along_axis(ys, jnp.maximum(lengths - 1, 0)[..., None, None], axis=-2)[..., 0, :]
+        return jnp.where(lengths[..., None] > 0, last, 0.0)
     raise ValueError(f"pooling must be a Pooling; got {pooling!r}")
 
 
@@ -110,8 +126,44 @@ def last_carry_vector(finals: tuple[tuple[Any, ...], ...]) -> jax.Array:
     return jnp.concatenate([carry_vector(carry) for carry in finals[-1]], axis=-1)
 
 
+def check_param_keys(argument: str, params: Any, required: tuple[str, ...]) -> None:
+    """``params`` is a dict holding every key of ``required`` (ValueError naming the missing ones)."""
+    if not isinstance(params, dict):
+        raise TypeError(f"{argument} must be a dict of params; got {type(params).__name__}")
+    missing = [key for key in required if key not in params]
+    if missing:
+        raise ValueError(f"{argument} must hold keys {sorted(required)}; missing {missing}, got {sorted(params)}")
+
+
+def check_table(argument: str, table: Any, vocab_size: int, embed_size: int | None = None) -> None:
+    """An embedding table of shape [vocab_size, embed_size] (any embed size when None)."""
+    _checks.has_shape(argument, table, (vocab_size, embed_size))
+
+
+def check_readout(argument: str, params: Any, input_size: int | None, output_size: int | None) -> None:
+    """Dense params mapping ``input_size`` to ``output_size`` (None: any size)."""
+    check_param_keys(argument, params, ("kernel", "bias"))
+    _checks.has_shape(f"{argument}['kernel']", params["kernel"], (input_size, output_size))
+    _checks.has_shape(f"{argument}['bias']", params["bias"], (output_size,))
+
+
 class _TokenInput:
     """Mixin: optional embedding of integer inputs before the encoder."""
+
+    def _check_vocab_size(self) -> None:
+        if self.vocab_size is not None:
+            _checks.positive_int("vocab_size", self.vocab_size)
+        if not isinstance(self.encoder, RNN):
+            raise TypeError(f"encoder must be an rnnjax RNN; got {type(self.encoder).__name__}")
+
+    def _check_input_params(self, params: Any, readout: str | None, outputs: int | None) -> None:
+        """The keys of ``params`` and the sizes this module declares (vocab_size, readout outputs)."""
+        required = ("encoder",) + ((readout,) if readout else ()) + (("embedding",) if self.vocab_size else ())
+        check_param_keys("params", params, required)
+        if self.vocab_size is not None:
+            check_table("params['embedding']", params["embedding"], self.vocab_size)
+        if readout:
+            check_readout(f"params['{readout}']", params[readout], None, outputs)
 
     def _encoder_input(self, params: dict[str, Any], xs: jax.Array, argument: str = "xs") -> jax.Array:
         if self.vocab_size is None:
@@ -144,9 +196,9 @@ class ManyToOne(_TokenInput):
     vocab_size: int | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "pooling", _enum(Pooling, self.pooling, "pooling"))
-        if not isinstance(self.num_outputs, int) or self.num_outputs < 1:
-            raise ValueError(f"num_outputs must be a positive int; got {self.num_outputs!r}")
+        object.__setattr__(self, "pooling", _checks.as_enum(Pooling, self.pooling, "pooling"))
+        _checks.positive_int("num_outputs", self.num_outputs)
+        self._check_vocab_size()
 
     def feature_size(self, params: dict[str, Any]) -> int:
         if self.pooling is Pooling.LAST:
@@ -162,6 +214,7 @@ class ManyToOne(_TokenInput):
 
     def encode(self, params, xs, *, lengths=None, dropout_key=None) -> jax.Array:
         """The pooled sequence vector, [batch, features]."""
+        self._check_input_params(params, None, None)
         ys, finals = self.encoder.apply(
             params["encoder"], self._encoder_input(params, xs), lengths=lengths, dropout_key=dropout_key
         )
@@ -171,6 +224,7 @@ class ManyToOne(_TokenInput):
 
     def apply(self, params, xs, *, lengths=None, dropout_key=None) -> jax.Array:
         """Readout of the pooled vector, [batch, num_outputs]."""
+        self._check_input_params(params, "readout", self.num_outputs)
         return dense(params["readout"], self.encode(params, xs, lengths=lengths, dropout_key=dropout_key))
 
 
@@ -192,8 +246,8 @@ class Tagger(_TokenInput):
     vocab_size: int | None = None
 
     def __post_init__(self):
-        if not isinstance(self.num_tags, int) or self.num_tags < 1:
-            raise ValueError(f"num_tags must be a positive int; got {self.num_tags!r}")
+        _checks.positive_int("num_tags", self.num_tags)
+        self._check_vocab_size()
 
     def init(self, key: jax.Array, input_size: int, dtype: Any = jnp.float32) -> dict[str, Any]:
         k_embed, k_encoder, k_readout = jax.random.split(key, 3)
@@ -204,6 +258,7 @@ class Tagger(_TokenInput):
 
     def apply(self, params, xs, *, lengths=None, dropout_key=None) -> jax.Array:
         """Per-step logits [batch, time, num_tags] (padded steps see zero encoder output)."""
+        self._check_input_params(params, "readout", self.num_tags)
         ys, _ = self.encoder.apply(
             params["encoder"], self._encoder_input(params, xs), lengths=lengths, dropout_key=dropout_key
         )
@@ -212,7 +267,8 @@ class Tagger(_TokenInput):
     def loss(self, params, xs, tags, *, lengths=None, dropout_key=None, label_smoothing=0.0) -> jax.Array:
         """Cross-entropy averaged over valid steps; tags at padded steps are ignored."""
         logits = self.apply(params, xs, lengths=lengths, dropout_key=dropout_key)
-        mask = None if lengths is None else sequence_mask(lengths, logits.shape[-2])
+        mask = None if lengths is None else length_mask(check_lengths("lengths", lengths, logits.shape[:-2],
+                                                                      logits.shape[-2]), logits.shape[-2])  # fmt: skip
         return cross_entropy(logits, tags, mask, label_smoothing=label_smoothing)
 
     def predict(self, params, xs, *, lengths=None) -> jax.Array:
@@ -220,4 +276,5 @@ class Tagger(_TokenInput):
         tags = self.apply(params, xs, lengths=lengths).argmax(-1)
         if lengths is None:
             return tags
-        return jnp.where(sequence_mask(lengths, tags.shape[-1]), tags, -1)
+        lengths = check_lengths("lengths", lengths, tags.shape[:-1], tags.shape[-1])
+        return jnp.where(length_mask(lengths, tags.shape[-1]), tags, -1)

@@ -18,9 +18,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from rnnjax.core.cells import _enum
+from rnnjax import _checks
+from rnnjax.tasks import checking
 
 
 class Reduction(enum.Enum):
@@ -31,34 +31,60 @@ class Reduction(enum.Enum):
     NONE = "none"
 
 
-def _shape_str(shape: tuple[int, ...]) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+def integer_array(argument: str, value: Any) -> jax.Array:
+    """``value`` as a jnp array of an integer dtype (TypeError naming the dtype otherwise)."""
+    array = jnp.asarray(value)
+    if not jnp.issubdtype(array.dtype, jnp.integer):
+        raise TypeError(f"{argument} must be an integer array; got dtype {array.dtype}")
+    return array
 
 
-def _is_concrete(value: Any) -> bool:
-    return not isinstance(value, jax.core.Tracer)
+def float_array(argument: str, value: Any) -> jax.Array:
+    """``value`` as a jnp array of a floating dtype (TypeError naming the dtype otherwise)."""
+    array = jnp.asarray(value)
+    if not jnp.issubdtype(array.dtype, jnp.floating):
+        raise TypeError(f"{argument} must be a floating-point array; got dtype {array.dtype}")
+    return array
+
+
+def check_lengths(argument: str, lengths: Any, batch_shape: tuple[int, ...], maximum: int) -> jax.Array:
+    """Int ``lengths`` of shape ``batch_shape`` with values in [0, maximum] (values checked as in :mod:`checking`)."""
+    lengths = integer_array(argument, lengths)
+    _checks.has_shape(argument, lengths, batch_shape)
+    checking.lengths_in_range(argument, lengths, maximum)
+    return lengths
+
+
+def length_mask(lengths: jax.Array, max_length: int) -> jax.Array:
+    """mask[..., t] = t < lengths[...], unchecked (for lengths already checked)."""
+    return jnp.arange(max_length) < lengths[..., None]
 
 
 def sequence_mask(lengths: jax.Array, max_length: int) -> jax.Array:
-    """mask[..., t] = t < lengths[...]; bool [*batch, max_length]."""
-    lengths = jnp.asarray(lengths)
-    if not jnp.issubdtype(lengths.dtype, jnp.integer):
-        raise TypeError(f"lengths must be an integer array; got dtype {lengths.dtype}")
-    return jnp.arange(max_length) < lengths[..., None]
+    """mask[..., t] = t < lengths[...]; bool [*batch, max_length].
+
+    ``lengths`` must lie in [0, max_length]: checked when concrete and in :func:`checking.checked` mode; traced
+    lengths outside act as clipped (a negative length masks everything, a longer one nothing).
+    """
+    max_length = _checks.nonnegative_int("max_length", max_length)
+    lengths = integer_array("lengths", lengths)
+    checking.lengths_in_range("lengths", lengths, max_length)
+    return length_mask(lengths, max_length)
 
 
 def _check_mask(mask: Any, shape: tuple[int, ...], argument: str = "mask") -> jax.Array | None:
     if mask is None:
         return None
     mask = jnp.asarray(mask)
-    if mask.shape != shape:
-        raise ValueError(f"{argument}: expected shape {_shape_str(shape)}; got {_shape_str(mask.shape)}")
+    _checks.has_shape(argument, mask, shape)
     return mask.astype(bool)
 
 
 def reduce(values: jax.Array, mask: jax.Array | None, reduction: Reduction | str = Reduction.MEAN) -> jax.Array:
     """Apply a :class:`Reduction` to per-position values, ignoring masked positions."""
-    reduction = _enum(Reduction, reduction, "reduction")
+    reduction = _checks.as_enum(Reduction, reduction, "reduction")
+    values = jnp.asarray(values)
+    mask = _check_mask(mask, values.shape)
     if mask is not None:
         values = jnp.where(mask, values, jnp.zeros_like(values))
     if reduction is Reduction.NONE:
@@ -77,18 +103,10 @@ def masked_mean(values: jax.Array, mask: jax.Array | None = None) -> jax.Array:
 
 
 def check_labels(labels: jax.Array, num_classes: int, mask: jax.Array | None = None, argument: str = "labels") -> None:
-    """Raise ValueError if a valid (unmasked) label lies outside [0, num_classes)."""
-    labels = jnp.asarray(labels)
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"{argument} must be an integer array; got dtype {labels.dtype}")
-    if not _is_concrete(labels) or (mask is not None and not _is_concrete(mask)) or labels.size == 0:
-        return
-    valid = np.asarray(labels) if mask is None else np.asarray(labels)[np.asarray(mask)]
-    if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
-        raise ValueError(
-            f"{argument}: ids must lie in [0, {num_classes}) (number of classes {num_classes}); "
-            f"got values in [{int(valid.min())}, {int(valid.max())}] at valid positions"
-        )
+    """Int ``labels`` in [0, num_classes) where ``mask`` is True (values checked as in :mod:`checking`)."""
+    num_classes = _checks.positive_int("num_classes", num_classes)
+    labels = integer_array(argument, labels)
+    checking.ids_in_range(argument, labels, num_classes, mask)
 
 
 def cross_entropy(
@@ -107,16 +125,19 @@ def cross_entropy(
       mask: bool ``[*batch]``; False positions give zero loss and zero gradient.
       label_smoothing: mix the one-hot target with the uniform distribution.
       reduction: MEAN (over valid positions), SUM, or NONE.
+
+    Label ids must lie in [0, classes) at valid positions: checked when concrete and in
+    :func:`rnnjax.tasks.checking.checked` mode; traced ids outside are not caught: an id >= classes gives a NaN loss,
+    a negative one counts from the end (-1 reads the last class) and gives a finite, wrong loss.
     """
-    logits = jnp.asarray(logits)
-    labels = jnp.asarray(labels)
+    logits = float_array("logits", logits)
+    labels = integer_array("labels", labels)
     if logits.ndim < 1 or labels.shape != logits.shape[:-1]:
         raise ValueError(
-            f"labels: expected shape {_shape_str(logits.shape[:-1])} (logits.shape without the class axis); "
-            f"got {_shape_str(labels.shape)} with logits.shape={_shape_str(logits.shape)}"
+            f"labels must have shape {_checks.shape_str(logits.shape[:-1])} (logits.shape without the class axis); "
+            f"got {_checks.shape_str(labels.shape)} with logits.shape={_checks.shape_str(logits.shape)}"
         )
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must lie in [0, 1); got {label_smoothing!r}")
+    label_smoothing = _checks.probability("label_smoothing", label_smoothing)
     mask = _check_mask(mask, labels.shape)
     num_classes = logits.shape[-1]
     check_labels(labels, num_classes, mask)
@@ -140,11 +161,11 @@ def mse(
     ``mask`` may have the shape of ``predictions`` or drop its last (feature) axis;
     in the second case the squared error is summed over features first.
     """
-    predictions, targets = jnp.asarray(predictions), jnp.asarray(targets)
+    predictions, targets = float_array("predictions", predictions), float_array("targets", targets)
     if predictions.shape != targets.shape:
         raise ValueError(
-            f"targets: expected shape {_shape_str(predictions.shape)} (that of predictions); "
-            f"got {_shape_str(targets.shape)}"
+            f"targets must have shape {_checks.shape_str(predictions.shape)} (that of predictions); "
+            f"got {_checks.shape_str(targets.shape)}"
         )
     error = jnp.square(predictions - targets)
     if mask is not None and jnp.ndim(mask) == error.ndim - 1:

@@ -126,18 +126,59 @@ def test_prefix_beam_search_beats_greedy_where_greedy_is_wrong():
         np.testing.assert_allclose(beam_log_prob, totals[beam_labels], rtol=1e-9)
 
 
+def _bad_ctc_calls(logits, logit_lengths, labels, label_lengths):
+    """(expected error, message pattern, call) for inputs a careless user might give."""
+    loss = lambda **changes: lambda: ctc_loss(  # noqa: E731
+        **{"logits": logits, "logit_lengths": logit_lengths, "labels": labels, "label_lengths": label_lengths,
+           **changes})  # fmt: skip
+    return [
+        (ValueError, r"labels must be different from 0 \(blank_id\).*got 0", loss(labels=labels.at[0, 0].set(0))),
+        (ValueError, r"labels must be ids in \[0, 3\).*got 3", loss(labels=labels.at[0, 0].set(3))),
+        (ValueError, r"labels must be ids in \[0, 3\).*got -2", loss(labels=labels.at[2, 1].set(-2))),
+        (ValueError, r"blank_id must be <= 2; got 3", loss(blank_id=3)),
+        (ValueError, r"blank_id must be >= 0; got -1", loss(blank_id=-1)),
+        (TypeError, r"blank_id must be an int; got True", loss(blank_id=True)),
+        (ValueError, r"logit_lengths must be in \[0, 5\]; got 6", loss(logit_lengths=logit_lengths.at[0].set(6))),
+        (ValueError, r"logit_lengths must be in \[0, 5\]; got -1", loss(logit_lengths=logit_lengths.at[1].set(-1))),
+        (ValueError, r"logit_lengths must have shape \[3\]; got \[2\]", loss(logit_lengths=logit_lengths[:2])),
+        (ValueError, r"label_lengths must be in \[0, 2\]; got 3", loss(label_lengths=label_lengths.at[0].set(3))),
+        (TypeError, r"label_lengths must be an integer array; got dtype float",
+         loss(label_lengths=label_lengths.astype(float))),
+        (ValueError, r"labels must have shape \[3, \?\]; got \[2, 2\]", loss(labels=labels[:2])),
+        (TypeError, r"labels must be an integer array", loss(labels=labels.astype(float))),
+        (ValueError, r"logits must have shape \[batch, time, classes\]; got \[5, 3\]", loss(logits=logits[0])),
+        (ValueError, r"reduction must be one of", loss(reduction="average")),
+        (ValueError, r"lengths must be in \[0, 5\]; got 7", lambda: collapse(logits.argmax(-1), jnp.array([7, 1, 1]))),
+        (ValueError, r"lengths must have shape \[3\]; got \[2\]", lambda: collapse(logits.argmax(-1), jnp.array([1, 1]))),
+        (TypeError, r"tokens must be an integer array", lambda: collapse(logits)),
+        (ValueError, r"blank_id must be <= 2; got 3", lambda: greedy_decode(logits, logit_lengths, blank_id=3)),
+        (ValueError, r"beam_width must be >= 1; got 0", lambda: prefix_beam_search(np.log(np.ones((2, 3)) / 3),
+                                                                                   beam_width=0)),  # fmt: skip
+        (ValueError, r"log_probs must be log-probabilities", lambda: prefix_beam_search(np.ones((2, 3)), beam_width=2)),
+        (ValueError, r"blank_id must be <= 2; got 5",
+         lambda: prefix_beam_search(np.log(np.ones((2, 3)) / 3), beam_width=2, blank_id=5)),
+        (ValueError, r"logit_lengths must be in \[0, 5\]; got 9",
+         lambda: batch_prefix_beam_search(logits, jnp.array([9, 1, 1]), beam_width=2)),
+        (ValueError, r"logit_lengths must have shape \[3\]; got \[1\]",
+         lambda: batch_prefix_beam_search(logits, jnp.array([1]), beam_width=2)),
+    ]
+
+
 def test_bad_inputs_raise_clear_errors(key):
+    for error, pattern, call in _bad_ctc_calls(*_tiny_case(key, 0)):
+        with pytest.raises(error, match=pattern):
+            call()
+
+
+def test_loss_under_jit_with_lengths_from_outside_checks_them(key):
+    """Lengths and labels closed over by a jitted function are concrete: checked, not a ConcretizationTypeError."""
     logits, logit_lengths, labels, label_lengths = _tiny_case(key, 0)
-    with pytest.raises(ValueError, match="blank_id 0 collides"):
-        ctc_loss(logits, logit_lengths, labels.at[0, 0].set(0), label_lengths)
-    with pytest.raises(ValueError, match=r"labels: ids must lie in \[0, 3\)"):
-        ctc_loss(logits, logit_lengths, labels.at[0, 0].set(3), label_lengths)
-    with pytest.raises(ValueError, match=r"blank_id must lie in \[0, 3\)"):
-        ctc_loss(logits, logit_lengths, labels, label_lengths, blank_id=3)
-    with pytest.raises(ValueError, match=r"logit_lengths must lie in \[0, 5\]"):
-        ctc_loss(logits, logit_lengths.at[0].set(6), labels, label_lengths)
-    with pytest.raises(ValueError, match="beam_width must be"):
-        prefix_beam_search(np.zeros((2, 3)), beam_width=0)
+    expected = ctc_loss(logits, logit_lengths, labels, label_lengths)
+    jitted = jax.jit(lambda logits: ctc_loss(logits, logit_lengths, labels, label_lengths))
+    np.testing.assert_allclose(jitted(logits), expected, rtol=1e-12)
+    bad_labels = labels.at[0, 0].set(7)
+    with pytest.raises(ValueError, match=r"labels must be ids in \[0, 3\)"):
+        jax.jit(lambda logits: ctc_loss(logits, logit_lengths, bad_labels, label_lengths))(logits)
 
 
 def test_ctc_training_learns_toy_transcription(key):

@@ -8,7 +8,7 @@ import pytest
 
 from rnnjax.tasks import toy_tasks
 from rnnjax.core.cells import gru, lstm
-from rnnjax.tasks.heads import ManyToOne, Tagger, pool
+from rnnjax.tasks.heads import ManyToOne, Tagger, dense, dense_init, embedding_init, pool
 from rnnjax.tasks.losses import cross_entropy, sequence_mask
 from rnnjax.tasks.metrics import token_accuracy
 from rnnjax.core.unroll import RNN, rnn
@@ -27,6 +27,9 @@ def test_pooling_uses_only_valid_steps(key):
         np.testing.assert_allclose(pool(ys, lengths, "max")[b], ys_np[b, :n].max(0), rtol=1e-12)
         np.testing.assert_allclose(pool(ys, lengths, "last")[b], ys_np[b, n - 1], rtol=1e-12)
     assert valid.sum() == 10
+    empty = jnp.array([0, 2, 6])  # an empty sequence pools to zeros, whatever its padding holds
+    for pooling in ("mean", "max", "last"):
+        np.testing.assert_array_equal(pool(ys, empty, pooling)[0], np.zeros(4))
 
 
 @pytest.mark.parametrize(("pooling", "bidirectional"), [("last", True), ("mean", False), ("max", True)])
@@ -79,12 +82,40 @@ def test_tagger_loss_masks_padding(key):
 def test_bad_inputs_raise_clear_errors(key):
     tagger = Tagger(RNN(gru(), 4), num_tags=3, vocab_size=5)
     params = tagger.init(key, 2)
-    with pytest.raises(ValueError, match=r"xs: ids must lie in \[0, 5\)"):
-        tagger.apply(params, jnp.array([[1, 5]]))
-    with pytest.raises(ValueError, match="pooling must be one of"):
-        ManyToOne(RNN(gru(), 4), 2, pooling="first")
-    with pytest.raises(ValueError, match="num_outputs must be a positive int"):
-        ManyToOne(RNN(gru(), 4), 0)
+    classifier = ManyToOne(RNN(gru(), 4), 2, pooling="mean")
+    classifier_params = classifier.init(key, 3)
+    ys = jnp.ones((2, 4, 3))
+    cases = [
+        (ValueError, r"xs must be ids in \[0, 5\).*got 5", lambda: tagger.apply(params, jnp.array([[1, 5]]))),
+        (ValueError, r"xs must be ids in \[0, 5\).*got -1", lambda: tagger.apply(params, jnp.array([[-1, 2]]))),
+        (ValueError, "pooling must be one of", lambda: ManyToOne(RNN(gru(), 4), 2, pooling="first")),
+        (ValueError, "num_outputs must be >= 1; got 0", lambda: ManyToOne(RNN(gru(), 4), 0)),
+        (TypeError, "num_tags must be an int; got True", lambda: Tagger(RNN(gru(), 4), True)),
+        (ValueError, "vocab_size must be >= 1; got 0", lambda: Tagger(RNN(gru(), 4), 3, vocab_size=0)),
+        (TypeError, "encoder must be an rnnjax RNN", lambda: Tagger(gru(), 3)),
+        (ValueError, r"params\['embedding'\] must have shape \[5, \?\]; got \[6, 2\]",
+         lambda: tagger.apply({**params, "embedding": jnp.ones((6, 2))}, jnp.array([[1, 2]]))),
+        (ValueError, r"params\['readout'\]\['kernel'\] must have shape \[\?, 3\]; got \[4, 2\]",
+         lambda: tagger.apply({**params, "readout": dense_init(key, 4, 2)}, jnp.array([[1, 2]]))),
+        (ValueError, r"params must hold keys \['embedding', 'encoder', 'readout'\]; missing \['readout'\]",
+         lambda: tagger.apply({"encoder": params["encoder"], "embedding": params["embedding"]}, jnp.array([[1]]))),
+        (ValueError, r"params\['readout'\]\['kernel'\] must have shape \[\?, 2\]; got \[4, 3\]",
+         lambda: classifier.apply({**classifier_params, "readout": dense_init(key, 4, 3)}, ys[..., :3])),
+        (ValueError, r"lengths must be in \[0, 4\]; got 5", lambda: pool(ys, jnp.array([5, 1]), "mean")),
+        (ValueError, r"lengths must have shape \[2\]; got \[3\]", lambda: pool(ys, jnp.array([1, 1, 1]), "max")),
+        (TypeError, r"lengths must be an integer array", lambda: pool(ys, jnp.array([1.0, 2.0]), "last")),
+        (ValueError, r"lengths must (be|lie) in \[0, 2\]",  # the encoder's own check comes first
+         lambda: tagger.loss(params, jnp.array([[1, 2]]), jnp.array([[0, 1]]), lengths=jnp.array([3]))),
+        (ValueError, r"labels must be ids in \[0, 3\).*got 3",
+         lambda: tagger.loss(params, jnp.array([[1, 2]]), jnp.array([[0, 3]]), lengths=jnp.array([2]))),
+        (ValueError, r"x must have last axis 4 \(kernel input size\)|params\['kernel'\] must have shape \[3, \?\]",
+         lambda: dense(dense_init(key, 4, 2), jnp.ones((2, 3)))),
+        (ValueError, "output_size must be >= 1; got 0", lambda: dense_init(key, 4, 0)),
+        (ValueError, "embed_size must be >= 1; got 0", lambda: embedding_init(key, 4, 0)),
+    ]
+    for error, pattern, call in cases:
+        with pytest.raises(error, match=pattern):
+            call()
 
 
 def _train(model, params, batches, loss_fn, steps, learning_rate):

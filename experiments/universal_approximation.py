@@ -1,26 +1,31 @@
 """Is universal approximation possible for many-to-many tasks? Six studies, one report.
 
     python experiments/universal_approximation.py            # a few minutes on 2 CPU cores
-    python experiments/universal_approximation.py --full     # the long version
+    python experiments/universal_approximation.py --full     # the long version (prints its plan and an estimate)
     python experiments/universal_approximation.py --quick    # CI smoke version
+    python experiments/universal_approximation.py --report-only   # rebuild the report from what is recorded
 
-Writes runs/universal_approximation/<name>/{config.json, results.json, report.md, plots/*.png}.
-See docs/universal_approximation.md for the question, the literature and how to read the plots.
+Writes runs/universal_approximation/<name>/{config.json, records.jsonl, results.json, report.md, plots/*.png}:
+config.json first, then one line of records.jsonl per finished group, so an interrupted run keeps its finished
+groups and a rerun with the same --run-name resumes (see rnnjax.probes.runner). Progress goes to stderr (a bar on
+a terminal, plain lines in a log; --quiet for none). See docs/universal_approximation.md for the question, the
+literature and how to read the plots.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import platform
 import sys
-import time
 
 import jax
 
 jax.config.update("jax_enable_x64", True)  # study 2 trains in float64; the others pass float32 explicitly
 
-from rnnjax.probes import report, studies  # noqa: E402
+from rnnjax.probes import report, runner, studies  # noqa: E402
+from rnnjax.probes.progress import Progress, format_seconds  # noqa: E402
 from rnnjax.probes.sweep import RESULT_FIELDS  # noqa: E402
 from rnnjax.training.runs import Run  # noqa: E402
 
@@ -57,15 +62,44 @@ def parse(argv: list[str] | None) -> tuple[studies.ProbeConfig, argparse.Namespa
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="CI smoke version (well under a minute)")
     size.add_argument("--full", action="store_true", help="the long version")
-    parser.add_argument("--name", default=None, help="run name (default: quick/default/full)")
+    parser.add_argument("--run-name", "--name", dest="name", default=None,
+                        help="run name (default: quick/default/full); an existing run of that name is resumed")
     parser.add_argument("--root", default="runs", help="runs root folder")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(studies.STUDIES)}")
-    args = parser.parse_args(argv)
+    parser.add_argument("--quiet", action="store_true", help="no plan and no progress (only the last line)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: rebuild results.json and the report from the run's records.jsonl")
+    args = parser.parse_args(argv)  # fmt: skip
     config = studies.ProbeConfig()
     if args.quick or args.full:
         config = studies.ProbeConfig.quick() if args.quick else studies.ProbeConfig.full()
     args.name = args.name or ("quick" if args.quick else "full" if args.full else "default")
+    args.mode = "--quick" if args.quick else "--full" if args.full else "default"
     return config, args
+
+
+def stored_config(directory) -> studies.ProbeConfig:
+    """The ProbeConfig a run folder was started with (its config.json)."""
+    path = directory / runner.CONFIG
+    if not path.exists():
+        raise FileNotFoundError(f"--report-only needs a started run; {path} does not exist")
+    stored = json.loads(path.read_text())
+    return studies.ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+
+
+def train(plans: dict, records_path, quiet: bool) -> None:
+    """Print the plan, then train and record every group not yet recorded (resume)."""
+    done = runner.read_records(records_path)
+    todo = runner.pending(plans, done)
+    backend = f"{jax.device_count()} {jax.default_backend()} device(s)"
+    if not quiet:
+        print(f"plan ({backend}):\n{runner.describe(plans, done)}", file=sys.stderr, flush=True)
+    if not todo:
+        return
+    progress = Progress(sum(g.work for g in todo), sum(g.models for g in todo), len(todo), enabled=not quiet)
+    estimate = lambda group, seconds: progress.note(runner.estimate_line(todo, group, seconds, backend))  # noqa: E731
+    runner.execute(todo, records_path, progress, after_first=estimate)
+    progress.close()
 
 
 def _sentence(docstring: str) -> str:
@@ -73,17 +107,25 @@ def _sentence(docstring: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def markdown(records, extras, files, seconds, config, args) -> str:
+def _timing(coverage: dict) -> str:
+    parts = [f"{name} {format_seconds(c.seconds)}" + ("" if c.complete else f" ({c.groups_done}/{c.groups_total} "
+             "groups recorded)") for name, c in coverage.items()]  # fmt: skip
+    return "Training time per study: " + ", ".join(parts) + "."
+
+
+def markdown(records, extras, files, coverage, config, args) -> str:
     notes = report.findings(records)
+    seconds = sum(c.seconds for c in coverage.values())
     lines = ["# Universal approximation for many-to-many tasks: an empirical probe", "", ANSWER]
-    lines += [f"Run `{args.name}` ({'--quick' if args.quick else '--full' if args.full else 'default'}): "
-              f"{len(records)} trained models in {seconds:.0f} s on {platform.machine()} "
-              f"({jax.device_count()} {jax.default_backend()} device(s)); training length T={config.length}, "
-              f"seeds {list(config.seeds)}.", ""]  # fmt: skip
+    lines += [f"Run `{args.name}` ({args.mode}): {len(records)} trained models in {seconds:.0f} s of training on "
+              f"{platform.machine()} ({jax.device_count()} {jax.default_backend()} device(s)); training length "
+              f"T={config.length}, seeds {list(config.seeds)}. {_timing(coverage)}", ""]  # fmt: skip
     for study, (title, plots) in SECTIONS.items():
         if not any(r["study"] == study for r in records):
             continue
         lines += [f"## {title}", "", _sentence(studies.STUDIES[study].__doc__), ""]
+        if not coverage[study].complete:
+            lines += [f"**Partial:** {coverage[study].groups_done} of {coverage[study].groups_total} groups recorded.", ""]
         if study in notes:
             lines += [f"**Measured:** {notes[study]}", ""]
         if study == "width":
@@ -93,21 +135,38 @@ def markdown(records, extras, files, seconds, config, args) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> Run:
-    config, args = parse(argv)
-    only = tuple(s for s in args.only.split(",") if s)
-    start = time.perf_counter()
-    records, extras = studies.run_all(config, only)
-    seconds = time.perf_counter() - start
-    run = Run("universal_approximation", name=args.name, root=args.root, config=dataclasses.asdict(config))
+def build_report(run: Run, plans: dict, config: studies.ProbeConfig, args) -> list[dict]:
+    """results.json, plots and report.md from records.jsonl (whatever it holds)."""
+    records, extras, coverage = runner.collect(plans, runner.read_records(run.directory / runner.RECORDS))
     files = report.make_plots(records, extras, run.plot_path)
     slim = [{k: v for k, v in r.items() if k != "losses"} for r in records]
     run.write_results({
         "schema": list(RESULT_FIELDS), "records": slim, "summary": report.summarise(records),
-        "seconds": seconds, "extras": {k: v for k, v in extras.items() if k != "memory"},
+        "seconds": sum(c.seconds for c in coverage.values()),
+        "coverage": {name: dataclasses.asdict(c) for name, c in coverage.items()},
+        "extras": {k: v for k, v in extras.items() if k != "memory"},
     })  # fmt: skip
-    run.write_report(markdown(records, extras, files, seconds, config, args))
-    print(f"wrote {run.directory} ({len(records)} models, {seconds:.1f} s)")
+    run.write_report(markdown(records, extras, files, coverage, config, args))
+    return records
+
+
+def main(argv: list[str] | None = None, config: studies.ProbeConfig | None = None) -> Run:
+    """Run (or resume) the studies and write the report; ``config`` replaces the --quick/--full/default sizes."""
+    preset, args = parse(argv)
+    config = config or preset
+    only = tuple(s for s in args.only.split(",") if s)
+    run = Run("universal_approximation", name=args.name, root=args.root)
+    if args.report_only:
+        config = stored_config(run.directory)
+    else:
+        runner.open_config(run.directory, config)  # refuses to mix with a run started under another config
+    plans = studies.plan(config, only)
+    records_path = run.directory / runner.RECORDS
+    if not args.report_only:
+        runner.repair_records(records_path)
+        train(plans, records_path, args.quiet)
+    records = build_report(run, plans, config, args)
+    print(f"wrote {run.directory} ({len(records)} models)")
     return run
 
 

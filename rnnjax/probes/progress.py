@@ -85,6 +85,14 @@ class Progress:
         elif self.enabled:
             self._line()
 
+    def note(self, text: str) -> None:
+        """A line of text that does not break the bar (nothing when disabled)."""
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        elif self.enabled:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

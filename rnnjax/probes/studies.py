@@ -1,13 +1,17 @@
 """The six studies of the universal-approximation report, each a function of a :class:`ProbeConfig`.
 
-Every study returns ``(records, extras)``: records follow :data:`rnnjax.probes.sweep.RESULT_FIELDS` with the
-theory columns filled where theory exists; extras hold curves for the plots (e.g. step responses).
+Every study returns a :class:`StudyPlan`: its independent groups (one compiled
+:func:`rnnjax.probes.sweep.run_group` each, named by a stable id) and ``finish(rows, group_extras)``, the
+post-processing that fills the theory columns and builds the extras for the plots (e.g. step responses).
+Records follow :data:`rnnjax.probes.sweep.RESULT_FIELDS`. :mod:`rnnjax.probes.runner` runs, records and resumes
+the groups; :func:`run_all` runs them in memory.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +19,7 @@ import numpy as np
 
 from rnnjax.probes import models, targets, theory
 from rnnjax.probes.models import ModelSpec, Readout
-from rnnjax.probes.sweep import TrainConfig, sweep
+from rnnjax.probes.sweep import Group, TrainConfig, plan_groups, run_group
 
 LINEAR = ModelSpec("linear_dense", readout=Readout.NONE, label="linear")
 
@@ -77,6 +81,18 @@ class ProbeConfig:
         return dataclasses.replace(base, **overrides)
 
 
+@dataclasses.dataclass(frozen=True)
+class StudyPlan:
+    """A study: independent groups, then ``finish(rows, group_extras) -> (rows, extras)``.
+
+    ``finish`` takes the rows of the groups that ran (in group order) and the ``evaluate`` extras of each of those
+    groups; it fills the theory columns and returns the extras the plots need.
+    """
+
+    groups: tuple[Group, ...]
+    finish: Callable[[list[dict], list[dict]], tuple[list[dict], dict]]
+
+
 def _fill(records: list[dict], theory_fn) -> list[dict]:
     """Set theory_nmse / theory_nmse_lower from theory_fn(record) -> None | value | (lower, value)."""
     for record in records:
@@ -88,92 +104,142 @@ def _fill(records: list[dict], theory_fn) -> list[dict]:
     return records
 
 
-def causality(config: ProbeConfig) -> tuple[list[dict], dict]:
+def _causal_family() -> list[targets.Target]:
+    return [targets.centred_sum(4), targets.anticausal_filter(0.8, 64)]
+
+
+def causality(config: ProbeConfig) -> StudyPlan:
     """Study 1: non-causal linear targets; floor vs delay D for unidirectional models, ~0 for bi / many-to-one."""
-    family = [targets.centred_sum(4), targets.anticausal_filter(0.8, 64)]
-    by_name = {t.name: t for t in family}
+    family = _causal_family()
     train = config.train()
     uni = [LINEAR] + [ModelSpec(cell, width=config.width) for cell in config.causal_cells]
-    records, _ = sweep(family, uni, seeds=config.seeds, delays=config.delays, config=train, study="causality")
-    records = _fill(records, lambda r: theory.causal_floor(by_name[r["target"]], config.length, r["delay"]))
+    groups = plan_groups(family, uni, seeds=config.seeds, delays=config.delays, config=train, study="causality")
     if config.bidirectional:
         bi = dataclasses.replace(LINEAR, bidirectional=True, label="linear-bi")
-        more, _ = sweep(family, [bi], widths=(config.width,), seeds=config.seeds, config=train, study="causality")
-        records += _fill(more, lambda r: 0.0)
+        groups += plan_groups(family, [bi], widths=(config.width,), seeds=config.seeds, config=train, study="causality")
     if config.many_to_one:
         last = [targets.as_many_to_one(t) for t in family]
-        more, _ = sweep(last, uni, widths=(config.width,), seeds=config.seeds, config=train, study="causality")
-        records += _fill(more, lambda r: 0.0)
-    return records, {}
+        groups += plan_groups(last, uni, widths=(config.width,), seeds=config.seeds, config=train, study="causality")
+    return StudyPlan(tuple(groups), functools.partial(_causality_finish, config))
 
 
-def width_thresholds(config: ProbeConfig) -> tuple[list[dict], dict]:
-    """Study 2: order-4 state-space target and a delay-d copy vs width, float64 with Adam then L-BFGS."""
+def _causality_finish(config: ProbeConfig, records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
+    """Exact causal floor for unidirectional models on the sequence targets; 0 for bidirectional and many-to-one."""
+    by_name = {t.name: t for t in _causal_family()}
+
+    def floor(record):
+        if record["target"] in by_name and not record["bidirectional"]:
+            return theory.causal_floor(by_name[record["target"]], config.length, record["delay"])
+        return 0.0
+
+    return _fill(records, floor), {}
+
+
+def _width_family(config: ProbeConfig) -> list[targets.Target]:
     order = targets.kernel_target("oscillators4", targets.oscillator_kernel([0.9, 0.7], [0.5, 1.5], 10 * config.length))
-    copy = targets.delay(config.copy_lag)
+    return [order, targets.delay(config.copy_lag)]
+
+
+def width_thresholds(config: ProbeConfig) -> StudyPlan:
+    """Study 2: order-4 state-space target and a delay-d copy vs width, float64 with Adam then L-BFGS."""
     train = config.train(dtype="float64", lbfgs_steps=config.lbfgs_steps, batch_size=config.train_size)
-    records, _ = sweep(
-        [order, copy], [LINEAR], widths=config.order_widths, seeds=config.seeds, config=train, study="width"
+    groups = plan_groups(
+        _width_family(config), [LINEAR], widths=config.order_widths, seeds=config.seeds, config=train, study="width"
     )
-    kernels = {order.name: order.kernel, copy.name: copy.kernel}
+    return StudyPlan(tuple(groups), functools.partial(_width_finish, config))
+
+
+def _width_finish(config: ProbeConfig, records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
+    """Theory bands vs width; the targets' state-space orders."""
+    kernels = {target.name: target.kernel for target in _width_family(config)}
     records = _fill(records, lambda r: theory.width_bounds(kernels[r["target"]], r["width"], config.length))
     orders = {name: targets.state_space_order(kernel) for name, kernel in kernels.items()}
     return records, {"orders": orders}
 
 
-def memory(config: ProbeConfig) -> tuple[list[dict], dict]:
-    """Study 3: exponential vs power-law vs delayed-bump kernels; error vs width and 10x step responses."""
+def _memory_family(config: ProbeConfig) -> list[targets.Target]:
     support = 10 * config.length
-    family = [
+    return [
         targets.kernel_target("exponential", targets.exponential_kernel(0.8, support)),
         targets.kernel_target("power_law", targets.power_law_kernel(0.5, support)),
         targets.kernel_target("bump", targets.bump_kernel(config.length // 2, 2.0, support)),
     ]
-    records, trained = sweep(
-        family, [LINEAR], widths=config.memory_widths, seeds=config.seeds, config=config.train(), study="memory"
-    )
-    kernels = {t.name: t.kernel for t in family}
+
+
+def memory(config: ProbeConfig) -> StudyPlan:
+    """Study 3: exponential vs power-law vs delayed-bump kernels; error vs width and 10x step responses."""
+    groups = plan_groups(
+        _memory_family(config), [LINEAR], widths=config.memory_widths, seeds=config.seeds, config=config.train(),
+        study="memory", evaluate=step_responses,
+    )  # fmt: skip
+    return StudyPlan(tuple(groups), functools.partial(_memory_finish, config))
+
+
+def step_responses(group: Group, triples: list, params) -> dict[str, Any]:
+    """Responses of the group's first-seed models to a unit step 10x the training length: {'target|width': curve}."""
+    steps = jnp.ones((1, 10 * group.config.length, 1), jnp.float32)
+    responses = {}
+    for i, (index, seed, _) in enumerate(triples):
+        if seed == group.seeds[0]:
+            one = jax.tree.map(lambda p, i=i: p[i], params)
+            curve = models.aligned_predictions(group.spec, one, steps, 1, 0, 0)[0, :, 0]
+            responses[f"{group.targets[index].name}|{group.spec.width}"] = np.asarray(curve, np.float64).tolist()
+    return {"step_responses": responses}
+
+
+def _memory_finish(config: ProbeConfig, records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
+    """Theory bands vs width; the targets' step responses followed by the trained ones."""
+    kernels = {t.name: t.kernel for t in _memory_family(config)}
     records = _fill(records, lambda r: theory.width_bounds(kernels[r["target"]], r["width"], config.length))
-    long = 10 * config.length
-    steps = jnp.ones((1, long, 1), jnp.float32)
-    responses = {name: np.cumsum(kernel[:long]).tolist() for name, kernel in kernels.items()}
-    for (_, width), (spec, triples, params) in trained.items():
-        for i, (index, seed, _) in enumerate(triples):
-            if seed == config.seeds[0]:
-                one = jax.tree.map(lambda p, i=i: p[i], params)
-                curve = models.aligned_predictions(spec, one, steps, 1, 0, 0)[0, :, 0]
-                responses[f"{family[index].name}|{width}"] = np.asarray(curve, np.float64).tolist()
+    responses = {name: np.cumsum(kernel[: 10 * config.length]).tolist() for name, kernel in kernels.items()}
+    for extras in group_extras:
+        responses.update(extras.get("step_responses", {}))
     return records, {"step_responses": responses, "train_length": config.length}
 
 
-def fading_nonlinear(config: ProbeConfig) -> tuple[list[dict], dict]:
+def _wiener_target(config: ProbeConfig) -> targets.Target:
+    return targets.wiener(targets.exponential_kernel(0.7, 10 * config.length))
+
+
+def fading_nonlinear(config: ProbeConfig) -> StudyPlan:
     """Study 4: a Wiener system; linear RNN stuck at the best-linear-filter error, MLP readout / nonlinear cells not."""
-    target = targets.wiener(targets.exponential_kernel(0.7, 10 * config.length))
     specs = [LINEAR, dataclasses.replace(LINEAR, readout=Readout.MLP, label="linear+mlp")]
     specs += [ModelSpec(cell) for cell in config.wiener_cells]
-    records, _ = sweep(target, specs, widths=(config.width,), seeds=config.seeds, config=config.train(), study="wiener")
-    floor = theory.wiener_floor(target, config.length)
+    groups = plan_groups(
+        _wiener_target(config), specs, widths=(config.width,), seeds=config.seeds, config=config.train(),
+        study="wiener",
+    )  # fmt: skip
+    return StudyPlan(tuple(groups), functools.partial(_wiener_finish, config))
+
+
+def _wiener_finish(config: ProbeConfig, records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
+    """The best linear filter's error is the linear RNN's theory."""
+    floor = theory.wiener_floor(_wiener_target(config), config.length)
     return _fill(records, lambda r: floor if r["model"] == "linear" else None), {}
 
 
-def non_fading(config: ProbeConfig) -> tuple[list[dict], dict]:
+def _no_theory(records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
+    return records, {}
+
+
+def non_fading(config: ProbeConfig) -> StudyPlan:
     """Study 5: running parity and counting, trained at T, tested at 2T and 10T."""
     family = [targets.parity(), targets.counting()]
     specs = [ModelSpec("linear_diagonal", readout=Readout.NONE, label="linear_diagonal")]
     specs += [ModelSpec(cell) for cell in config.parity_cells]
     train = config.train(length=config.parity_length, steps=config.parity_steps, fast_compile=False)
-    records, _ = sweep(family, specs, widths=(config.width,), seeds=config.seeds, config=train, study="non_fading")
-    return records, {}
+    groups = plan_groups(family, specs, widths=(config.width,), seeds=config.seeds, config=train, study="non_fading")
+    return StudyPlan(tuple(groups), _no_theory)
 
 
-def depth_width(config: ProbeConfig) -> tuple[list[dict], dict]:
+def depth_width(config: ProbeConfig) -> StudyPlan:
     """Study 6: deep narrow ReLU RNNs on the lagged product y_t = x_{t-2} x_{t-5} (+-1 inputs)."""
     target = targets.volterra((2, 5), targets.InputKind.SIGNS)
     specs = [ModelSpec("simple_relu", depth=depth) for depth in config.depths]
-    records, _ = sweep(
+    groups = plan_groups(
         target, specs, widths=config.deep_widths, seeds=config.seeds, config=config.train(), study="depth"
     )
-    return records, {}
+    return StudyPlan(tuple(groups), _no_theory)
 
 
 STUDIES = {
@@ -186,14 +252,20 @@ STUDIES = {
 }
 
 
-def run_all(config: ProbeConfig, only: tuple[str, ...] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Run the studies (all, or those named in ``only``); returns (records, extras by study)."""
+def plan(config: ProbeConfig, only: tuple[str, ...] = ()) -> dict[str, StudyPlan]:
+    """The plans of the studies (all, or those named in ``only``), in report order."""
     unknown = set(only) - set(STUDIES)
     if unknown:
         raise ValueError(f"only must name studies among {sorted(STUDIES)}; got {sorted(unknown)}")
+    return {name: study(config) for name, study in STUDIES.items() if not only or name in only}
+
+
+def run_all(config: ProbeConfig, only: tuple[str, ...] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the studies in memory, nothing recorded (all, or those named in ``only``); returns (records, extras)."""
     records, extras = [], {}
-    for name, study in STUDIES.items():
-        if not only or name in only:
-            found, extras[name] = study(config)
-            records += found
+    for name, study_plan in plan(config, only).items():
+        results = [run_group(group) for group in study_plan.groups]
+        rows = [row for result in results for row in result.records]
+        found, extras[name] = study_plan.finish(rows, [result.extras for result in results])
+        records += found
     return records, extras

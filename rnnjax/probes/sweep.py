@@ -4,6 +4,10 @@ For one :class:`~rnnjax.probes.models.ModelSpec` at one width, every (seed, dela
 shapes, so :func:`train_group` is ``jit(vmap(train_run))`` over them: data generation on device, minibatch Adam
 with ``lax.scan`` over steps, an optional full-batch L-BFGS refinement, and evaluation on fresh sequences of
 length T and at longer lengths. With several devices the (seed, delay) axis is sharded over them.
+
+A :class:`Group` is that unit of work, named by a stable :attr:`Group.id`: :func:`plan_groups` lists the groups of
+a sweep, :func:`run_group` trains one, and :func:`sweep` is the two in a loop (with progress when asked).
+:mod:`rnnjax.probes.runner` plans, records, skips and resumes the groups of the main job.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import dataclasses
 import functools
 import itertools
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnnjax.probes import models
 from rnnjax.probes.models import ModelSpec
+from rnnjax.probes.progress import Progress
 from rnnjax.probes.targets import Target, sample_inputs
 
 RESULT_FIELDS = (
@@ -217,6 +222,101 @@ def train_group(
     return triples, params, jax.device_get(metrics)
 
 
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """One compiled program: every (target, seed, delay) of one model spec at one width.
+
+    Attributes:
+      study: label stored in every record (and the first part of :attr:`id`).
+      targets: maps with the same sizes, input kind and labelling.
+      spec: the model family at its width.
+      seeds, delays: one run per (target, seed, delay).
+      config: training and evaluation settings.
+      evaluate: optional ``evaluate(group, triples, params) -> dict`` of JSON-ready extras computed from the trained
+        parameters (e.g. step responses), kept next to the group's records.
+    """
+
+    study: str
+    targets: tuple[Target, ...]
+    spec: ModelSpec
+    seeds: tuple[int, ...]
+    delays: tuple[int, ...]
+    config: TrainConfig
+    evaluate: Callable[..., dict[str, Any]] | None = dataclasses.field(default=None, compare=False)
+
+    @property
+    def id(self) -> str:
+        """Stable name 'study/target[+target...]/model/w<width>', the key of records.jsonl."""
+        names = "+".join(target.name for target in self.targets)
+        return f"{self.study or '-'}/{names}/{self.spec.name}/w{self.spec.width}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.study or 'sweep'} {self.spec.name} w{self.spec.width}"
+
+    @property
+    def models(self) -> int:
+        return len(self.targets) * len(self.seeds) * len(self.delays)
+
+    @property
+    def work(self) -> float:
+        """Cost estimate: models x layers x length x (Adam examples + L-BFGS examples), plus a compile share."""
+        config, spec = self.config, self.spec
+        examples = config.steps * min(config.batch_size, config.train_size) + 4 * config.lbfgs_steps * config.train_size
+        layers = spec.depth * (2 if spec.bidirectional else 1)
+        return COMPILE_WORK + self.models * layers * config.length * examples
+
+
+COMPILE_WORK = 2e6  # the compile time of a small group, in work units (measured on CPU: a few seconds)
+
+
+def plan_groups(
+    target: Target | Sequence[Target],
+    model_specs: Sequence[ModelSpec],
+    widths: Sequence[int] | None = None,
+    seeds: Sequence[int] = (0, 1, 2, 3),
+    delays: Sequence[int] | None = None,
+    config: TrainConfig = TrainConfig(),
+    study: str = "",
+    evaluate: Callable[..., dict[str, Any]] | None = None,
+) -> list[Group]:
+    """The groups of :func:`sweep` (same arguments), one per (model spec, width), in sweep order."""
+    targets = (target,) if isinstance(target, Target) else tuple(target)
+    _check_family(targets)
+    groups = []
+    for spec in model_specs:
+        for width in widths or (spec.width,):
+            sized = dataclasses.replace(spec, width=width)
+            chosen = tuple(delays or (spec.delay,))
+            groups.append(Group(study, targets, sized, tuple(seeds), chosen, config, evaluate))
+    return groups
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupResult:
+    """What one group produced: records (see :func:`sweep`), the evaluate() extras, triples and stacked params."""
+
+    records: list[dict[str, Any]]
+    extras: dict[str, Any]
+    triples: list[tuple[int, int, int]]
+    params: Any
+    seconds: float
+
+
+def run_group(group: Group) -> GroupResult:
+    """Train one group (one compiled program) and turn its metrics into records."""
+    start = time.perf_counter()
+    triples, params, metrics = train_group(group.spec, group.targets, group.config, group.seeds, group.delays)
+    extras = group.evaluate(group, triples, params) if group.evaluate else {}
+    seconds = time.perf_counter() - start
+    records = [
+        _record(group.study, group.targets[index], group.spec, group.config, (seed, delay), i, metrics,
+                seconds / len(triples))
+        for i, (index, seed, delay) in enumerate(triples)
+    ]  # fmt: skip
+    return GroupResult(records, extras, triples, params, seconds)
+
+
 def sweep(
     target: Target | Sequence[Target],
     model_specs: Sequence[ModelSpec],
@@ -225,6 +325,7 @@ def sweep(
     delays: Sequence[int] | None = None,
     config: TrainConfig = TrainConfig(),
     study: str = "",
+    progress: bool = False,
 ) -> tuple[list[dict[str, Any]], dict]:
     """Train every (target, model, width, delay, seed); all but the model and width share one compiled program.
 
@@ -235,23 +336,24 @@ def sweep(
       delays: output delays D (default: each spec's own delay).
       config: training and evaluation settings.
       study: label stored in every record.
+      progress: show progress over the groups on stderr (:class:`rnnjax.probes.progress.Progress`).
 
     Returns:
       (records, trained): one dict per run with :data:`RESULT_FIELDS` (theory fields None; see
       :mod:`rnnjax.probes.theory`) plus 'readout', 'bidirectional', 'train_length', 'seconds', 'losses';
       and {(model name, width): (spec, triples, stacked params)} for further evaluation.
     """
-    targets = (target,) if isinstance(target, Target) else tuple(target)
+    groups = plan_groups(target, model_specs, widths, seeds, delays, config, study)
+    total_work, total_models = sum(g.work for g in groups), sum(g.models for g in groups)
+    bar = Progress(total_work, total_models, len(groups), enabled=progress)
     records, trained = [], {}
-    for spec in model_specs:
-        for width in widths or (spec.width,):
-            sized = dataclasses.replace(spec, width=width)
-            start = time.perf_counter()
-            triples, params, metrics = train_group(sized, targets, config, seeds, delays or (spec.delay,))
-            seconds = (time.perf_counter() - start) / len(triples)
-            trained[(sized.name, width)] = (sized, triples, params)
-            for i, (index, seed, delay) in enumerate(triples):
-                records.append(_record(study, targets[index], sized, config, (seed, delay), i, metrics, seconds))
+    for group in groups:
+        bar.begin(group.label)
+        result = run_group(group)
+        bar.finish(group.work, group.models)
+        trained[(group.spec.name, group.spec.width)] = (group.spec, result.triples, result.params)
+        records += result.records
+    bar.close()
     return records, trained
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from rnnjax import _checks
 from rnnjax.training import locks
+from rnnjax.training.tensorboard import RunEvents
 
 
 def to_jsonable(value: Any) -> Any:
@@ -60,6 +61,9 @@ class Run:
       root: the runs root folder.
       fresh: empty an existing folder of the same name first (no resuming); only ``<root>/<experiment>/<name>``
         is ever emptied, and never through a symbolic link.
+      tensorboard: also write TensorBoard event files next to ``metrics.jsonl`` (scalars, the config as
+        text, the report and its figures; :mod:`rnnjax.training.tensorboard`). ``None``: when tensorboardX
+        is installed.
 
     The folder is locked (:mod:`rnnjax.training.locks`): another process opening it gets a
     :class:`~rnnjax.training.locks.FolderLockedError` naming the holder. ``close()`` (or ``with``, or the end of
@@ -74,6 +78,7 @@ class Run:
         root: str | pathlib.Path = "runs",
         *,
         fresh: bool = False,
+        tensorboard: bool | None = None,
     ):
         self.experiment = _checks.plain_name("experiment", experiment)
         if name is None:
@@ -86,6 +91,7 @@ class Run:
         self._lock = locks.acquire(self.directory)
         if fresh:
             _empty_folder(self.directory)
+        self.events = RunEvents(self.directory, tensorboard)
         self._set_config(config)
 
     def sub(self, name: str, config: Any = None) -> "Run":
@@ -98,6 +104,7 @@ class Run:
         child.directory = self.directory / _checks.plain_name("name", name)
         child.directory.mkdir(parents=True, exist_ok=True)
         child._lock = locks.acquire(self.directory)
+        child.events = RunEvents(child.directory, self.events.enabled)
         child._set_config(config)
         return child
 
@@ -105,10 +112,12 @@ class Run:
         self.config = config
         if config is not None:
             self._write_json("config.json", to_jsonable(config))
+            self.events.config(to_jsonable(config))
 
     def close(self) -> None:
         """Release this run's hold on its folder (idempotent)."""
         self._lock.release()
+        self.events.close()
 
     def __enter__(self) -> "Run":
         return self
@@ -140,6 +149,11 @@ class Run:
         record = {"step": int(step), **{k: to_jsonable(v) for k, v in metrics.items()}}
         with open(self.path("metrics.jsonl"), "a") as handle:
             handle.write(json.dumps(record) + "\n")
+        self.events.scalars(step, metrics)
+
+    def log_figure(self, name: str, figure: Any, step: int = 0) -> None:
+        """A matplotlib Figure or a PNG path as a TensorBoard image (nothing without TensorBoard)."""
+        self.events.figure(name, figure, step)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """All records of ``metrics.jsonl`` in order."""
@@ -160,6 +174,7 @@ class Run:
     def write_report(self, markdown: str) -> pathlib.Path:
         path = self.path("report.md")
         path.write_text(markdown if markdown.endswith("\n") else markdown + "\n")
+        self.events.report(markdown, self.directory / "plots")
         return path
 
     def _write_json(self, name: str, value: Any) -> pathlib.Path:

@@ -1,11 +1,17 @@
-"""Training: Optax optimizers from a config, a donated jitted step, a host loop and many runs at once.
+"""Training: Optax optimizers from a config, a donated jitted step, and one host loop for one run or many.
 
 API:
     optimizer = make_optimizer(OptimizerConfig(learning_rate=1e-3, clip_norm=1.0))
     state = init_state(params, optimizer, jax.random.key(0))        # TrainState pytree
     train_step = make_train_step(loss_fn, optimizer)                 # jit, donates the state
-    state = fit(state, train_step, batch_fn, num_steps, run=run, checkpointer=checkpointer)
-    states, metrics = fit_many(loss_fn, optimizer, states, batch_fn, num_steps)   # vmap x scan
+    state = fit(state, train_step, batch_fn, num_steps, run=run, eval_fn=evaluate, checkpointer=checkpointer)
+    states = init_many(init_params, optimizer, jax.random.split(key, 8))                  # 8 runs, stacked
+    states, metrics = fit_many(loss_fn, optimizer, states, batch_fn, num_steps, run=run)  # vmap x scan
+
+``fit`` and ``fit_many`` share their keyword arguments and hooks (run logging, ``eval_fn`` every
+``eval_every`` steps, checkpoints, progress bar, time budget). A sweep over learning rates (or weight
+decays) uses one optimizer whose state holds its hyperparameters:
+``optimizer = make_sweep_optimizer(config)``, ``init_many(..., hparams={"learning_rate": rates})``.
 
 ``loss_fn(params, batch, key) -> (loss, metrics)`` where ``metrics`` is a dict of scalars.
 Step ``s`` uses the key ``fold_in(state.key, s)``; together with a data order that is a pure
@@ -29,7 +35,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from rnnjax.core.cells import _enum
+from rnnjax import _checks
 
 LossFn = Callable[[Any, Any, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
@@ -45,6 +51,15 @@ class Decay(enum.Enum):
 
     CONSTANT = "constant"
     COSINE = "cosine"
+
+
+def _concrete_scalar(value: Any) -> Any:
+    """A Python number from a concrete scalar array; None for a traced or non-scalar array (checked later)."""
+    if not _checks.is_concrete(value):
+        return None
+    if isinstance(value, (jax.Array, np.ndarray)):
+        return value.item() if value.shape == () else None
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,14 +87,21 @@ class OptimizerConfig:
     weight_decay: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "name", _enum(OptimizerName, self.name, "name"))
-        object.__setattr__(self, "decay", _enum(Decay, self.decay, "decay"))
+        object.__setattr__(self, "name", _checks.as_enum(OptimizerName, self.name, "name"))
+        object.__setattr__(self, "decay", _checks.as_enum(Decay, self.decay, "decay"))
+        _checks.nonnegative_int("warmup_steps", self.warmup_steps)
+        _checks.nonnegative_int("decay_steps", self.decay_steps)
+        _checks.real("final_fraction", self.final_fraction, minimum=0.0, maximum=1.0)
         if self.decay is Decay.COSINE and self.decay_steps <= self.warmup_steps:
             raise ValueError(
                 f"decay_steps must exceed warmup_steps ({self.warmup_steps}) for a cosine decay; got {self.decay_steps}"
             )
-        if isinstance(self.learning_rate, (int, float)) and not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive; got {self.learning_rate!r}")
+        for argument, check in (("learning_rate", _checks.positive_float), ("weight_decay", _checks.nonnegative_float)):
+            value = _concrete_scalar(getattr(self, argument))  # traced values (fit_many sweeps) pass unchecked
+            if value is not None:
+                check(argument, value)
+        if self.clip_norm is not None:
+            _checks.positive_float("clip_norm", self.clip_norm)
 
 
 def make_schedule(config: OptimizerConfig) -> optax.Schedule:
@@ -130,6 +152,35 @@ def _is_zero(value: Any) -> bool:
     return isinstance(value, (int, float)) and value == 0
 
 
+def make_sweep_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
+    """:func:`make_optimizer` whose state holds ``learning_rate`` and ``weight_decay`` (``optax.inject_hyperparams``).
+
+    Give each run of :func:`init_many` its own values with ``hparams={"learning_rate": rates}``; the
+    optimizer stays one transformation, shared by all runs.
+    """
+    factory = optax.inject_hyperparams(functools.partial(_optimizer_with, config))
+    return factory(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def _optimizer_with(config: OptimizerConfig, learning_rate: Any, weight_decay: Any) -> optax.GradientTransformation:
+    return make_optimizer(dataclasses.replace(config, learning_rate=learning_rate, weight_decay=weight_decay))
+
+
+def warmup_cosine_adam(learning_rate: float, num_steps: int, clip_norm: float) -> optax.GradientTransformation:
+    """clip(global norm) -> Adam; lr: linear 0 -> peak over max(1, steps // 20), then cosine to 1% at ``num_steps``.
+
+    The universal-approximation probe's optimizer, built with ``optax.warmup_cosine_decay_schedule`` so that
+    its recorded numbers stay bit for bit (:func:`make_schedule` rounds differently).
+    """
+    _checks.positive_float("learning_rate", learning_rate)
+    _checks.positive_int("num_steps", num_steps)
+    _checks.positive_float("clip_norm", clip_norm)
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, learning_rate, max(1, num_steps // 20), num_steps, learning_rate * 0.01
+    )
+    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(schedule))
+
+
 class TrainState(NamedTuple):
     """Everything a run needs to continue: params, optimizer state, step (int32 scalar) and base key."""
 
@@ -155,6 +206,12 @@ class NonFiniteError(FloatingPointError):
         self.step = step
 
 
+def _tree_finite(tree: Any) -> jax.Array:
+    """True when every float leaf of ``tree`` is finite."""
+    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
 def train_step_body(
     loss_fn: LossFn, optimizer: optax.GradientTransformation, state: TrainState, batch: Any
 ) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -167,7 +224,7 @@ def train_step_body(
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     grad_norm = optax.tree.norm(grads)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _tree_finite(params)  # e.g. lr=inf: finite grads, inf params
     kept = jax.tree.map(
         lambda new, old: jnp.where(finite, new, old),
         (params, opt_state, state.step + 1),
@@ -178,6 +235,10 @@ def train_step_body(
 
 def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) -> Callable:
     """``train_step(state, batch) -> (state, metrics)``, jitted, donating ``state``."""
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable (params, batch, key) -> (loss, metrics); got {loss_fn!r}")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}")
     return jax.jit(functools.partial(train_step_body, loss_fn, optimizer), donate_argnames="state")
 
 
@@ -200,19 +261,100 @@ def _batch_source(batches: Callable[[int], Any] | Iterable[Any], start: int) -> 
 
 
 def _mean_metrics(pending: list[dict[str, jax.Array]]) -> dict[str, float]:
+    """Mean of every metric over all steps (and runs) in ``pending``."""
     stacked = jax.device_get(pending)
     keys = [k for k in stacked[0] if k != "finite"]
-    return {k: float(np.mean([m[k] for m in stacked])) for k in keys}
+    return {k: float(np.mean(np.concatenate([np.ravel(m[k]) for m in stacked]))) for k in keys}
 
 
-def _raise_non_finite(state: TrainState, metrics: dict[str, jax.Array], step: int, checkpointer: Any) -> None:
-    where = f"; the last good checkpoint is step {checkpointer.latest_step()}" if checkpointer is not None else ""
-    raise NonFiniteError(
-        f"non-finite loss or gradient at step {step} (loss={float(metrics['loss'])}, "
-        f"grad_norm={float(metrics['grad_norm'])}); training stopped{where}",
-        state=state,
-        step=step,
-    )
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+    """What :func:`fit` and :func:`fit_many` do besides training; their keyword arguments (see :func:`fit`)."""
+
+    run: Any = None
+    eval_fn: Callable[[Any], dict[str, float]] | None = None
+    eval_every: int = 0
+    log_every: int = 50
+    checkpointer: Any = None
+    progress: bool | None = None
+    description: str = "train"
+    max_seconds: float | None = None
+    clock: Callable[[], float] = time.perf_counter
+
+    def __post_init__(self):
+        _checks.nonnegative_int("eval_every", self.eval_every)
+        _checks.positive_int("log_every", self.log_every)
+        if self.eval_every and self.eval_fn is None:
+            raise ValueError(f"eval_every={self.eval_every} needs an eval_fn; got eval_fn=None")
+        if self.eval_fn is not None and not callable(self.eval_fn):
+            raise TypeError(f"eval_fn must be callable params -> dict; got {self.eval_fn!r}")
+        if self.max_seconds is not None:
+            _checks.positive_float("max_seconds", self.max_seconds)
+
+    def boundaries(self) -> tuple[int, ...]:
+        """Step intervals at which something happens (logging with a run, evaluation, checkpoints)."""
+        every = [self.log_every if self.run is not None else 0, self.eval_every]
+        every.append(self.checkpointer.save_every if self.checkpointer is not None else 0)
+        return tuple(e for e in every if e)
+
+
+class _Loop:
+    """The hooks' bookkeeping for one call: pending metrics, last evaluation, progress bar and time budget."""
+
+    def __init__(self, hooks: Hooks, start: int, num_steps: int):
+        self.hooks, self.num_steps = hooks, num_steps
+        show = progress_enabled() if hooks.progress is None else hooks.progress
+        self.bar = tqdm(total=num_steps, initial=start, desc=hooks.description, disable=not show, dynamic_ncols=True)
+        self.pending, self.last_eval, self.tick = [], {}, (time.perf_counter(), start)
+        self.deadline = math.inf if hooks.max_seconds is None else hooks.clock() + hooks.max_seconds
+
+    def after(self, done: int, state: Any, metrics: dict[str, jax.Array], steps: int) -> bool:
+        """Log, evaluate and checkpoint after ``done`` steps; True when training should stop here."""
+        hooks = self.hooks
+        self.pending.append(metrics)
+        last = done >= self.num_steps or hooks.clock() > self.deadline
+        if done % hooks.log_every == 0 or last:
+            self._log(done)
+        if hooks.eval_fn is not None and ((hooks.eval_every and done % hooks.eval_every == 0) or last):
+            self.last_eval = {f"val/{k}": float(v) for k, v in hooks.eval_fn(state.params).items()}
+            if hooks.run is not None:
+                hooks.run.log(done, **self.last_eval)
+        if hooks.checkpointer is not None and (hooks.checkpointer.should_save(done) or last):
+            hooks.checkpointer.save(done, state, metrics=self.last_eval or None, force=last)
+        self.bar.update(steps)
+        return last
+
+    def _log(self, done: int) -> None:
+        logged = _mean_metrics(self.pending)
+        self.pending = []
+        now = time.perf_counter()
+        logged["steps_per_s"] = (done - self.tick[1]) / max(now - self.tick[0], 1e-9)
+        self.tick = (now, done)
+        self.bar.set_postfix(loss=f"{logged['loss']:.4g}", refresh=False)
+        if self.hooks.run is not None:
+            self.hooks.run.log(done, **{f"train/{k}": v for k, v in logged.items()})
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.hooks.checkpointer is not None:
+            self.hooks.checkpointer.wait()
+
+    def raise_non_finite(self, state: Any, message: str, step: int) -> None:
+        self.bar.close()
+        checkpointer = self.hooks.checkpointer
+        where = f"; the last good checkpoint is step {checkpointer.latest_step()}" if checkpointer is not None else ""
+        raise NonFiniteError(f"{message}; training stopped{where}", state=state, step=step)
+
+
+def _start(state: TrainState, hooks: Hooks, num_steps: int) -> tuple[TrainState, int]:
+    """Check ``num_steps`` and resume from the checkpointer's latest checkpoint if there is one."""
+    _checks.positive_int("num_steps", num_steps)
+    if not isinstance(state, TrainState):
+        raise TypeError(f"state must be a TrainState from init_state or init_many; got {type(state).__name__}")
+    if hooks.checkpointer is not None:
+        restored = hooks.checkpointer.restore_latest(state)
+        state = state if restored is None else restored
+    return state, int(np.asarray(state.step).reshape(-1)[0])
 
 
 def fit(
@@ -220,16 +362,7 @@ def fit(
     train_step: Callable,
     batches: Callable[[int], Any] | Iterable[Any],
     num_steps: int,
-    *,
-    run: Any = None,
-    eval_fn: Callable[[Any], dict[str, float]] | None = None,
-    eval_every: int = 0,
-    log_every: int = 50,
-    checkpointer: Any = None,
-    progress: bool | None = None,
-    description: str = "train",
-    max_seconds: float | None = None,
-    clock: Callable[[], float] = time.perf_counter,
+    **hooks: Any,
 ) -> TrainState:
     """Train until ``state.step == num_steps``, resuming from ``checkpointer``'s latest checkpoint if any.
 
@@ -237,99 +370,91 @@ def fit(
       state: initial state (donated: do not reuse it afterwards).
       train_step: from :func:`make_train_step`.
       batches: ``batch_fn(step) -> batch`` (exact resume), or an iterable of batches.
-      num_steps: total number of steps (not additional steps).
-      run: a :class:`rnnjax.training.runs.Run`; train metrics are logged as ``train/<name>``
-        (means over ``log_every`` steps), eval metrics as ``val/<name>``.
-      eval_fn: ``eval_fn(params) -> dict`` run every ``eval_every`` steps and at the end.
-      checkpointer: a :class:`rnnjax.training.checkpoint.Checkpointer`; saved at its interval
-        (with the latest eval metrics for best-by-metric) and at the end.
-      progress: show a tqdm bar (default: :func:`progress_enabled`).
-      max_seconds: stop early (evaluating and checkpointing as at the last step) after this many
-        seconds of ``clock`` in this call (wall time by default; ``time.process_time`` for CPU time);
-        ``state.step`` tells where it stopped.
+      num_steps: total number of steps (not additional steps), >= 1.
+      **hooks: the fields of :class:`Hooks`, shared with :func:`fit_many`:
+        ``run`` (a :class:`rnnjax.training.runs.Run`; train metrics logged as ``train/<name>``, means over
+        ``log_every`` steps; eval metrics as ``val/<name>``), ``eval_fn(params) -> dict`` run every
+        ``eval_every`` steps and at the end, ``checkpointer`` (a :class:`rnnjax.training.checkpoint.Checkpointer`,
+        saved at its interval with the latest eval metrics, and at the end), ``progress`` (tqdm bar; default
+        :func:`progress_enabled`), ``description``, ``max_seconds`` (stop early, evaluating and checkpointing
+        as at the last step, after this many seconds of ``clock``: wall time by default, ``time.process_time``
+        for CPU time; ``state.step`` tells where it stopped).
 
     Returns:
       The final state. Raises :class:`NonFiniteError` naming the step on a non-finite loss or gradient.
     """
-    if checkpointer is not None:
-        restored = checkpointer.restore_latest(state)
-        state = state if restored is None else restored
-    start = int(state.step)
+    if not callable(train_step):
+        raise TypeError(f"train_step must be callable (from make_train_step); got {train_step!r}")
+    settings = Hooks(**hooks)
+    state, start = _start(state, settings, num_steps)
     get_batch = _batch_source(batches, start)
-    show = progress_enabled() if progress is None else progress
-    bar = tqdm(total=num_steps, initial=start, desc=description, disable=not show, dynamic_ncols=True)
-    pending, last_eval, tick = [], {}, (time.perf_counter(), start)
-    deadline = math.inf if max_seconds is None else clock() + max_seconds
+    loop = _Loop(settings, start, num_steps)
     for step in range(start, num_steps):
         state, metrics = train_step(state, get_batch(step))
         if not bool(metrics["finite"]):
-            bar.close()
-            _raise_non_finite(state, metrics, step, checkpointer)
-        pending.append(metrics)
-        done = step + 1
-        last = done == num_steps or clock() > deadline
-        if done % log_every == 0 or last:
-            logged = _mean_metrics(pending)
-            pending = []
-            now = time.perf_counter()
-            logged["steps_per_s"] = (done - tick[1]) / max(now - tick[0], 1e-9)
-            tick = (now, done)
-            bar.set_postfix(loss=f"{logged['loss']:.4g}", refresh=False)
-            if run is not None:
-                run.log(done, **{f"train/{k}": v for k, v in logged.items()})
-        if eval_fn is not None and ((eval_every and done % eval_every == 0) or last):
-            last_eval = {f"val/{k}": float(v) for k, v in eval_fn(state.params).items()}
-            if run is not None:
-                run.log(done, **last_eval)
-        if checkpointer is not None and (checkpointer.should_save(done) or last):
-            checkpointer.save(done, state, metrics=last_eval or None, force=last)
-        bar.update(1)
-        if last:
+            loop.raise_non_finite(
+                state,
+                f"non-finite loss, gradient or updated params at step {step} (loss={float(metrics['loss'])}, "
+                f"grad_norm={float(metrics['grad_norm'])})",
+                step,
+            )
+        if loop.after(step + 1, state, metrics, 1):
             break
-    bar.close()
-    if checkpointer is not None:
-        checkpointer.wait()
+    loop.close()
     return state
 
 
 # --------------------------------------------------------------------------- many runs at once
 
 
-def _optimizer_for(optimizer: optax.GradientTransformation | Callable, hparams: Any) -> optax.GradientTransformation:
-    if hparams is None:
-        if not isinstance(optimizer, optax.GradientTransformation):
-            raise TypeError("optimizer must be a GradientTransformation when hparams is None")
-        return optimizer
-    if isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError("with hparams, optimizer must be a function hparams -> GradientTransformation")
-    return optimizer(hparams)
-
-
 def init_many(
     init_params: Callable[[jax.Array], Any],
-    optimizer: optax.GradientTransformation | Callable,
+    optimizer: optax.GradientTransformation,
     keys: jax.Array,
     *,
-    hparams: Any = None,
+    hparams: dict[str, Any] | None = None,
 ) -> TrainState:
     """Stacked TrainState for N runs: ``init_params(key_i)`` with ``keys: [N]`` typed keys.
 
-    ``hparams`` (leaves ``[N, ...]``) goes with an ``optimizer`` that is a function hparams -> transformation.
+    ``hparams`` (``{"learning_rate": [N]}``, ...) sets each run's hyperparameters in the state of an optimizer
+    from :func:`make_sweep_optimizer`.
     """
-
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}")
+    keys = jnp.asarray(keys)
+    if not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) or keys.ndim != 1:
+        raise TypeError(f"keys must be a [runs] array of typed keys (jax.random.split); got {keys.dtype}{list(keys.shape)}")
     try:
         hash((init_params, optimizer))
     except TypeError:  # unhashable callables cannot key the compilation cache: compile for this call
-        return jax.jit(functools.partial(_init_many_body, init_params, optimizer))(keys, hparams)
-    return _init_many(init_params, optimizer, keys, hparams)
+        states = jax.jit(functools.partial(_init_many_body, init_params, optimizer))(keys)
+    else:
+        states = _init_many(init_params, optimizer, keys)
+    return states if hparams is None else _with_hparams(states, hparams)
 
 
-def _init_many_body(init_params, optimizer, keys, hparams):
-    def one(key, hp):  # vmapped over runs
+def _with_hparams(states: TrainState, hparams: dict[str, Any]) -> TrainState:
+    """Put per-run hyperparameters (leaves ``[N]``) into the stacked optimizer state."""
+    current = getattr(states.opt_state, "hyperparams", None)
+    if current is None:
+        raise TypeError("hparams needs an optimizer that holds its hyperparameters: use make_sweep_optimizer(config)")
+    unknown = set(hparams) - set(current)
+    if unknown:
+        raise ValueError(f"hparams must name hyperparameters among {sorted(current)}; got {sorted(unknown)}")
+    runs = jax.tree.leaves(states.step)[0].shape[0]
+    merged = dict(current)
+    for name, values in hparams.items():
+        _checks.has_shape(f"hparams[{name!r}]", jnp.asarray(values), (runs,))
+        merged[name] = jnp.asarray(values, current[name].dtype)
+    return states._replace(opt_state=states.opt_state._replace(hyperparams=merged))
+
+
+def _init_many_body(init_params, optimizer, keys):
+    def one(key):  # vmapped over runs
         init_key, train_key = jax.random.split(key)
-        return init_state(init_params(init_key), _optimizer_for(optimizer, hp), train_key)
+        return init_state(init_params(init_key), optimizer, train_key)
 
-    return jax.vmap(one)(keys, hparams)
+    return jax.vmap(one)(keys)
 
 
 # Compiled once per (init_params, optimizer) pair: calling init_many again reuses the program
@@ -338,66 +463,76 @@ _init_many = jax.jit(_init_many_body, static_argnums=(0, 1))
 
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer", "batch_fn", "num_steps"))
-def _scan_many(loss_fn, optimizer, batch_fn, num_steps, states, hparams, start):
+def _scan_many(loss_fn, optimizer, batch_fn, num_steps, states, start):
     def one_step(carry, step):
         batch = batch_fn(step)  # shared by all runs: computed once, outside the vmap
-
-        def one_run(state, hp):  # vmapped over runs
-            return train_step_body(loss_fn, _optimizer_for(optimizer, hp), state, batch)
-
-        return jax.vmap(one_run)(carry, hparams)
+        return jax.vmap(lambda state: train_step_body(loss_fn, optimizer, state, batch))(carry)  # vmapped over runs
 
     return jax.lax.scan(one_step, states, start + jnp.arange(num_steps, dtype=jnp.int32))
 
 
+def _next_stop(begin: int, num_steps: int, chunk_steps: int | None, every: tuple[int, ...]) -> int:
+    """The first step after ``begin`` where a chunk ends: ``chunk_steps`` later, or a hook's interval, or the end."""
+    stops = [num_steps] if chunk_steps is None else [num_steps, begin + chunk_steps]
+    stops += [(begin // interval + 1) * interval for interval in every]
+    return min(stops)
+
+
 def fit_many(
     loss_fn: LossFn,
-    optimizer: optax.GradientTransformation | Callable,
+    optimizer: optax.GradientTransformation,
     states: TrainState,
     batch_fn: Callable[[jax.Array], Any],
     num_steps: int,
     *,
-    hparams: Any = None,
     chunk_steps: int | None = None,
-    progress: bool | None = None,
+    **hooks: Any,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """Train N runs in one compiled program: ``vmap`` over runs inside ``lax.scan`` over steps.
 
     Args:
       loss_fn: as for :func:`make_train_step`.
-      optimizer: a transformation shared by all runs, or (with ``hparams``) a function
-        ``hparams_i -> transformation``, e.g. ``lambda lr: make_optimizer(replace(config, learning_rate=lr))``.
+      optimizer: one transformation for all runs (per-run hyperparameters: :func:`make_sweep_optimizer`).
       states: stacked states (leaves ``[N, ...]``) from :func:`init_many`, all at the same step.
       batch_fn: jittable ``batch_fn(step) -> batch`` (data on device), shared by all runs.
-      num_steps: total number of steps.
-      hparams: pytree with leaves ``[N, ...]``, one setting per run.
-      chunk_steps: steps per compiled scan (default all); the progress bar advances per chunk.
+      num_steps: total number of steps, >= 1.
+      chunk_steps: at most this many steps per compiled scan (default: up to the next hook).
+      **hooks: as for :func:`fit` (:class:`Hooks`). Chunks end where a hook acts (every ``log_every``
+        steps with a run, every ``eval_every``, at the checkpointer's interval); ``eval_fn`` gets the
+        stacked params, train metrics are means over runs and steps.
 
     Returns:
-      ``(states, metrics)`` with metric leaves ``[N, steps]``. Runs whose loss went non-finite
-      stop updating; a :class:`NonFiniteError` names the runs and the first bad step.
+      ``(states, metrics)`` with metric leaves ``[N, steps]`` (the steps of this call). Runs whose loss went
+      non-finite stop updating; a :class:`NonFiniteError` names the runs and the first bad step.
     """
-    start = int(np.asarray(states.step).reshape(-1)[0])
-    chunk = chunk_steps or max(num_steps - start, 1)
-    show = progress_enabled() if progress is None else progress
-    history = []
-    with tqdm(total=num_steps, initial=start, desc="fit_many", disable=not show) as bar:
-        for begin in range(start, num_steps, chunk):
-            length = min(chunk, num_steps - begin)
-            states, metrics = _scan_many(loss_fn, optimizer, batch_fn, length, states, hparams, jnp.int32(begin))
-            history.append(metrics)
-            bar.update(length)
-    metrics = {k: jnp.swapaxes(jnp.concatenate([h[k] for h in history]), 0, 1) for k in history[0]}
-    bad = ~np.asarray(metrics["finite"])
+    if chunk_steps is not None:
+        _checks.positive_int("chunk_steps", chunk_steps)
+    settings = Hooks(**{"description": "fit_many", **hooks})
+    states, start = _start(states, settings, num_steps)
+    loop, history, begin = _Loop(settings, start, num_steps), [], start
+    while begin < num_steps:
+        stop = _next_stop(begin, num_steps, chunk_steps, settings.boundaries())
+        states, metrics = _scan_many(loss_fn, optimizer, batch_fn, stop - begin, states, jnp.int32(begin))
+        history.append(metrics)
+        _check_runs_finite(loop, states, metrics["finite"], begin)
+        last = loop.after(stop, states, metrics, stop - begin)
+        begin = stop
+        if last:
+            break
+    loop.close()
+    if not history:
+        return states, {}
+    return states, {k: jnp.swapaxes(jnp.concatenate([h[k] for h in history]), 0, 1) for k in history[0]}
+
+
+def _check_runs_finite(loop: _Loop, states: TrainState, finite: jax.Array, begin: int) -> None:
+    bad = ~np.asarray(finite)  # [steps, runs]
     if bad.any():
-        runs, steps = np.nonzero(bad)
-        raise NonFiniteError(
-            f"non-finite loss or gradient in runs {sorted(set(runs.tolist()))}, "
-            f"first at step {start + int(steps.min())}",
-            state=states,
-            step=start + int(steps.min()),
+        steps, runs = np.nonzero(bad)
+        first = begin + int(steps.min())
+        loop.raise_non_finite(
+            states, f"non-finite loss or gradient in runs {sorted(set(runs.tolist()))}, first at step {first}", first
         )
-    return states, metrics
 
 
 # --------------------------------------------------------------------------- evaluation helpers
@@ -409,6 +544,7 @@ def batched_apply(fn: Callable[..., Any], arrays: tuple[np.ndarray, ...], batch_
     The last batch is padded (by repeating its first row) to ``batch_size`` so a jitted ``fn``
     compiles once; the padded outputs are dropped.
     """
+    _checks.positive_int("batch_size", batch_size)
     total = len(arrays[0])
     outputs = []
     for begin in range(0, total, batch_size):

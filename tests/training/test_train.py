@@ -19,13 +19,11 @@ from helpers import CONFIG, NET, OPTIMIZER, STEP, XS, YS, batch_fn, init_params,
 
 
 
+SWEEP = train.make_sweep_optimizer(CONFIG)
+
+
 def optimizer_for(learning_rate):
     return train.make_optimizer(dataclasses.replace(CONFIG, learning_rate=learning_rate))
-
-
-@jax.jit
-def step_with_rate(state, batch, learning_rate):
-    return train.train_step_body(loss_fn, optimizer_for(learning_rate), state, batch)
 
 
 def test_schedule_warmup_then_cosine():
@@ -123,13 +121,23 @@ def test_fit_many_over_seeds_equals_separate_runs():
 def test_fit_many_over_learning_rates_equals_separate_runs():
     rates = jnp.array([0.01, 0.1])
     keys = jnp.stack([jax.random.key(5)] * 2)
-    states = train.init_many(init_params, optimizer_for, keys, hparams=rates)
-    states, _ = train.fit_many(loss_fn, optimizer_for, states, batch_fn, 4, hparams=rates)
-    for index, rate in enumerate(rates):
-        step = functools.partial(step_with_rate, learning_rate=rate)
-        alone, _ = _run_separately(optimizer_for(rate), step, keys[index], 4)
+    states = train.init_many(init_params, SWEEP, keys, hparams={"learning_rate": rates})
+    states, _ = train.fit_many(loss_fn, SWEEP, states, batch_fn, 4)
+    for index, rate in enumerate([0.01, 0.1]):
+        optimizer = optimizer_for(rate)  # a plain optimizer, not the one holding its hyperparameters
+        alone, _ = _run_separately(optimizer, train.make_train_step(loss_fn, optimizer), keys[index], 4)
         np.testing.assert_allclose(states.params["head"][index], alone.params["head"], rtol=1e-9)
     assert not np.allclose(states.params["head"][0], states.params["head"][1])
+
+
+def test_hparams_need_a_sweep_optimizer_and_known_names():
+    keys = jax.random.split(jax.random.key(5), 2)
+    with pytest.raises(TypeError, match="make_sweep_optimizer"):
+        train.init_many(init_params, OPTIMIZER, keys, hparams={"learning_rate": jnp.array([0.1, 0.2])})
+    with pytest.raises(ValueError, match="momentum"):
+        train.init_many(init_params, SWEEP, keys, hparams={"momentum": jnp.array([0.1, 0.2])})
+    with pytest.raises(ValueError, match=r"hparams\['learning_rate'\] must have shape \[2\]; got \[3\]"):
+        train.init_many(init_params, SWEEP, keys, hparams={"learning_rate": jnp.array([0.1, 0.2, 0.3])})
 
 
 def _nan_after(bad_step):
@@ -156,11 +164,11 @@ def test_non_finite_loss_stops_naming_step_and_keeps_checkpoint(tmp_path):
 
 
 def test_fit_many_reports_non_finite_run():
-    rates = jnp.array([0.01, jnp.nan])  # run 1 gets NaN params after its first update
+    rates = jnp.array([0.01, jnp.nan])  # run 1 would get NaN params from its first update
     keys = jnp.stack([jax.random.key(5)] * 2)
-    states = train.init_many(init_params, optimizer_for, keys, hparams=rates)
-    with pytest.raises(train.NonFiniteError, match=r"runs \[1\], first at step 1") as error:
-        train.fit_many(loss_fn, optimizer_for, states, batch_fn, 4, hparams=rates)
+    states = train.init_many(init_params, SWEEP, keys, hparams={"learning_rate": rates})
+    with pytest.raises(train.NonFiniteError, match=r"runs \[1\], first at step 0") as error:
+        train.fit_many(loss_fn, SWEEP, states, batch_fn, 4)
     assert np.isfinite(error.value.state.params["head"][0]).all()
 
 
@@ -189,3 +197,142 @@ def test_fit_stops_at_time_budget_and_checkpoints(tmp_path):
         state = train.fit(state, STEP, batch_fn, 10, checkpointer=checkpointer, progress=False,
                           max_seconds=2, clock=lambda: next(ticks))  # fmt: skip
         assert int(state.step) == 3 and checkpointer.latest_step() == 3
+
+
+def _hand_loop(optimizer, params, train_key, steps):
+    """Plain optax with an explicit per-step key fold_in(train_key, step): the reference for fit's keys."""
+    opt_state, losses = optimizer.init(params), []
+    for step in range(steps):
+        step_key = jax.random.fold_in(train_key, step)
+        loss, grads = jax.value_and_grad(lambda p: loss_fn(p, batch_fn(step), step_key)[0])(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        losses.append(float(loss))
+    return params, losses
+
+
+def test_fit_and_fit_many_use_a_new_key_every_step(tmp_path):
+    """Over 6 steps: a loop that reused one key (e.g. fold_in(key, 0)) ends elsewhere, since loss_fn adds key noise."""
+    init_key, train_key = jax.random.split(jax.random.key(11))
+    expected, expected_losses = _hand_loop(OPTIMIZER, init_params(init_key), train_key, 6)
+    run = Run("toy", name="keys", root=tmp_path)
+    state = train.init_state(init_params(init_key), OPTIMIZER, jax.random.split(jax.random.key(11))[1])  # donated
+    state = train.fit(state, STEP, batch_fn, 6, run=run, log_every=1, progress=False)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10), state.params, expected)
+    np.testing.assert_allclose(run.series("train/loss")[1], expected_losses, rtol=1e-10)
+    states = train.init_many(init_params, OPTIMIZER, jax.random.key(11)[None])  # splits into (init_key, train_key)
+    states, metrics = train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 6, chunk_steps=4, progress=False)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[0], b, rtol=1e-10), states.params, expected)
+    np.testing.assert_allclose(metrics["loss"][0], expected_losses, rtol=1e-10)
+    same_key, _ = _hand_loop_one_key(init_params(init_key), train_key, 6)
+    assert not np.allclose(same_key["head"], expected["head"], rtol=1e-6)  # the test can tell the two apart
+
+
+def _hand_loop_one_key(params, train_key, steps):
+    opt_state = OPTIMIZER.init(params)
+    for step in range(steps):
+        grads = jax.grad(lambda p: loss_fn(p, batch_fn(step), jax.random.fold_in(train_key, 0))[0])(params)
+        updates, opt_state = OPTIMIZER.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    return params, None
+
+
+def test_fit_many_hooks_log_evaluate_checkpoint_and_resume(tmp_path):
+    keys = jax.random.split(jax.random.key(7), 3)
+
+    def evaluate(params):  # stacked params: mean loss over the runs
+        losses = jax.vmap(lambda p: loss_fn(p, (XS, YS), jax.random.key(0))[0])(params)
+        return {"loss": losses.mean()}
+
+    plain, plain_metrics = train.fit_many(loss_fn, OPTIMIZER, train.init_many(init_params, OPTIMIZER, keys),
+                                          batch_fn, 8, progress=False)  # fmt: skip
+    run = Run("toy", name="many", root=tmp_path)
+    with Checkpointer(tmp_path / "ckpt", save_every=4, keep=2, best_metric="val/loss") as checkpointer:
+        hooked, _ = train.fit_many(loss_fn, OPTIMIZER, train.init_many(init_params, OPTIMIZER, keys), batch_fn, 6,
+                                   run=run, eval_fn=evaluate, eval_every=3, log_every=2, checkpointer=checkpointer,
+                                   progress=False)  # fmt: skip
+        assert checkpointer.latest_step() == 6
+        records = run.read_metrics()
+        assert [r["step"] for r in records if "train/loss" in r] == [2, 4, 6]
+        assert [r["step"] for r in records if "val/loss" in r] == [3, 6]
+        np.testing.assert_allclose(run.series("train/loss")[1][0], np.mean(plain_metrics["loss"][:, :2]), rtol=1e-9)
+        np.testing.assert_allclose(run.series("val/loss")[1][-1], float(evaluate(hooked.params)["loss"]), rtol=1e-12)
+        fresh = train.init_many(init_params, OPTIMIZER, keys)  # resumes from step 6 and trains 2 more
+        resumed, metrics = train.fit_many(loss_fn, OPTIMIZER, fresh, batch_fn, 8, checkpointer=checkpointer,
+                                          progress=False)  # fmt: skip
+    assert metrics["loss"].shape == (3, 2)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9), resumed.params, plain.params)
+
+
+def test_fit_many_stops_at_time_budget():
+    ticks = iter(range(100))
+    states = train.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(7), 2))
+    states, metrics = train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 10, chunk_steps=2, progress=False,
+                                     max_seconds=2, clock=lambda: next(ticks))  # fmt: skip
+    assert int(states.step[0]) == 6 and metrics["loss"].shape == (2, 6)  # clock 0 -> deadline 2; 3 > 2 after chunk 3
+
+
+@pytest.mark.parametrize(
+    "fields, error, match",
+    [
+        ({"learning_rate": -1e-3}, ValueError, "learning_rate must be > 0.0; got -0.001"),
+        ({"learning_rate": float("inf")}, ValueError, "learning_rate must be finite"),
+        ({"learning_rate": True}, TypeError, "learning_rate must be a real number"),
+        ({"warmup_steps": -5}, ValueError, "warmup_steps must be >= 0; got -5"),
+        ({"decay_steps": 2.5}, TypeError, "decay_steps must be an int"),
+        ({"final_fraction": 1.5}, ValueError, "final_fraction must be <= 1.0; got 1.5"),
+        ({"clip_norm": 0.0}, ValueError, "clip_norm must be > 0.0; got 0.0"),
+        ({"weight_decay": -0.1}, ValueError, "weight_decay must be >= 0.0; got -0.1"),
+        ({"name": "rmsprop"}, ValueError, "name must be one of 'adam', 'adamw', 'sgd'; got 'rmsprop'"),
+    ],
+)
+def test_optimizer_config_rejects_nonsense(fields, error, match):
+    with pytest.raises(error, match=match):
+        train.OptimizerConfig(**fields)
+
+
+def test_fit_and_fit_many_reject_nonsense_arguments():
+    state = train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
+    states = train.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(7), 2))
+    for run_fit in (lambda n, **k: train.fit(state, STEP, batch_fn, n, progress=False, **k),
+                    lambda n, **k: train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, n, progress=False, **k)):  # fmt: skip
+        with pytest.raises(ValueError, match="num_steps must be >= 1; got 0"):
+            run_fit(0)
+        with pytest.raises(ValueError, match="num_steps must be >= 1; got -3"):
+            run_fit(-3)
+        with pytest.raises(TypeError, match="num_steps must be an int; got 5.0"):
+            run_fit(5.0)
+        with pytest.raises(ValueError, match="log_every must be >= 1; got 0"):
+            run_fit(5, log_every=0)
+        with pytest.raises(ValueError, match="eval_every=5 needs an eval_fn"):
+            run_fit(5, eval_every=5)
+        with pytest.raises(ValueError, match="max_seconds must be > 0.0; got -1"):
+            run_fit(5, max_seconds=-1)
+        with pytest.raises(TypeError, match="unexpected keyword argument 'evaluate'"):
+            run_fit(5, evaluate=print)
+    assert int(state.step) == 0 and not state.params["head"].is_deleted()  # nothing ran
+    with pytest.raises(ValueError, match="chunk_steps must be >= 1; got 0"):
+        train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 5, chunk_steps=0)
+    with pytest.raises(TypeError, match="state must be a TrainState"):
+        train.fit({"w": 1.0}, STEP, batch_fn, 5)
+    with pytest.raises(TypeError, match="optimizer must be an optax.GradientTransformation"):
+        train.make_train_step(loss_fn, lambda lr: OPTIMIZER)
+    with pytest.raises(TypeError, match="keys must be a \\[runs\\] array of typed keys"):
+        train.init_many(init_params, OPTIMIZER, jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="batch_size must be >= 1; got 0"):
+        train.batched_apply(lambda x: x, (np.zeros(4),), 0)
+
+
+def test_warmup_cosine_adam_follows_its_formula():
+    """The probe's schedule: linear 0 -> 0.1 over 5 steps (100 // 20), then cosine to 1e-3 at step 100."""
+    params = {"w": jnp.zeros(())}
+    optimizer = train.warmup_cosine_adam(0.1, 100, clip_norm=1e6)
+    state = optimizer.init(params)
+    rates = []
+    for _ in range(101):  # Adam's first update of a constant gradient is -lr * sign(g) (bias-corrected moments)
+        updates, state = optimizer.update({"w": jnp.ones(())}, state, params)
+        rates.append(-float(updates["w"]))
+    expected = [0.1 * t / 5 if t < 5 else 0.001 + 0.099 * 0.5 * (1 + np.cos(np.pi * (t - 5) / 95)) for t in range(101)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6, atol=1e-12)
+    with pytest.raises(ValueError, match="num_steps must be >= 1; got 0"):
+        train.warmup_cosine_adam(0.1, 0, 1.0)

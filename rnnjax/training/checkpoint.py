@@ -124,7 +124,8 @@ def _verify(step_directory: pathlib.Path, restored: Any) -> None:
     try:
         record = json.loads((step_directory / _STEP_METADATA).read_text())
     except (OSError, ValueError) as error:
-        raise DamagedCheckpointError(f"{step_directory / _STEP_METADATA} is unreadable ({describe_error(error)})")
+        unreadable = f"{step_directory / _STEP_METADATA} is unreadable ({describe_error(error)})"
+        raise DamagedCheckpointError(unreadable) from error
     digests = (record.get("custom_metadata") or {}).get(_DIGESTS)
     if digests is None:
         return  # written before digests were recorded: nothing to compare

@@ -189,8 +189,7 @@ def _check_previous(path: pathlib.Path, previous: Holder | None, flocked: bool |
     if flocked is None and _process_alive(previous.pid):
         raise _refuse(path, previous, "")
     warnings.warn(
-        f"taking over the lock of {path.parent}: it was left by {previous.describe()}, "
-        "which died without releasing it",
+        f"taking over the lock of {path.parent}: it was left by {previous.describe()}, which died without releasing it",
         StaleLockWarning,
         stacklevel=4,
     )

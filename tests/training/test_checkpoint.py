@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from helpers import OPTIMIZER, STEP, batch_fn, init_params
 
-from rnnjax.training import train
-from rnnjax.training import locks
+from rnnjax.training import locks, train
 from rnnjax.training.checkpoint import Checkpointer, NonFiniteStateError, from_saveable, to_saveable
 from rnnjax.training.locks import StaleLockWarning
 

@@ -19,8 +19,10 @@ import datetime
 import enum
 import json
 import math
+import os
 import pathlib
 import shutil
+import warnings
 from typing import Any
 
 import numpy as np
@@ -115,9 +117,11 @@ class Run:
             self.events.config(to_jsonable(config))
 
     def close(self) -> None:
-        """Release this run's hold on its folder (idempotent)."""
-        self._lock.release()
-        self.events.close()
+        """Flush the event files and release this run's hold on its folder (idempotent)."""
+        try:
+            self.events.close()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> "Run":
         return self
@@ -147,8 +151,7 @@ class Run:
     def log(self, step: int, **metrics: Any) -> None:
         """Append ``{"step": step, **metrics}`` as one line of ``metrics.jsonl``."""
         record = {"step": int(step), **{k: to_jsonable(v) for k, v in metrics.items()}}
-        with open(self.path("metrics.jsonl"), "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        _append_line(self.path("metrics.jsonl"), json.dumps(record))
         self.events.scalars(step, metrics)
 
     def log_figure(self, name: str, figure: Any, step: int = 0) -> None:
@@ -156,11 +159,21 @@ class Run:
         self.events.figure(name, figure, step)
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """All records of ``metrics.jsonl`` in order."""
+        """All records of ``metrics.jsonl`` in order; lines cut short by a killed process are skipped (warning)."""
         path = self.directory / "metrics.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        records, broken = [], []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                broken.append(number)
+        if broken:
+            warnings.warn(f"{path}: skipped unreadable lines {broken} (an interrupted write?)", stacklevel=2)
+        return records
 
     def series(self, name: str) -> tuple[list[int], list[float]]:
         """(steps, values) of one metric across ``metrics.jsonl``; later records win on repeated steps."""
@@ -173,14 +186,35 @@ class Run:
 
     def write_report(self, markdown: str) -> pathlib.Path:
         path = self.path("report.md")
-        path.write_text(markdown if markdown.endswith("\n") else markdown + "\n")
+        _write_atomically(path, markdown if markdown.endswith("\n") else markdown + "\n")
         self.events.report(markdown, self.directory / "plots")
         return path
 
     def _write_json(self, name: str, value: Any) -> pathlib.Path:
         path = self.path(name)
-        path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+        _write_atomically(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
         return path
+
+
+def _write_atomically(path: pathlib.Path, text: str) -> None:
+    """Write a temporary file and rename it over ``path``: a reader sees the old or the new text, never a part."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _append_line(path: pathlib.Path, line: str) -> None:
+    """Append one line, first ending a line left unterminated by an interrupted write (so it stays apart)."""
+    with open(path, "a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        ended = handle.tell() == 0
+        if not ended:
+            handle.seek(-1, os.SEEK_END)
+            ended = handle.read(1) == b"\n"
+        handle.write((line + "\n" if ended else "\n" + line + "\n").encode())
 
 
 def _refuse_link(directory: pathlib.Path) -> None:

@@ -2,8 +2,10 @@
 
 import dataclasses
 import enum
+import errno
 import json
 import math
+import os
 import re
 
 import jax.numpy as jnp
@@ -109,3 +111,28 @@ def test_sub_and_path_stay_inside_the_run(tmp_path):
         assert run.path("plots", "a.png") == run.directory / "plots" / "a.png"
         child.close()
     assert not (tmp_path / "escape").exists() and not (tmp_path / "toy" / "escape").exists()
+
+
+def test_a_line_cut_short_by_a_killed_process_is_skipped_and_later_lines_stay_apart(tmp_path):
+    with Run("toy", name="a", root=tmp_path, tensorboard=False) as run:
+        run.log(1, loss=0.5)
+        with open(run.directory / "metrics.jsonl", "a") as handle:
+            handle.write('{"step": 2, "lo')  # what a process killed mid-write leaves
+        run.log(3, loss=0.25)
+        with pytest.warns(UserWarning, match=r"skipped unreadable lines \[2\]"):
+            assert run.read_metrics() == [{"step": 1, "loss": 0.5}, {"step": 3, "loss": 0.25}]
+
+
+def test_json_files_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    with Run("toy", name="a", root=tmp_path, config={"size": 1}, tensorboard=False) as run:
+        def no_space(*args):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(os, "replace", no_space)
+        with pytest.raises(OSError, match="No space left"):
+            run.write_results({"accuracy": 0.5})
+        monkeypatch.undo()
+        assert not (run.directory / "results.json").exists()
+        assert sorted(path.name for path in run.directory.iterdir()) == [".lock", "config.json"]  # no temporary left
+        run.write_results({"accuracy": 0.5})
+        assert json.loads((run.directory / "results.json").read_text()) == {"accuracy": 0.5}

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnjax.core.cells import gru  # noqa: E402
 from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.training.config import parse_config  # noqa: E402
+from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
 from rnnjax.data import captions  # noqa: E402
 from rnnjax.tasks.metrics import word_error_rate  # noqa: E402
 from rnnjax.analysis.plots import learning_curves  # noqa: E402
@@ -50,7 +50,8 @@ class StripEncoder(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    """Caption strips of sklearn digit scans with a CNN vector and an RNN decoder."""
+
     num_test: int = 2000
     channels: int = 32
     vector_size: int = 128
@@ -59,14 +60,13 @@ class Config:
     steps: int = 3000
     beam_width: int = 3
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2e-3, warmup_steps=100, decay="cosine", decay_steps=3000)
-    runs_root: str = "runs"
-    run_name: str | None = None
+    run: RunField = RunConfig()
 
     @classmethod
     def quick(cls) -> "Config":
         optimizer = OptimizerConfig(learning_rate=5e-3, decay="cosine", decay_steps=40)
         return cls(num_test=100, channels=8, vector_size=32, embed_size=8, batch_size=32, steps=40, beam_width=2,
-                   optimizer=optimizer)
+                   optimizer=optimizer, run=RunConfig.quick())
 
 
 def build(config: Config) -> Captioner:
@@ -81,14 +81,14 @@ def loss_fn(model: Captioner, params, batch, key):
 
 
 def train(config: Config, run: Run, model: Captioner, pools: captions.DigitPools):
-    key = jax.random.key(config.seed)
+    key = jax.random.key(config.run.seed)
     optimizer = make_optimizer(config.optimizer)
     params = model.init(key, (captions.TILE, captions.TILE * captions.MAX_DIGITS, 1))
     state = init_state(params, optimizer, jax.random.fold_in(key, 1))
     step = make_train_step(functools.partial(loss_fn, model), optimizer)
 
     def batches(i):  # fresh strips every step, from training scans only; a pure function of the step
-        strips = captions.tile(pools.train_images, pools.train_labels, config.batch_size, seed=[config.seed, i])
+        strips = captions.tile(pools.train_images, pools.train_labels, config.batch_size, seed=[config.run.seed, i])
         return {"images": strips.images, "tokens": strips.tokens}
 
     with Checkpointer(run.checkpoint_dir, save_every=max(config.steps // 3, 1)) as checkpointer:
@@ -148,9 +148,9 @@ def plot_pca(run: Run, model: Captioner, params, pools: captions.DigitPools) -> 
 
 
 def main(argv=None) -> dict:
-    config = parse_config(Config, argv)
-    run = Run("caption_digits", config.run_name, config, root=config.runs_root)
-    pools, _, test = captions.make_caption_data(config.seed, 0, config.num_test)
+    config = cli(Config, argv, presets={"quick": Config.quick})
+    run = config.run.open("caption_digits", config)
+    pools, _, test = captions.make_caption_data(config.run.seed, 0, config.num_test)
     model = build(config)
     params = train(config, run, model, pools)
     greedy = caption_all(model, params, test.images, 0)

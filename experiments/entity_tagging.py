@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnjax.core.cells import lstm  # noqa: E402
 from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.training.config import parse_config  # noqa: E402
+from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
 from rnnjax.data import entities  # noqa: E402
 from rnnjax.data.dates import UNK, Vocabulary  # noqa: E402
 from rnnjax.tasks.heads import Tagger, embed, embedding_init  # noqa: E402
@@ -35,7 +35,8 @@ from rnnjax.core.unroll import RNN  # noqa: E402
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    """BIO entity tagging (PER/LOC/ORG): unidirectional vs bidirectional taggers."""
+
     num_train: int = 8000
     num_test: int = 2000
     ambiguous_fraction: float = 0.3
@@ -46,13 +47,12 @@ class Config:
     batch_size: int = 64
     steps: int = 1500
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=1500)
-    runs_root: str = "runs"
-    run_name: str | None = None
+    run: RunField = RunConfig()
 
     @classmethod
     def quick(cls) -> "Config":
         optimizer = OptimizerConfig(learning_rate=1e-2, decay="cosine", decay_steps=60)
-        return cls(num_train=600, num_test=200, hidden_size=16, word_size=16, steps=60, optimizer=optimizer)
+        return cls(num_train=600, num_test=200, hidden_size=16, word_size=16, steps=60, optimizer=optimizer, run=RunConfig.quick())
 
 
 class Prefixed:
@@ -132,14 +132,14 @@ def evaluate(predicted: np.ndarray, sentences, train_sentences) -> dict[str, flo
 def train_tagger(config: Config, run: Run, train, vocab_size: int, bidirectional: bool):
     name = "bidirectional" if bidirectional else "unidirectional"
     tagger = Tagger(RNN(lstm(), config.hidden_size, bidirectional=bidirectional), len(entities.TAGS))
-    key = jax.random.key(config.seed)
+    key = jax.random.key(config.run.seed)
     optimizer = make_optimizer(config.optimizer)
     state = init_state(init_params(key, tagger, vocab_size, config), optimizer, jax.random.fold_in(key, 1))
     step = make_train_step(functools.partial(loss_fn, tagger, config.unk_rate), optimizer)
     size = len(train["words"])
 
     def batches(i):  # a pure function of the step, so a resumed run sees the same data
-        rows = np.random.default_rng([config.seed, i]).integers(size, size=config.batch_size)
+        rows = np.random.default_rng([config.run.seed, i]).integers(size, size=config.batch_size)
         return {k: v[rows] for k, v in train.items()}
 
     with Checkpointer(run.path("checkpoints", name), save_every=max(config.steps // 2, 1)) as checkpointer:
@@ -164,9 +164,9 @@ def plot(run: Run, results: dict) -> None:
 
 
 def main(argv=None) -> dict:
-    config = parse_config(Config, argv)
-    run = Run("entity_tagging", config.run_name, config, root=config.runs_root)
-    corpus = entities.make_entity_corpus(config.seed, config.num_train, config.num_test, config.ambiguous_fraction)
+    config = cli(Config, argv, presets={"quick": Config.quick})
+    run = config.run.open("entity_tagging", config)
+    corpus = entities.make_entity_corpus(config.run.seed, config.num_train, config.num_test, config.ambiguous_fraction)
     vocab = Vocabulary([t for s in corpus.train for t in s.tokens])
     train, test = encode(corpus.train, vocab), encode(corpus.test, vocab)
     results = {"num_train": len(corpus.train), "num_test": len(corpus.test), "target_f1": 0.98}

@@ -1,6 +1,6 @@
 """Vanishing and exploding gradients: a simple RNN vs an LSTM on the same long-memory task.
 
-    PYTHONPATH=. python experiments/gradient_flow.py [--quick] [--time_steps 100] ...
+    python experiments/gradient_flow.py [--quick] [--time_steps 100] ...
 
 Task (``rnnjax.tasks.toy_tasks.first_bit_task``): the sign of x_0 must be recalled at step T
 through T-1 steps of noise. A tanh RNN (orthogonal init) and an LSTM (forget bias 3) are
@@ -25,7 +25,7 @@ import jax  # noqa: E402
 from rnnjax.analysis import diagnostics, viz  # noqa: E402
 from rnnjax.core.cells import make_cell  # noqa: E402
 from rnnjax.tasks.toy_tasks import first_bit_task  # noqa: E402
-from rnnjax.training.config import parse_config  # noqa: E402
+from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
 from rnnjax.training.runs import Run  # noqa: E402
 from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
 
@@ -44,7 +44,6 @@ class Model:
 class GradientFlowConfig:
     """Gradient flow of a simple RNN vs an LSTM on the first-bit memory task."""
 
-    name: str = "default"
     time_steps: int = 100
     hidden_size: int = 32
     batch_size: int = 64
@@ -53,11 +52,13 @@ class GradientFlowConfig:
     learning_rate: float = 1e-2
     exploding_gain: float = 2.0
     forget_bias: float = 3.0
-    seed: int = 0
-    figures: str = "docs/figures"  # where the doc's figures go ("" to skip)
+    figures: str = "docs/figures"
+    """where the doc's figures go ("" to skip)."""
+    run: RunField = RunConfig(run_name="default")
 
-    QUICK = {"name": "quick", "time_steps": 16, "hidden_size": 8, "batch_size": 16, "train_steps": 20,
-             "eval_batch": 32, "figures": ""}  # fmt: skip
+
+QUICK = GradientFlowConfig(time_steps=16, hidden_size=8, batch_size=16, train_steps=20, eval_batch=32, figures="",
+                           run=RunConfig.quick())
 
 
 def models(config: GradientFlowConfig) -> dict[str, Model]:
@@ -99,7 +100,7 @@ def train(config: GradientFlowConfig, run: Run, name: str, model: Model, params:
 
 
 def study(config: GradientFlowConfig, run: Run) -> dict:
-    key = jax.random.key(config.seed)
+    key = jax.random.key(config.run.seed)
     xs, labels = first_bit_task(jax.random.fold_in(key, 10**6), config.eval_batch, config.time_steps)
     curves, results = {}, {}
     for index, (name, model) in enumerate(models(config).items()):
@@ -125,7 +126,7 @@ def plot(config: GradientFlowConfig, run: Run, curves: dict) -> None:
     }
     title = f"first-bit memory task, T = {config.time_steps}, hidden = {config.hidden_size}"
     paths = [run.plot_path("gradient_flow")]
-    neuron_params = make_cell("simple_tanh").init(jax.random.key(config.seed), 2, 3)
+    neuron_params = make_cell("simple_tanh").init(jax.random.key(config.run.seed), 2, 3)
     figure_paths = [run.plot_path("simple_rnn_neurons")]
     if config.figures:
         paths.append(os.path.join(config.figures, "gradient_flow.png"))
@@ -137,8 +138,8 @@ def plot(config: GradientFlowConfig, run: Run, curves: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config = parse_config(GradientFlowConfig, argv)
-    run = Run("gradient_flow", config.name, config=config)
+    config = cli(GradientFlowConfig, argv, presets={"quick": QUICK})
+    run = config.run.open("gradient_flow", config)
     outcome = study(config, run)
     plot(config, run, outcome["curves"])
     run.write_results(outcome["results"])
@@ -149,4 +150,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    main()  # sys.argv[1:]

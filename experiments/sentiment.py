@@ -21,7 +21,7 @@ from rnnjax.analysis import plots
 from rnnjax.training import train
 from rnnjax.core.cells import make_cell
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import parse_config
+from rnnjax.training.config import RunConfig, RunField, cli
 from rnnjax.data import batch_indices
 from rnnjax.data.sentiment import load_sentiment, tokenize
 from rnnjax.tasks.heads import ManyToOne, embedding_init
@@ -47,16 +47,13 @@ class SentimentConfig:
     )
     regularisation: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     limit: int | None = None
-    seed: int = 0
-    run_name: str | None = None
-    runs_root: str = "runs"
-    fresh: bool = False
+    run: RunField = RunConfig()
 
     @classmethod
     def quick(cls):
         optimizer = train.OptimizerConfig(learning_rate=3e-3, warmup_steps=5, decay="cosine", decay_steps=30)
         return cls(variants=("gru_bi",), embed_size=16, hidden_size=16, num_steps=30, eval_every=15,
-                   optimizer=optimizer, limit=800, regularisation=(1.0,), run_name="quick", fresh=True)  # fmt: skip
+                   optimizer=optimizer, limit=800, regularisation=(1.0,), run=RunConfig.quick())  # fmt: skip
 
 
 def bag_of_words_baseline(data, regularisation) -> dict:
@@ -85,7 +82,7 @@ def make_model(config, variant: str) -> ManyToOne:
 def train_variant(config, variant: str, data, run: Run) -> dict:
     """Train one variant with early stopping on validation accuracy; returns its accuracies."""
     model = make_model(config, variant)
-    key = jax.random.key(config.seed)
+    key = jax.random.key(config.run.seed)
     params = {
         "embedding": embedding_init(jax.random.fold_in(key, 0), len(data.vocabulary), config.embed_size) * 0.1,
         "model": model.init(jax.random.fold_in(key, 1), config.embed_size, jnp.float32),
@@ -105,7 +102,7 @@ def train_variant(config, variant: str, data, run: Run) -> dict:
         return cross_entropy(logits, labels), {"accuracy": accuracy}
 
     def batch_fn(step):
-        index = batch_indices(config.seed, step, len(data.train.labels), config.batch_size)
+        index = batch_indices(config.run.seed, step, len(data.train.labels), config.batch_size)
         return data.train.tokens[index], data.train.lengths[index], data.train.labels[index]
 
     predict = jax.jit(lambda params, tokens, lengths: logits_fn(params, tokens, lengths).argmax(-1))
@@ -133,8 +130,8 @@ def train_variant(config, variant: str, data, run: Run) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config = parse_config(SentimentConfig, argv)
-    run = Run("sentiment", name=config.run_name, config=config, root=config.runs_root, fresh=config.fresh)
+    config = cli(SentimentConfig, argv, presets={"quick": SentimentConfig.quick})
+    run = config.run.open("sentiment", config)
     data = load_sentiment()
     if config.limit is not None:
         splits = {n: getattr(data, n) for n in ("train", "val", "test")}

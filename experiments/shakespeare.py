@@ -25,7 +25,7 @@ from rnnjax.analysis import plots
 from rnnjax.training import train
 from rnnjax.core.cells import lstm
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import parse_config
+from rnnjax.training.config import RunConfig, RunField, cli
 from rnnjax.data.shakespeare import decode, load_shakespeare
 from rnnjax.tasks.heads import dense, dense_init, embedding_init
 from rnnjax.tasks.losses import cross_entropy
@@ -54,17 +54,14 @@ class ShakespeareConfig:
     sample_length: int = 400
     prompt: str = "ROMEO:\n"
     limit: int | None = None
-    seed: int = 0
-    run_name: str | None = None
-    runs_root: str = "runs"
-    fresh: bool = False
+    run: RunField = RunConfig()
 
     @classmethod
     def quick(cls):
         optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=30)
         return cls(embed_size=16, hidden_size=32, seq_length=32, batch_size=8, num_steps=30, eval_every=15,
                    eval_chars=4097, final_eval_chars=8193, optimizer=optimizer, sample_length=60,
-                   limit=100_000, run_name="quick", fresh=True)  # fmt: skip
+                   limit=100_000, run=RunConfig.quick())  # fmt: skip
 
 
 class CharModel:
@@ -122,15 +119,15 @@ def sample(model, params, prompt_ids: np.ndarray, key, length: int, temperature:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config = parse_config(ShakespeareConfig, argv)
-    run = Run("shakespeare", name=config.run_name, config=config, root=config.runs_root, fresh=config.fresh)
+    config = cli(ShakespeareConfig, argv, presets={"quick": ShakespeareConfig.quick})
+    run = config.run.open("shakespeare", config)
     corpus = load_shakespeare(limit=config.limit)
     model = CharModel(config, len(corpus.alphabet))
-    key = jax.random.key(config.seed)
+    key = jax.random.key(config.run.seed)
     width = config.seq_length + 1
 
     def batch_fn(step):  # random crops, a pure function of (seed, step)
-        starts = np.random.default_rng([config.seed, step]).integers(0, len(corpus.train) - width, config.batch_size)
+        starts = np.random.default_rng([config.run.seed, step]).integers(0, len(corpus.train) - width, config.batch_size)
         crops = corpus.train[starts[:, None] + np.arange(width)]
         return crops[:, :-1], crops[:, 1:]
 

@@ -23,7 +23,7 @@ from rnnjax.analysis import plots
 from rnnjax.training import train
 from rnnjax.core.cells import make_cell
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import parse_config
+from rnnjax.training.config import RunConfig, RunField, cli
 from rnnjax.data import device_batch_indices
 from rnnjax.data.speakers import NUM_SPEAKERS, load_speakers
 from rnnjax.tasks.heads import ManyToOne, dense
@@ -49,16 +49,12 @@ class SpeakersConfig:
     optimizer: train.OptimizerConfig = train.OptimizerConfig(
         learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=1000, weight_decay=1e-2, name="adamw"
     )
-    seed: int = 0
-    run_name: str | None = None
-    runs_root: str = "runs"
-    fresh: bool = False
+    run: RunField = RunConfig()
 
     @classmethod
     def quick(cls):
         optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=60)
-        return cls(hidden_size=16, seeds=2, num_steps=60, chunk_steps=30, optimizer=optimizer, run_name="quick",
-                   fresh=True)  # fmt: skip
+        return cls(hidden_size=16, seeds=2, num_steps=60, chunk_steps=30, optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
 
 
 def statistics_baseline(data) -> float:
@@ -77,13 +73,13 @@ def statistics_baseline(data) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config = parse_config(SpeakersConfig, argv)
-    run = Run("speakers", name=config.run_name, config=config, root=config.runs_root, fresh=config.fresh)
-    data = load_speakers(seed=config.seed)
+    config = cli(SpeakersConfig, argv, presets={"quick": SpeakersConfig.quick})
+    run = config.run.open("speakers", config)
+    data = load_speakers(seed=config.run.seed)
     encoder = RNN(make_cell(config.cell), config.hidden_size, bidirectional=config.bidirectional)
     model = ManyToOne(encoder, NUM_SPEAKERS, pooling=config.pooling)
     frames, lengths, labels = (jnp.asarray(a) for a in data.train)  # on device for the scan
-    data_key = jax.random.key(config.seed + 1000)
+    data_key = jax.random.key(config.run.seed + 1000)
 
     def batch_fn(step):  # jittable: the data order is a pure function of (seed, step)
         index = device_batch_indices(data_key, step, len(labels), config.batch_size)
@@ -99,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         return cross_entropy(logits, batch_labels), {"accuracy": jnp.mean(logits.argmax(-1) == batch_labels)}
 
     optimizer = train.make_optimizer(config.optimizer)
-    keys = jax.random.split(jax.random.key(config.seed), config.seeds)
+    keys = jax.random.split(jax.random.key(config.run.seed), config.run.seeds)
     states = train.init_many(lambda k: model.init(k, data.train.frames.shape[-1], jnp.float32), optimizer, keys)
     started = time.perf_counter()
     states, metrics = train.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps,
@@ -107,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     jax.block_until_ready(states)
     seconds = time.perf_counter() - started
     for step in range(0, config.num_steps, max(config.num_steps // 100, 1)):
-        run.log(step + 1, **{f"train/loss_seed{i}": metrics["loss"][i, step] for i in range(config.seeds)})
+        run.log(step + 1, **{f"train/loss_seed{i}": metrics["loss"][i, step] for i in range(config.run.seeds)})
     with Checkpointer(run.checkpoint_dir, save_every=1, keep=1) as checkpointer:
         checkpointer.save(config.num_steps, states)  # all seeds, stacked
 
@@ -137,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def write_report(run, config, results) -> None:
-    curves = [f"train/loss_seed{i}" for i in range(config.seeds)]
+    curves = [f"train/loss_seed{i}" for i in range(config.run.seeds)]
     plots.learning_curves(run, curves, run.plot_path("train_loss"), title="train loss per seed", log_y=True)
     bars = {f"seed {i}": a for i, a in enumerate(results["test_accuracy_per_seed"])}
     bars |= {"ensemble": results["test_accuracy"], "stats+logreg": results["baseline_statistics_logreg"]}
@@ -146,9 +142,9 @@ def write_report(run, config, results) -> None:
     rows = [{"seed": i, "val accuracy": v, "test accuracy": t} for i, (v, t) in enumerate(pairs)]
     run.write_report(
         f"# Speakers: JapaneseVowels speaker identification\n\n{results['examples']} utterances; "
-        f"{config.cell.upper()} {config.hidden_size}, {config.pooling} pooling over valid frames; {config.seeds} seeds "
+        f"{config.cell.upper()} {config.hidden_size}, {config.pooling} pooling over valid frames; {config.run.seeds} seeds "
         f"trained at once with `fit_many` in {results['train_seconds_all_seeds']:.0f} s.\n\n{markdown_table(rows)}\n\n"
-        f"Ensemble of the {config.seeds} seeds (mean probabilities): **test accuracy {results['test_accuracy']:.4f}** "
+        f"Ensemble of the {config.run.seeds} seeds (mean probabilities): **test accuracy {results['test_accuracy']:.4f}** "
         f"(single seeds: mean {results['test_accuracy_mean']:.4f}); logistic regression on utterance statistics: "
         f"{results['baseline_statistics_logreg']:.4f}.\n\n![test accuracy](plots/test_accuracy.png)\n"
         "![train loss](plots/train_loss.png)\n"

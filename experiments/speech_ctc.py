@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnjax.core.cells import lstm  # noqa: E402
 from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.training.config import parse_config  # noqa: E402
+from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
 from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode  # noqa: E402
 from rnnjax.data import speech  # noqa: E402
 from rnnjax.tasks.heads import Tagger  # noqa: E402
@@ -36,7 +36,8 @@ BUCKETS = (24, 40, 56, 72, 1000)  # frame-count caps of the training batches
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    """Spoken digit strings (eSpeak NG) transcribed by a BiLSTM trained with CTC."""
+
     num_train: int = 6000
     num_test: int = 1000
     num_test_variants: int = 5
@@ -47,14 +48,13 @@ class Config:
     steps: int = 2000
     beam_width: int = 8
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=100, decay="cosine", decay_steps=2000)
-    runs_root: str = "runs"
-    run_name: str | None = None
+    run: RunField = RunConfig()
 
     @classmethod
     def quick(cls) -> "Config":
         optimizer = OptimizerConfig(learning_rate=5e-3, decay="cosine", decay_steps=30)
         return cls(num_train=64, num_test=16, hidden_size=16, num_layers=1, batch_size=16, steps=30, beam_width=2,
-                   optimizer=optimizer)
+                   optimizer=optimizer, run=RunConfig.quick())
 
 
 def loss_fn(model: Tagger, noise: float, params, batch, key):
@@ -66,7 +66,7 @@ def loss_fn(model: Tagger, noise: float, params, batch, key):
 
 
 def train(config: Config, run: Run, model: Tagger, data: dict):
-    key = jax.random.key(config.seed)
+    key = jax.random.key(config.run.seed)
     optimizer = make_optimizer(config.optimizer)
     state = init_state(model.init(key, data["features"].shape[-1]), optimizer, jax.random.fold_in(key, 1))
     step = make_train_step(functools.partial(loss_fn, model, config.feature_noise), optimizer)
@@ -79,7 +79,7 @@ def train(config: Config, run: Run, model: Tagger, data: dict):
     weights = np.array([len(m) for m in members], float) / len(bucket_of)
 
     def batches(i):  # a pure function of the step, so a resumed run sees the same data
-        rng = np.random.default_rng([config.seed, i])
+        rng = np.random.default_rng([config.run.seed, i])
         bucket = rng.choice(len(caps), p=weights)
         rows = rng.choice(members[bucket], size=config.batch_size)
         batch = {k: v[rows] for k, v in arrays.items()}
@@ -130,10 +130,10 @@ def plot_example(run: Run, data: dict, logits: np.ndarray, index: int = 0) -> No
 
 
 def main(argv=None) -> dict:
-    config = parse_config(Config, argv)
-    run = Run("speech_ctc", config.run_name, config, root=config.runs_root)
+    config = cli(Config, argv, presets={"quick": Config.quick})
+    run = config.run.open("speech_ctc", config)
     started = time.perf_counter()
-    train_data, test_data = speech.make_speech_data(config.seed, config.num_train, config.num_test,
+    train_data, test_data = speech.make_speech_data(config.run.seed, config.num_train, config.num_test,
                                                     num_test_variants=config.num_test_variants)
     data_seconds = time.perf_counter() - started
     model = Tagger(RNN(lstm(), config.hidden_size, config.num_layers, bidirectional=True), speech.NUM_LABELS)
@@ -141,7 +141,7 @@ def main(argv=None) -> dict:
     decoded = decode(model, params, test_data, config.beam_width)
     results = {"digit_error_rate": digit_error_rates(test_data, decoded), "data_seconds": data_seconds,
                "beam_seconds": decoded["beam_seconds"], "test_variants": speech.split_variants(
-                   config.seed, config.num_test_variants)[1], "target_digit_error_rate": 0.05}
+                   config.run.seed, config.num_test_variants)[1], "target_digit_error_rate": 0.05}
     results["target_met"] = results["digit_error_rate"]["beam"] <= 0.05
     run.write_results(results)
     plot_example(run, test_data, decoded["logits"])

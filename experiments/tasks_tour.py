@@ -22,7 +22,7 @@ from rnnjax.tasks import toy_tasks
 
 from rnnjax.training import train
 from rnnjax.core.cells import gru
-from rnnjax.training.config import parse_config
+from rnnjax.training.config import RunConfig, RunField, cli
 from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 from rnnjax.tasks.heads import ManyToOne, Tagger
 from rnnjax.tasks.losses import cross_entropy, sequence_mask
@@ -42,20 +42,18 @@ class TourConfig:
     learning_rate: float = 1e-2
     test_size: int = 512
     beam_width: int = 4
-    seed: int = 0
-    run_name: str | None = None
-    runs_root: str = "runs"
+    run: RunField = RunConfig()
 
     @classmethod
     def quick(cls):
-        return cls(num_steps=30, hidden_size=16, test_size=64, run_name="quick")
+        return cls(num_steps=30, hidden_size=16, test_size=64, run=RunConfig.quick())
 
 
 def fit(config: TourConfig, params, loss_fn, batch_fn):
     """Adam on ``loss_fn(params, *batch)`` for ``config.num_steps`` steps; returns the trained params."""
     optimizer = train.make_optimizer(train.OptimizerConfig(name="adam", learning_rate=config.learning_rate))
     step = train.make_train_step(lambda p, batch, key: (loss_fn(p, *batch), {}), optimizer)
-    state = train.init_state(params, optimizer, jax.random.key(config.seed))
+    state = train.init_state(params, optimizer, jax.random.key(config.run.seed))
     return train.fit(state, step, batch_fn, config.num_steps, progress=False).params
 
 
@@ -130,19 +128,19 @@ TASKS = {
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    config = parse_config(TourConfig, argv)
-    run = Run("tasks_tour", name=config.run_name, config=config, root=config.runs_root, fresh=True)
+    config = cli(TourConfig, argv, presets={"quick": TourConfig.quick})
+    run = config.run.open("tasks_tour", config)
     rows = []
     for index, (name, task) in enumerate(TASKS.items()):
         start = time.perf_counter()
-        metrics = task(config, jax.random.fold_in(jax.random.key(config.seed), index))
+        metrics = task(config, jax.random.fold_in(jax.random.key(config.run.seed), index))
         seconds = time.perf_counter() - start
         for metric, value in metrics.items():
             rows.append({"task": name, "metric": metric, "value": float(jnp.asarray(value)), "seconds": seconds})
         print(f"{name}: " + ", ".join(f"{m} {float(jnp.asarray(v)):.3f}" for m, v in metrics.items()), flush=True)
     table = markdown_table(rows, digits=3)
     run.write_results({"rows": rows})
-    run.write_report(f"# Task tour ({config.num_steps} Adam steps per task, seed {config.seed})\n\n{table}\n")
+    run.write_report(f"# Task tour ({config.num_steps} Adam steps per task, seed {config.run.seed})\n\n{table}\n")
     print(table)
     return rows
 

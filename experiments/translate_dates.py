@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnjax.core.cells import gru  # noqa: E402
 from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.training.config import parse_config  # noqa: E402
+from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
 from rnnjax.data import dates  # noqa: E402
 from rnnjax.analysis.plots import learning_curves  # noqa: E402
 from rnnjax.training.runs import Run  # noqa: E402
@@ -35,7 +35,8 @@ LENGTHS = {dates.Direction.TO_ISO: (32, 12), dates.Direction.ISO_TO_GERMAN: (12,
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    """Date translation (de/en/ja -> ISO, ISO -> German) with attention and beam search."""
+
     num_train: int = 30000
     num_test: int = 3000
     num_test_years: int = 10
@@ -47,14 +48,13 @@ class Config:
     german_steps: int = 1500  # the ISO -> German long form model
     beam_width: int = 4
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=100, decay="cosine", decay_steps=3000)
-    runs_root: str = "runs"
-    run_name: str | None = None
+    run: RunField = RunConfig()
 
     @classmethod
     def quick(cls) -> "Config":
         optimizer = OptimizerConfig(learning_rate=1e-2, decay="cosine", decay_steps=40)
         return cls(num_train=800, num_test=120, hidden_size=16, embed_size=8, batch_size=32, steps=40,
-                   german_steps=40, beam_width=2, optimizer=optimizer)
+                   german_steps=40, beam_width=2, optimizer=optimizer, run=RunConfig.quick())
 
 
 class Prefixed:
@@ -79,14 +79,14 @@ def loss_fn(model: Seq2Seq, params, batch, key):
 
 
 def train(config: Config, run: Run, name: str, model: Seq2Seq, data: dict, steps: int):
-    key = jax.random.key(config.seed)
+    key = jax.random.key(config.run.seed)
     optimizer = make_optimizer(dataclasses.replace(config.optimizer, decay_steps=steps))
     state = init_state(model.init(key, config.embed_size), optimizer, jax.random.fold_in(key, 1))
     step = make_train_step(functools.partial(loss_fn, model), optimizer)
     size = len(data["source"])
 
     def batches(i):  # a pure function of the step, so a resumed run sees the same data
-        rows = np.random.default_rng([config.seed, i]).integers(size, size=config.batch_size)
+        rows = np.random.default_rng([config.run.seed, i]).integers(size, size=config.batch_size)
         return {k: v[rows] for k, v in data.items()}
 
     with Checkpointer(run.path("checkpoints", name), save_every=max(steps // 3, 1)) as checkpointer:
@@ -128,7 +128,7 @@ def accuracy_table(examples, predictions) -> dict[str, float]:
 
 
 def direction(config: Config, run: Run, which: dates.Direction, steps: int) -> dict:
-    corpus = dates.make_date_corpus(config.seed, config.num_train, config.num_test,
+    corpus = dates.make_date_corpus(config.run.seed, config.num_train, config.num_test,
                                     num_test_years=config.num_test_years, direction=which)
     source_vocab, target_vocab = dates.vocabularies(corpus)
     train_data, test_data = (dates.encode_pairs(split, source_vocab, target_vocab, *LENGTHS[which])
@@ -162,8 +162,8 @@ def plot_grid(run: Run, table: dict[str, float]) -> None:
 
 
 def main(argv=None) -> dict:
-    config = parse_config(Config, argv)
-    run = Run("translate_dates", config.run_name, config, root=config.runs_root)
+    config = cli(Config, argv, presets={"quick": Config.quick})
+    run = config.run.open("translate_dates", config)
     results = {"to_iso": direction(config, run, dates.Direction.TO_ISO, config.steps),
                "iso_to_german": direction(config, run, dates.Direction.ISO_TO_GERMAN, config.german_steps)}
     results["target_exact_match"] = 0.99

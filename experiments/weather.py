@@ -26,7 +26,7 @@ from rnnjax.analysis import plots
 from rnnjax.training import train
 from rnnjax.core.cells import make_cell
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import parse_config
+from rnnjax.training.config import RunConfig, RunField, cli
 from rnnjax.data import device_batch_indices
 from rnnjax.data.weather import TEMPERATURE, load_weather, ridge_baseline, ridge_predict
 from rnnjax.tasks.heads import ManyToOne, dense
@@ -55,16 +55,12 @@ class WeatherConfig:
     )
     ridge_skip: bool = True  # the RNN corrects ridge's forecast (a fixed linear highway), not persistence
     ridge_alphas: tuple[float, ...] = (1e2, 1e3, 3e3, 1e4, 3e4, 1e5)
-    seed: int = 0
-    run_name: str | None = None
-    runs_root: str = "runs"
-    fresh: bool = False
+    run: RunField = RunConfig()
 
     @classmethod
     def quick(cls):
         optimizer = train.OptimizerConfig(learning_rate=3e-3, warmup_steps=5, decay="cosine", decay_steps=40)
-        return cls(stride=8, hidden_size=16, seeds=2, num_steps=40, eval_every=20, optimizer=optimizer,
-                   run_name="quick", fresh=True)  # fmt: skip
+        return cls(stride=8, hidden_size=16, seeds=2, num_steps=40, eval_every=20, optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
 
 
 def make_model(config: WeatherConfig, key: jax.Array, input_size: int):
@@ -94,8 +90,8 @@ def make_loss(config: WeatherConfig, model: ManyToOne):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config = parse_config(WeatherConfig, argv)
-    run = Run("weather", name=config.run_name, config=config, root=config.runs_root, fresh=config.fresh)
+    config = cli(WeatherConfig, argv, presets={"quick": WeatherConfig.quick})
+    run = config.run.open("weather", config)
     data = load_weather(config.window, config.horizon, stride=config.stride)
     ridge = ridge_baseline(data, config.ridge_alphas)  # baseline, and with ridge_skip the RNN's linear highway
 
@@ -105,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     scale = float(data.std[TEMPERATURE])  # the RNN predicts (target - base) / scale
     inputs = jnp.asarray(data.train.inputs)  # on device: fit_many scans over steps
     residual = jnp.asarray((data.train.target - base(data.train)) / scale, jnp.float32)
-    data_key = jax.random.key(config.seed + 1000)
+    data_key = jax.random.key(config.run.seed + 1000)
 
     def batch_fn(step):
         index = device_batch_indices(data_key, step, len(residual), config.batch_size)
@@ -120,22 +116,18 @@ def main(argv: list[str] | None = None) -> dict:
     def mae(predictions, split):
         return np.abs(predictions - split.target).mean(-1)
 
+    def evaluate(params):  # the stacked params of every seed
+        val = predict(params, data.val)
+        return {"mae": mae(val.mean(0), data.val), "mae_single_mean": mae(val, data.val).mean()}
+
     optimizer = train.make_optimizer(config.optimizer)
-    loss_fn = make_loss(config, model)  # one object, so fit_many compiles once
-    keys = jax.random.split(jax.random.key(config.seed), config.seeds)
+    keys = jax.random.split(jax.random.key(config.run.seed), config.seeds)
     states = train.init_many(lambda key: make_model(config, key, inputs.shape[-1])[1], optimizer, keys)
     checkpointer = Checkpointer(run.checkpoint_dir, save_every=config.eval_every, keep=2, best_metric="val/mae")
-    states = checkpointer.restore_latest(states) or states  # resume an interrupted run
     started = time.perf_counter()
-    first = int(np.asarray(states.step)[0]) + config.eval_every
-    for target in range(first, config.num_steps + 1, config.eval_every):
-        states, metrics = train.fit_many(loss_fn, optimizer, states, batch_fn, target)
-        val = predict(states.params, data.val)
-        logged = {"train/loss": float(metrics["loss"].mean()), "val/mae": float(mae(val.mean(0), data.val)),
-                  "val/mae_single_mean": float(mae(val, data.val).mean())}  # fmt: skip
-        run.log(target, **logged)
-        checkpointer.save(target, states, metrics=logged)
-        print(target, logged, flush=True)
+    states, _ = train.fit_many(make_loss(config, model), optimizer, states, batch_fn, config.num_steps, run=run,
+                               eval_fn=evaluate, eval_every=config.eval_every, log_every=config.eval_every,
+                               checkpointer=checkpointer, progress=not config.run.quiet)  # resumes a stopped run
     seconds = time.perf_counter() - started
     best = checkpointer.restore_best(states)
     checkpointer.close()
@@ -185,7 +177,7 @@ def write_plots_and_report(run, config, data, results, rnn_test, ridge_test) -> 
         f"Greensboro NC TMY3 (pvlib), chronological 70/15/15 split, {results['examples']} windows.\n"
         f"RNN: {'ridge forecast + ' if config.ridge_skip else 'persistence + '}"
         f"{config.cell.upper()} {config.hidden_size} correction ({loss} loss), "
-        f"mean of {config.seeds} seeds, {config.num_steps} steps in "
+        f"mean of {config.run.seeds} seeds, {config.num_steps} steps in "
         f"{results['train_seconds']:.0f} s; "
         f"best validation step {results['best_step']}; ridge alpha {results['ridge_alpha']} (same windows and "
         "features as the RNN; alpha and every RNN setting chosen on validation).\n\n"

@@ -1,121 +1,117 @@
-"""Command lines generated from frozen config dataclasses.
+"""Command lines from frozen config dataclasses (tyro), one shared run config and one preset mechanism.
 
-API:
-    config = parse_config(WeatherConfig)                  # sys.argv[1:]
-    config = parse_config(WeatherConfig, ["--hidden_size", "64", "--optimizer.learning_rate", "3e-3", "--quick"])
+An experiment's config is a frozen dataclass with a ``run: RunConfig`` field; :func:`cli` builds it from
+the command line. Every field becomes a flag (nested dataclasses: ``--optimizer.learning_rate``), its help
+is the field's docstring, Enums take their values, ``X | None`` also takes ``None``, bools get
+``--name/--no_name``. The run fields keep their short flags: ``--seed``, ``--run_name``, ``--runs_root``,
+``--fresh``, ``--quiet``.
 
-Every field becomes ``--name`` (nested dataclasses: ``--outer.inner``); bools get ``--name/--no-name``;
-Enums take their values; ``tuple[int, ...]`` takes several values; ``X | None`` also accepts ``none``.
-``--quick`` starts from ``ConfigClass.quick()`` (a classmethod) or ``replace(ConfigClass(), **ConfigClass.QUICK)``;
-explicit flags are applied on top.
+Presets: ``presets={"quick": QUICK, "full": FULL}`` maps a name to a whole config (or a function returning
+one). ``--quick`` (``--<name>``) starts from that config instead of the defaults and the other flags are
+applied on top; at most one preset per command line::
+
+    @dataclasses.dataclass(frozen=True)
+    class WeatherConfig:
+        hidden_size: int = 32
+        \"\"\"GRU units.\"\"\"
+        run: RunField = RunConfig()          # Annotated[RunConfig, tyro.conf.OmitArgPrefixes]
+
+    QUICK = WeatherConfig(hidden_size=16, run=RunConfig.quick())
+    config = cli(WeatherConfig, argv, presets={"quick": QUICK})   # python weather.py --quick --hidden_size 8
+    run = config.run.open("weather", config)                      # the Run folder runs/weather/<name>/
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import enum
-import types
-import typing
-from typing import Any, Callable
+import sys
+from typing import Annotated, Any, Callable, Mapping, Sequence, TypeVar
+
+import tyro
+
+from rnnjax import _checks
+from rnnjax.training.runs import Run
+
+ConfigT = TypeVar("ConfigT")
 
 
-def _strip_optional(annotation: Any) -> tuple[Any, bool]:
-    """(X, True) for ``X | None`` / ``Optional[X]``, else (annotation, False)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(annotation)) == 2:
-            return args[0], True
-        raise TypeError(f"unsupported union type {annotation!r}; only X | None is supported")
-    return annotation, False
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Run folder and randomness, shared by every experiment."""
+
+    seed: int = 0
+    """seed of every random choice of the run (data order, initialisation, per-step keys)."""
+    run_name: str | None = None
+    """run folder name, runs/<experiment>/<run_name> (default: a UTC timestamp)."""
+    runs_root: str = "runs"
+    """folder that holds runs/<experiment>/."""
+    fresh: bool = False
+    """empty the run folder first instead of resuming from its checkpoints."""
+    quiet: bool = False
+    """no progress bars or per-evaluation lines on the terminal."""
+
+    def __post_init__(self):
+        _checks.nonnegative_int("seed", self.seed)
+        if not isinstance(self.runs_root, str) or not self.runs_root:
+            raise ValueError(f"runs_root must be a non-empty path; got {self.runs_root!r}")
+
+    @classmethod
+    def quick(cls, **fields: Any) -> "RunConfig":
+        """The run part of a ``--quick`` preset: run name ``quick``, started fresh each time."""
+        return cls(**{"run_name": "quick", "fresh": True, **fields})
+
+    def open(self, experiment: str, config: Any) -> Run:
+        """The :class:`Run` folder ``<runs_root>/<experiment>/<run_name>`` with ``config`` written to config.json."""
+        return Run(experiment, name=self.run_name, config=config, root=self.runs_root, fresh=self.fresh)
 
 
-def _scalar_parser(kind: Any, optional: bool, flag: str) -> Callable[[str], Any]:
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        values = {str(member.value): member for member in kind}
-
-        def parse_enum(text):
-            if text not in values:
-                raise argparse.ArgumentTypeError(f"{flag} must be one of {sorted(values)}; got {text!r}")
-            return values[text]
-
-        base = parse_enum
-    elif kind in (int, float, str):
-        base = kind
-    else:
-        raise TypeError(f"{flag}: unsupported field type {kind!r}")
-
-    def parse(text):
-        if optional and text.lower() == "none":
-            return None
-        return base(text)
-
-    return parse
+RunField = Annotated[RunConfig, tyro.conf.OmitArgPrefixes]
+"""The type of an experiment's ``run`` field: its flags are ``--seed``, ``--run_name``, ... (no ``--run.`` prefix)."""
 
 
-def _add_field(parser: argparse.ArgumentParser, flag: str, dest: str, annotation: Any) -> None:
-    kind, optional = _strip_optional(annotation)
-    if kind is bool:
-        parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
-        return
-    if typing.get_origin(kind) is tuple:
-        args = typing.get_args(kind)
-        variadic = len(args) == 2 and args[1] is Ellipsis
-        element = args[0]
-        if not variadic and len(set(args)) != 1:
-            raise TypeError(f"{flag}: tuples must have one element type; got {kind!r}")
-        nargs = "*" if variadic else len(args)
-        convert = _scalar_parser(element, False, flag)
-        parser.add_argument(flag, dest=dest, nargs=nargs, type=convert, default=argparse.SUPPRESS)
-        return
-    parser.add_argument(flag, dest=dest, type=_scalar_parser(kind, optional, flag), default=argparse.SUPPRESS)
+def _preset_value(preset: Any) -> Any:
+    return preset() if callable(preset) and not dataclasses.is_dataclass(preset) else preset
 
 
-def _add_dataclass(parser: argparse.ArgumentParser, cls: type, prefix: str) -> None:
-    hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):
-        if not field.init:
-            continue
-        annotation = hints[field.name]
-        name = prefix + field.name
-        if dataclasses.is_dataclass(annotation):
-            _add_dataclass(parser, annotation, name + ".")
-        else:
-            _add_field(parser, "--" + name, name, annotation)
+def split_preset(argv: Sequence[str], names: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(the one ``--<preset>`` flag in ``argv`` or None, the other arguments)."""
+    flags = {f"--{name}": name for name in names}
+    chosen = [flags[arg] for arg in argv if arg in flags]
+    if len(chosen) > 1:
+        raise SystemExit(f"choose at most one preset of {', '.join(flags)}; got {', '.join('--' + c for c in chosen)}")
+    return (chosen[0] if chosen else None), [arg for arg in argv if arg not in flags]
 
 
-def _apply(config: Any, overrides: dict[str, Any]) -> Any:
-    """replace() with dotted keys descending into nested dataclasses; tuples stay tuples."""
-    direct, nested = {}, {}
-    for name, value in overrides.items():
-        head, _, rest = name.partition(".")
-        if rest:
-            nested.setdefault(head, {})[rest] = value
-        else:
-            direct[name] = tuple(value) if isinstance(value, list) else value
-    for head, inner in nested.items():
-        direct[head] = _apply(getattr(config, head), inner)
-    return dataclasses.replace(config, **direct)
+def cli(
+    config_type: type[ConfigT],
+    argv: Sequence[str] | None = None,
+    *,
+    presets: Mapping[str, ConfigT | Callable[[], ConfigT]] | None = None,
+    description: str | None = None,
+) -> ConfigT:
+    """Build ``config_type`` from its defaults (or a ``--<preset>``) and the flags in ``argv``.
 
-
-def quick_config(cls: type) -> Any:
-    """The ``--quick`` configuration: ``cls.quick()`` or ``cls()`` with ``cls.QUICK`` applied."""
-    if hasattr(cls, "quick"):
-        return cls.quick()
-    if hasattr(cls, "QUICK"):
-        return _apply(cls(), dict(cls.QUICK))
-    raise TypeError(f"{cls.__name__} has neither a quick() classmethod nor a QUICK dict, so --quick is unsupported")
-
-
-def parse_config(cls: type, argv: list[str] | None = None, *, description: str | None = None) -> Any:
-    """Build ``cls`` (a frozen dataclass) from defaults, ``--quick`` and command-line overrides."""
-    if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"cls must be a dataclass type; got {cls!r}")
-    parser = argparse.ArgumentParser(description=description or (cls.__doc__ or "").strip().split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small, fast smoke-test configuration")
-    _add_dataclass(parser, cls, "")
-    namespace = vars(parser.parse_args(argv))
-    quick = namespace.pop("quick")
-    base = quick_config(cls) if quick else cls()
-    return _apply(base, namespace)
+    Args:
+      config_type: a frozen dataclass type.
+      argv: the arguments (default: ``sys.argv[1:]``).
+      presets: name -> config (or a function returning one); ``--<name>`` starts from it.
+      description: help text (default: the first line of ``config_type``'s docstring).
+    """
+    if not (isinstance(config_type, type) and dataclasses.is_dataclass(config_type)):
+        raise TypeError(f"config_type must be a dataclass type; got {config_type!r}")
+    presets = dict(presets or {})
+    chosen, rest = split_preset(list(sys.argv[1:] if argv is None else argv), list(presets))
+    default = _preset_value(presets[chosen]) if chosen else config_type()
+    if not isinstance(default, config_type):
+        raise TypeError(f"preset {chosen!r} must be a {config_type.__name__}; got {type(default).__name__}")
+    summary = description or (config_type.__doc__ or config_type.__name__).strip().splitlines()[0]
+    if presets:
+        summary += "\n\nPresets (at most one; other flags apply on top): " + ", ".join(f"--{n}" for n in presets)
+    return tyro.cli(
+        config_type,
+        args=rest,
+        default=default,
+        description=summary,
+        use_underscores=True,
+        config=(tyro.conf.EnumChoicesFromValues,),
+    )

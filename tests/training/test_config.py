@@ -1,11 +1,11 @@
-"""parse_config: flags generated from frozen dataclass fields, nested configs, --quick."""
+"""cli: flags from frozen dataclass fields (tyro), nested configs, the shared run config and presets."""
 
 import dataclasses
 import enum
 
 import pytest
 
-from rnnjax.training.config import parse_config
+from rnnjax.training.config import RunConfig, RunField, cli, split_preset
 from rnnjax.training.train import Decay, OptimizerConfig
 
 
@@ -16,7 +16,10 @@ class Cell(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class Toy:
+    """A toy experiment."""
+
     hidden_size: int = 32
+    """units of the hidden layer."""
     dropout: float = 0.1
     name: str = "toy"
     cell: Cell = Cell.LSTM
@@ -24,45 +27,71 @@ class Toy:
     sizes: tuple[int, ...] = (1, 2)
     limit: int | None = None
     optimizer: OptimizerConfig = OptimizerConfig()
-
-    @classmethod
-    def quick(cls):
-        return cls(hidden_size=4, sizes=(7,))
+    run: RunField = RunConfig()
 
 
-@dataclasses.dataclass(frozen=True)
-class WithQuickDict:
-    steps: int = 1000
-    QUICK = {"steps": 10}
+QUICK = Toy(hidden_size=4, sizes=(7,), run=RunConfig.quick())
 
 
 def test_defaults_and_every_field_type():
-    assert parse_config(Toy, []) == Toy()
-    config = parse_config(
+    assert cli(Toy, []) == Toy()
+    config = cli(
         Toy,
         "--hidden_size 8 --dropout 0.5 --name x --cell gru --bidirectional --sizes 3 4 5 --limit 9 "
         "--optimizer.learning_rate 0.01 --optimizer.decay cosine --optimizer.decay_steps 10 "
-        "--optimizer.clip_norm none".split(),
+        "--optimizer.clip_norm None --seed 3 --run_name a --runs_root /tmp/r --fresh --quiet".split(),
     )
     assert config == Toy(
         hidden_size=8, dropout=0.5, name="x", cell=Cell.GRU, bidirectional=True, sizes=(3, 4, 5), limit=9,
         optimizer=OptimizerConfig(learning_rate=0.01, decay=Decay.COSINE, decay_steps=10, clip_norm=None),
+        run=RunConfig(seed=3, run_name="a", runs_root="/tmp/r", fresh=True, quiet=True),
     )  # fmt: skip
-    assert parse_config(Toy, ["--no-bidirectional", "--limit", "None"]).limit is None
+    assert cli(Toy, ["--no_bidirectional", "--limit", "None"]).limit is None
+    assert cli(Toy, ["--runs-root", "x"]).run.runs_root == "x"  # hyphens work too
 
 
-def test_quick_then_explicit_overrides():
-    assert parse_config(Toy, ["--quick"]) == Toy(hidden_size=4, sizes=(7,))
-    assert parse_config(Toy, ["--quick", "--hidden_size", "6"]).hidden_size == 6
-    assert parse_config(WithQuickDict, ["--quick"]).steps == 10
-    assert parse_config(WithQuickDict, ["--steps", "5"]).steps == 5
+def test_presets_then_explicit_overrides():
+    presets = {"quick": QUICK, "full": lambda: Toy(hidden_size=256)}
+    assert cli(Toy, ["--quick"], presets=presets) == QUICK
+    assert cli(Toy, ["--quick", "--hidden_size", "6"], presets=presets) == dataclasses.replace(QUICK, hidden_size=6)
+    assert cli(Toy, ["--hidden_size", "6", "--quick"], presets=presets).sizes == (7,)  # order does not matter
+    assert cli(Toy, ["--full"], presets=presets).hidden_size == 256
+    assert cli(Toy, [], presets=presets) == Toy()
+    with pytest.raises(SystemExit, match="at most one preset"):
+        cli(Toy, ["--quick", "--full"], presets=presets)
+    with pytest.raises(SystemExit):
+        cli(Toy, ["--quick"])  # no such preset: an unknown flag
+    with pytest.raises(TypeError, match="preset 'quick' must be a Toy; got dict"):
+        cli(Toy, ["--quick"], presets={"quick": {"hidden_size": 3}})
+    assert split_preset(["--a", "--quick", "1"], ["quick", "full"]) == ("quick", ["--a", "1"])
+
+
+def test_help_comes_from_docstrings(capsys):
+    with pytest.raises(SystemExit):
+        cli(Toy, ["--help"], presets={"quick": QUICK})
+    text = capsys.readouterr().out
+    assert "A toy experiment." in text and "units of the hidden layer." in text and "--quick" in text
+    assert "peak learning rate." in text and "seed of every random choice" in text  # nested and shared configs
 
 
 def test_bad_values_fail_naming_the_flag(capsys):
     with pytest.raises(SystemExit):
-        parse_config(Toy, ["--cell", "rnn"])
+        cli(Toy, ["--cell", "rnn"])
     assert "--cell" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        parse_config(Toy, ["--hidden_size", "big"])
+        cli(Toy, ["--hidden_size", "big"])
+    assert "--hidden_size" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the config's own checks, reported by tyro
+        cli(Toy, ["--optimizer.learning_rate", "-1"])
+    assert "learning_rate must be > 0.0; got -1.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(Toy, ["--seed", "-2"])
+    assert "seed must be >= 0; got -2" in capsys.readouterr().err
     with pytest.raises(TypeError, match="dataclass"):
-        parse_config(dict, [])
+        cli(dict, [])
+
+
+def test_run_config_opens_its_run_folder(tmp_path):
+    run = RunConfig(run_name="a", runs_root=str(tmp_path)).open("toy", Toy())
+    assert run.directory == tmp_path / "toy" / "a" and (run.directory / "config.json").is_file()
+    assert RunConfig.quick(seed=4) == RunConfig(seed=4, run_name="quick", fresh=True)

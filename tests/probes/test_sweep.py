@@ -1,4 +1,5 @@
-"""Sweeps: one compiled program over seeds equals separate runs; exact representability; model options."""
+"""Sweeps: one compiled program over seeds equals separate runs; metrics and models against hand-written
+references; exact representability; group ids and progress."""
 
 import dataclasses
 
@@ -9,7 +10,7 @@ import pytest
 
 from rnnjax.probes import models, targets
 from rnnjax.probes.models import ModelSpec, Readout
-from rnnjax.probes.sweep import RESULT_FIELDS, TrainConfig, summarise, sweep, train_group
+from rnnjax.probes.sweep import RESULT_FIELDS, TrainConfig, plan_groups, summarise, sweep, train_group
 
 TINY = TrainConfig(length=8, train_size=16, batch_size=8, steps=15, test_size=8, long_factors=(2,), dtype="float64",
                    fast_compile=True)
@@ -63,16 +64,64 @@ def test_records_follow_the_schema_and_summaries_group_seeds():
     assert ("linear_diagonal", 2) in trained
 
 
-def test_bidirectional_deep_and_mlp_shapes():
-    spec = ModelSpec("linear_complex_diagonal", width=3, bidirectional=True, readout=Readout.NONE)
-    params = models.init(spec, jax.random.key(0), 1, 2, jnp.float32)
-    assert models.apply(spec, params, jnp.ones((4, 5, 1), jnp.float32), 2).shape == (4, 5, 2)
-    mlp = ModelSpec("lstm", width=3, bidirectional=True, readout=Readout.MLP, mlp_width=5)
-    mlp_params = models.init(mlp, jax.random.key(0), 1, 2)
-    assert models.apply(mlp, mlp_params, jnp.ones((4, 5, 1), jnp.float32), 2).shape == (4, 5, 2)
-    deep = ModelSpec("simple_relu", width=3, depth=3)
-    deep_params = models.init(deep, jax.random.key(0), 2, 1)
-    assert models.apply(deep, deep_params, jnp.ones((4, 5, 2), jnp.float32), 1).shape == (4, 5, 1)
+def _numpy_simple_tanh(layer: dict, xs: np.ndarray) -> np.ndarray:
+    """h_t = tanh(x_t W + h_{t-1} U + b) from h_{-1} = 0, written as a loop over time."""
+    kernel, recurrent, bias = (np.asarray(layer[k]) for k in ("input_kernel", "recurrent_kernel", "bias"))
+    hidden = np.zeros((xs.shape[0], recurrent.shape[0]))
+    outputs = []
+    for step in range(xs.shape[1]):
+        hidden = np.tanh(xs[:, step] @ kernel + hidden @ recurrent + bias)
+        outputs.append(hidden)
+    return np.stack(outputs, axis=1)
+
+
+def test_deep_bidirectional_mlp_model_equals_a_hand_written_forward():
+    spec = ModelSpec("simple_tanh", width=3, depth=2, bidirectional=True, readout=Readout.MLP, mlp_width=5)
+    params = models.init(spec, jax.random.key(0), 2, 2, jnp.float64)
+    xs = np.asarray(jax.random.normal(jax.random.key(1), (4, 7, 2), jnp.float64))
+    hidden = xs
+    for forward, backward in params["rnn"]["layers"]:  # each layer: forward and time-reversed, concatenated
+        reversed_outputs = _numpy_simple_tanh(backward, hidden[:, ::-1])[:, ::-1]
+        hidden = np.concatenate([_numpy_simple_tanh(forward, hidden), reversed_outputs], axis=-1)
+    readout = {k: np.asarray(v) for k, v in params["readout"].items()}
+    expected = np.tanh(hidden @ readout["w1"] + readout["b1"]) @ readout["w2"] + readout["b2"]
+    np.testing.assert_allclose(models.apply(spec, params, jnp.asarray(xs), 2), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models():
+    """Train and test data regenerated from each seed's keys, predictions from models.apply, NMSE in numpy."""
+    target = targets.centred_sum(1)  # non-causal: a wrong delay alignment shows
+    spec = ModelSpec("simple_tanh", width=3)
+    config = dataclasses.replace(TINY, test_size=16)
+    triples, params, metrics = train_group(spec, [target], config, seeds=(0, 1), delays=(0, 2))
+    for i, (_, seed, delay) in enumerate(triples):
+        one = jax.tree.map(lambda p, i=i: p[i], params)
+        k_data, _, _, k_test = jax.random.split(jax.random.key(seed), 4)
+        for name, key, size in (("nmse_train", k_data, config.train_size),
+                                ("nmse_test", jax.random.fold_in(k_test, 1), config.test_size)):  # fmt: skip
+            xs, ys = targets.sample(target, key, size, config.length, jnp.float64)
+            outputs = models.apply(spec, one, jnp.pad(xs, ((0, 0), (0, 2), (0, 0))), 1)
+            predictions = np.asarray(outputs)[:, delay : delay + config.length]
+            expected = np.mean((predictions - np.asarray(ys)) ** 2) / np.var(np.asarray(ys))
+            np.testing.assert_allclose(metrics[name][i], expected, rtol=1e-9)
+    assert metrics["nmse_test"][triples.index((0, 0, 2))] < metrics["nmse_test"][triples.index((0, 0, 0))]
+
+
+def test_groups_have_stable_ids_and_sweep_reports_progress_per_group(capsys):
+    specs = [ModelSpec("linear_diagonal", readout=Readout.NONE), ModelSpec("simple_tanh", depth=2)]
+    groups = plan_groups(targets.centred_sum(1), specs, widths=(2, 3), seeds=(0, 1), delays=(0, 1), config=TINY,
+                         study="demo")  # fmt: skip
+    assert [g.id for g in groups] == [
+        "demo/centred_sum1/linear_diagonal/w2", "demo/centred_sum1/linear_diagonal/w3",
+        "demo/centred_sum1/simple_tanh-L2/w2", "demo/centred_sum1/simple_tanh-L2/w3",
+    ]  # fmt: skip
+    assert all(g.models == 4 for g in groups) and groups[2].work > groups[0].work  # two layers cost more
+    records, _ = sweep(targets.centred_sum(1), specs[:1], widths=(2, 3), seeds=(0,), config=dataclasses.replace(
+        TINY, steps=2), study="demo", progress=True)  # fmt: skip
+    lines = capsys.readouterr().err.splitlines()
+    assert len(records) == 2 and len(lines) == 2
+    assert lines[0].startswith("[models 1/2, groups 1/2] demo linear_diagonal w2 done")
+    assert lines[1].startswith("[models 2/2, groups 2/2] demo linear_diagonal w3 done")
 
 
 def test_bad_configurations_raise():

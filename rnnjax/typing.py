@@ -4,44 +4,86 @@ Dimension names (jaxtyping strings):
 
 * ``*batch``: any number of leading batch dimensions (none for one example);
 * ``time``: time steps; ``feature``: input features; ``output``: output features of a layer;
-* ``classes``: classes or vocabulary entries; ``label``: label positions (CTC targets).
+* ``*positions``: the positions a loss scores (e.g. ``[batch]`` or ``[batch, time]``);
+* ``classes``: classes or vocabulary entries; ``batch``, ``label``: sequences and label positions (CTC).
 
 A dimension written ``_name`` is documentation only (not bound across arguments): ``rnn`` takes
 ``[*batch, time, feature]`` or, with ``time_major=True``, ``[time, *batch, feature]``, so its
 layout is not bound. Public functions accept numpy or JAX arrays (:data:`ArrayLike`) and return
 JAX arrays.
 
-The annotations are checked at run time only under pytest (``tests/conftest.py`` installs
-jaxtyping's import hook with beartype for the modules listed there); at other times they are
-documentation and cost nothing. They hold for tracers too, so ``jit``/``vmap``/``grad`` are
-unaffected (under ``vmap`` a function sees one example's shape, which ``*batch`` allows).
+Public functions marked :func:`shaped` have their annotations checked at every call when
+``RNNJAX_CHECK_SHAPES=1``, which ``tests/conftest.py`` sets: so under pytest only. At other times
+:func:`shaped` returns the function itself, and annotations are documentation that costs nothing.
+The checks hold for tracers too, so ``jit``/``vmap``/``grad`` are unaffected (under ``vmap`` a
+function sees one example's shape, which ``*batch`` allows).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import os
+from typing import Any, Callable, TypeVar
 
 import jax
+import jaxtyping
 import numpy as np
-from jaxtyping import Array, Bool, Float, Inexact, Integer, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Integer, PRNGKeyArray
+
+CHECK_SHAPES = "RNNJAX_CHECK_SHAPES"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def shaped(function: F) -> F:
+    """``function`` with its jaxtyping annotations checked at every call (beartype) when ``RNNJAX_CHECK_SHAPES=1``.
+
+    Decided once, when the module is imported. A call that breaks the annotations is run once more
+    unchecked: if the function's own validation rejects it, that clearer error (naming the argument,
+    expected and actual) is raised; if the function accepts it, or returns a value that breaks the
+    return annotation, the jaxtyping error is raised, because the annotation and the code disagree.
+    """
+    if os.environ.get(CHECK_SHAPES, "") in ("", "0"):
+        return function
+    import beartype  # a test dependency (the dev extra), imported only when checking is on
+
+    checked = jaxtyping.jaxtyped(function, typechecker=beartype.beartype)
+
+    @functools.wraps(function)
+    def contract(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return checked(*args, **kwargs)
+        except jaxtyping.TypeCheckError as violation:
+            function(*args, **kwargs)  # raises the function's own error for input it rejects
+            raise violation
+
+    return contract  # type: ignore[return-value]
 
 __all__ = [
     "Array",
     "ArrayLike",
     "Carry",
-    "LayoutSequences",
-    "LayoutOutputs",
-    "Lengths",
-    "Logits",
+    "FrameLogits",
     "Labels",
-    "Mask",
+    "LabelSequences",
+    "LayoutOutputs",
+    "LayoutSequences",
+    "LayoutSteps",
+    "Lengths",
+    "LengthsOut",
+    "Logits",
+    "Loss",
     "Outputs",
     "Params",
+    "PositionMask",
     "PRNGKey",
     "Scalar",
+    "SequenceLengths",
     "Sequences",
+    "shaped",
+    "Targets",
     "TimeMask",
-    "Values",
+    "Tokens",
+    "TokensOut",
 ]
 
 Params = dict[str, Any]
@@ -59,16 +101,30 @@ ArrayLike = jax.Array | np.ndarray
 # Sequences, in the batch-major layout every task function uses.
 Sequences = Float[ArrayLike, "*batch time feature"]
 Outputs = Float[Array, "*batch time output"]
-Logits = Float[ArrayLike, "*batch time classes"]
-Labels = Integer[ArrayLike, "*batch time"]
-TimeMask = Bool[ArrayLike, "*batch time"]
 Lengths = Integer[ArrayLike, "*batch"]
-Mask = Bool[ArrayLike, "..."]
-"""A validity mask shaped like the values it selects."""
-Values = Inexact[Array, "..."]
-"""Per-position values (a loss with ``reduction="none"``), shaped like its inputs' leading dims."""
+TimeMask = Bool[ArrayLike, "*batch time"]
+Tokens = Integer[ArrayLike, "*batch time"]
+"""Integer ids per step (tokens, frame labels)."""
+TokensOut = Integer[Array, "*batch time"]
+LengthsOut = Integer[Array, "*batch"]
+
+# Per-position classification: ``*positions`` is e.g. ``[batch]`` (many-to-one) or ``[batch, time]``.
+Logits = Float[ArrayLike, "*positions classes"]
+Labels = Integer[ArrayLike, "*positions"]
+PositionMask = Bool[ArrayLike, "*positions"]
+Targets = Float[ArrayLike, "*positions"]
+"""Regression values per position (the feature axis, if any, included)."""
+Loss = Float[Array, "*_positions"]
+"""A reduced loss (a scalar), or one value per position with ``reduction="none"``."""
 Scalar = Float[Array, ""]
+
+# CTC: one label sequence per input sequence.
+FrameLogits = Float[ArrayLike, "batch time classes"]
+LabelSequences = Integer[ArrayLike, "batch label"]
+SequenceLengths = Integer[ArrayLike, "batch"]
 
 # Sequences whose layout (batch-major or time-major) is an argument: only the feature axis is bound.
 LayoutSequences = Float[ArrayLike, "*_layout feature"]
 LayoutOutputs = Float[Array, "*_layout output"]
+LayoutSteps = Bool[ArrayLike, "*_layout"]
+"""Per-step flags (a mask, resets) in the layout of the sequences they go with."""

@@ -1,7 +1,11 @@
-"""Test configuration: float64 so that equivalence tests can be exact."""
+"""Test configuration: float64 so that equivalence tests can be exact; shape annotations checked at run time."""
 
-import jax
-import pytest
+import os
+
+os.environ.setdefault("RNNJAX_CHECK_SHAPES", "1")  # before rnnjax is imported: see rnnjax.typing.shaped
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 

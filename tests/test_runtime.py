@@ -88,3 +88,33 @@ def test_flag_leaves_results_bit_identical():
     without = _python(SMALL_STEP, RNNJAX_KEEP_XLA_FLAGS="1")
     assert with_flag.returncode == 0 and without.returncode == 0, with_flag.stderr + without.stderr
     assert with_flag.stdout == without.stdout
+
+
+BACKENDS = """
+import sys
+from rnnjax import runtime
+before = runtime.backends_started()
+import jax
+imported = runtime.backends_started()
+jax.numpy.ones(2).block_until_ready()
+print(before, imported, runtime.backends_started())
+"""
+
+
+def test_backends_started_turns_true_only_when_jax_computes():
+    done = _python(BACKENDS, RNNJAX_KEEP_XLA_FLAGS="1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "True"]
+
+
+IMPORT_EVERYTHING_LIGHT = """
+import sys
+import rnnjax, rnnjax.core, rnnjax.typing, rnnjax.analysis.diagnostics, rnnjax.analysis.plots, rnnjax.analysis.viz
+print(sorted(name for name in ("matplotlib", "flax", "torch", "beartype") if name in sys.modules))
+"""
+
+
+def test_import_pulls_in_no_optional_dependency():
+    done = _python(IMPORT_EVERYTHING_LIGHT, RNNJAX_CHECK_SHAPES="0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

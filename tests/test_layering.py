@@ -25,11 +25,13 @@ class Import(NamedTuple):
 
 
 class Graph(NamedTuple):
-    """Every module under a package root, its imports, and the module -> imported module edges."""
+    """Every module under a package root, its imports, the module -> imported module edges, and the
+    private attributes it reads off imported modules (``unroll._helper`` as ``Import("...unroll", "_helper")``)."""
 
     modules: set[str]
     imports: dict[str, list[Import]]
     edges: dict[str, set[str]]
+    attributes: dict[str, list[Import]]
 
 
 def module_names(root: pathlib.Path, package: str) -> dict[str, pathlib.Path]:
@@ -63,6 +65,30 @@ def imports_of(tree: ast.AST, module: str, is_package: bool, package: str) -> It
                     yield Import(source, alias.name, node.lineno)
 
 
+def module_aliases(items: list[Import], tree: ast.AST, modules: set[str]) -> dict[str, str]:
+    """Local names bound to package modules: ``import a.b as m``, ``from a import b`` (b a module)."""
+    aliases = {}
+    for node in ast.walk(tree):
+        for alias in getattr(node, "names", ()) if isinstance(node, (ast.Import, ast.ImportFrom)) else ():
+            bound = alias.asname or alias.name.split(".")[0]
+            for item in items:
+                if item.line != node.lineno:
+                    continue
+                if item.name is None and alias.asname and item.module == alias.name:
+                    aliases[bound] = item.module
+                elif item.name == alias.name and f"{item.module}.{item.name}" in modules:
+                    aliases[bound] = f"{item.module}.{item.name}"
+    return aliases
+
+
+def private_attributes(tree: ast.AST, aliases: dict[str, str]) -> Iterator[Import]:
+    """``alias._name`` reads, where ``alias`` is bound to a package module."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            if node.attr.startswith("_") and not node.attr.startswith("__"):
+                yield Import(aliases[node.value.id], node.attr, node.lineno)
+
+
 def targets(item: Import, modules: set[str]) -> set[str]:
     """The modules an import runs: the module, each parent package, and ``module.name`` when that is a module."""
     parts = item.module.split(".")
@@ -76,14 +102,15 @@ def build_graph(root: pathlib.Path, package: str) -> Graph:
     """Parse every module of ``package`` under ``root`` and collect its imports of ``package`` modules."""
     paths = module_names(root, package)
     modules = set(paths)
-    imports, edges = {}, {}
+    imports, edges, attributes = {}, {}, {}
     for module, path in paths.items():
         tree = ast.parse(path.read_text(), filename=str(path))
         imports[module] = list(imports_of(tree, module, path.name == "__init__.py", package))
+        attributes[module] = list(private_attributes(tree, module_aliases(imports[module], tree, modules)))
         ancestors = {".".join(module.split(".")[:end]) for end in range(1, module.count(".") + 1)}
         # a module always starts after its own parent packages, so those edges close no cycle
         edges[module] = {t for item in imports[module] for t in targets(item, modules)} - ancestors - {module}
-    return Graph(modules, imports, edges)
+    return Graph(modules, imports, edges, attributes)
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -134,7 +161,7 @@ def private_imports(graph: Graph, shared: set[str] = SHARED_PRIVATE) -> list[str
     """``module:line -> source._name`` for every private object imported from another module."""
     found = []
     for module, items in sorted(graph.imports.items()):
-        for item in items:
+        for item in items + graph.attributes[module]:
             if item.name is None or not item.name.startswith("_") or item.name.startswith("__"):
                 continue
             if f"{item.module}.{item.name}" in graph.modules:
@@ -143,7 +170,7 @@ def private_imports(graph: Graph, shared: set[str] = SHARED_PRIVATE) -> list[str
                 source, name = item.module, item.name
             if name is not None and source != module and source not in shared:
                 found.append(f"{module}:{item.line} -> {source}.{name}")
-    return found
+    return sorted(found)
 
 
 GRAPH = build_graph(ROOT, "rnnjax")
@@ -181,7 +208,7 @@ def test_checks_find_cycles_layer_breaks_and_private_imports(tmp_path):
         "pkg/core/a.py": "from pkg._checks import _shared\ndef f():\n    from pkg.tasks.c import g\n",
         "pkg/tasks/__init__.py": "",
         "pkg/tasks/b.py": "from . import c\nfrom pkg.data import _hidden\n",
-        "pkg/tasks/c.py": "import pkg.tasks.b\ndef g(): ...\n",
+        "pkg/tasks/c.py": "import pkg.tasks.b\nimport pkg.data as data\ndef g():\n    return data._hidden\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -191,8 +218,9 @@ def test_checks_find_cycles_layer_breaks_and_private_imports(tmp_path):
     expected = ["pkg.core.a:3 -> pkg.tasks", "pkg.core.a:3 -> pkg.tasks.c"]
     assert layer_violations(graph, "pkg.core", ("pkg.tasks",)) == expected
     assert cycles(graph.edges) == [["pkg.tasks.b", "pkg.tasks.c"]]  # relative and plain imports
-    assert private_imports(graph, shared={"pkg._checks"}) == ["pkg.tasks.b:2 -> pkg.data._hidden"]
-    expected = ["pkg.core.a:1 -> pkg._checks._shared", "pkg.tasks.b:2 -> pkg.data._hidden"]
+    expected = ["pkg.tasks.b:2 -> pkg.data._hidden", "pkg.tasks.c:4 -> pkg.data._hidden"]  # imported, or read off
+    assert private_imports(graph, shared={"pkg._checks"}) == expected
+    expected = ["pkg.core.a:1 -> pkg._checks._shared", *expected]
     assert private_imports(graph, shared=set()) == expected
     graph.edges["pkg.core.a"].add("pkg.core")  # back through a package __init__
     assert cycles(graph.edges) == [["pkg.core", "pkg.core.a"], ["pkg.tasks.b", "pkg.tasks.c"]]

@@ -108,9 +108,11 @@ def _sentence(docstring: str) -> str:
 
 
 def _timing(coverage: dict) -> str:
-    parts = [f"{name} {format_seconds(c.seconds)}" + ("" if c.complete else f" ({c.groups_done}/{c.groups_total} "
-             "groups recorded)") for name, c in coverage.items()]  # fmt: skip
-    return "Training time per study: " + ", ".join(parts) + "."
+    """Wall-clock (and process CPU) training time per study; a shared machine inflates the first, not the second."""
+    parts = [f"{name} {format_seconds(c.seconds)} (CPU {format_seconds(c.cpu_seconds)})"
+             + ("" if c.complete else f" ({c.groups_done}/{c.groups_total} groups recorded)")
+             for name, c in coverage.items()]  # fmt: skip
+    return "Training time per study, wall-clock (process CPU): " + ", ".join(parts) + "."
 
 
 def markdown(records, extras, files, coverage, config, args) -> str:

@@ -4,8 +4,8 @@ A run folder ``runs/universal_approximation/<name>/`` holds:
 
 - ``config.json``, written (atomically) before anything is trained; a rerun with another config is refused,
   naming the fields that differ (:func:`open_config`);
-- ``records.jsonl``, append-only: one JSON line per finished group ``{"group": id, "study", "seconds", "models",
-  "rows", "extras"}``, flushed and fsynced as soon as the group ends (:func:`append_record`);
+- ``records.jsonl``, append-only: one JSON line per finished group ``{"group": id, "study", "seconds",
+  "cpu_seconds", "models", "rows", "extras"}``, flushed and fsynced as soon as the group ends (:func:`append_record`);
 - ``results.json`` and the report, built from ``records.jsonl`` alone (:func:`collect`), so they can be rebuilt
   from whatever exists.
 
@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import time
 from typing import Any, Callable, Mapping, Sequence
 
 from rnnjax.probes.progress import Progress, format_seconds
@@ -146,11 +147,11 @@ def pending(plans: Mapping[str, StudyPlan], done: Mapping[str, Any]) -> list[Gro
     return [group for group in all_groups(plans) if group.id not in done]
 
 
-def group_record(group: Group, result) -> dict[str, Any]:
-    """The records.jsonl line of one finished group."""
+def group_record(group: Group, result, cpu_seconds: float) -> dict[str, Any]:
+    """The records.jsonl line of one finished group (wall-clock and process CPU seconds)."""
     return {
-        "group": group.id, "study": group.study, "seconds": result.seconds, "models": group.models,
-        "rows": result.records, "extras": result.extras,
+        "group": group.id, "study": group.study, "seconds": result.seconds, "cpu_seconds": cpu_seconds,
+        "models": group.models, "rows": result.records, "extras": result.extras,
     }  # fmt: skip
 
 
@@ -163,8 +164,9 @@ def execute(
     """Train each group and append its record as soon as it ends; ``after_first(group, seconds)`` after the first."""
     for number, group in enumerate(groups):
         progress.begin(group.label)
+        cpu_start = time.process_time()
         result = run_group(group)
-        append_record(records_path, group_record(group, result))
+        append_record(records_path, group_record(group, result, time.process_time() - cpu_start))
         progress.finish(group.work, group.models)
         if number == 0 and after_first is not None:
             after_first(group, result.seconds)
@@ -182,6 +184,7 @@ class Coverage:
     groups_done: int
     groups_total: int
     seconds: float
+    cpu_seconds: float
 
     @property
     def complete(self) -> bool:
@@ -199,7 +202,8 @@ def collect(
     for name, study_plan in plans.items():
         found = [records[group.id] for group in study_plan.groups if group.id in records]
         seconds = sum(record["seconds"] for record in found)
-        coverage[name] = Coverage(len(found), len(study_plan.groups), seconds)
+        cpu_seconds = sum(record.get("cpu_seconds", 0.0) for record in found)
+        coverage[name] = Coverage(len(found), len(study_plan.groups), seconds, cpu_seconds)
         if not found:
             continue
         study_rows = [dict(row) for record in found for row in record["rows"]]

@@ -75,7 +75,7 @@ def test_quick_report_builds_learns_and_rebuilds_from_its_records(tmp_path):
     report = (run.directory / "report.md").read_text()
     for title in ("Causal vs non-causal", "Width thresholds", "curse of memory", "Wiener", "parity", "Depth vs width"):
         assert title in report
-    assert "Training time per study: causality " in report and "Partial" not in report
+    assert "Training time per study, wall-clock (process CPU): causality " in report and "Partial" not in report
     plots = sorted(p.name for p in (run.directory / "plots").glob("*.png"))
     assert "causality.png" in plots and "width.png" in plots and len(plots) >= 6
     for name in plots:

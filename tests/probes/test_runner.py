@@ -32,8 +32,8 @@ def _plans() -> dict[str, StudyPlan]:
 
 def _fake_record(group, value):
     rows = [{"study": group.study, "model": group.spec.name, "width": group.spec.width, "nmse_test": value}]
-    return {"group": group.id, "study": group.study, "seconds": 2.0, "models": group.models, "rows": rows,
-            "extras": {}}  # fmt: skip
+    return {"group": group.id, "study": group.study, "seconds": 2.0, "cpu_seconds": 3.0, "models": group.models,
+            "rows": rows, "extras": {}}  # fmt: skip
 
 
 def test_records_are_appended_one_line_each_and_a_torn_last_line_is_ignored_then_cut(tmp_path):
@@ -83,7 +83,7 @@ def test_collect_follows_the_plan_order_and_reports_partial_studies():
     rows, extras, coverage = runner.collect(plans, recorded)
     assert [(r["width"], r["nmse_test"]) for r in rows] == [(3, 1.0), (2, 2.0)]  # plan order, not record order
     assert all(r["theory_nmse"] == 0.5 for r in rows) and extras == {"a": {"groups": 1}, "b": {"groups": 1}}
-    assert coverage["a"] == runner.Coverage(1, 2, 2.0) and not coverage["a"].complete and coverage["b"].complete
+    assert coverage["a"] == runner.Coverage(1, 2, 2.0, 3.0) and not coverage["a"].complete and coverage["b"].complete
     assert [g.id for g in runner.pending(plans, recorded)] == [groups[0].id]
     assert "a: 2 groups (1 recorded), 4 models" in runner.describe(plans, recorded)
 

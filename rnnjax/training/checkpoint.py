@@ -157,7 +157,8 @@ class Checkpointer:
 
     Args:
       directory: root folder (created, and locked until ``close()``: another process gets a
-        :class:`~rnnjax.training.locks.FolderLockedError` naming this one).
+        :class:`~rnnjax.training.locks.FolderLockedError` naming this one; under ``jax.distributed`` the
+        processes of one job share it, process 0 holding the lock).
       save_every: save to ``latest`` when ``step % save_every == 0`` (``save(..., force=True)`` always saves).
       keep: number of latest checkpoints kept.
       best_metric: metric name (a key of ``save``'s ``metrics``) that selects the single best checkpoint.
@@ -182,14 +183,15 @@ class Checkpointer:
         self.best_metric = best_metric
         self._last_saved = None
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock = locks.acquire(self.directory)
+        # Under jax.distributed all processes of one job share the folder (Orbax coordinates them): the first holds it.
+        self._lock = locks.acquire(self.directory) if jax.process_index() == 0 else None
         try:
             self._latest = _manager(self.directory / "latest", keep, None, mode, asynchronous)
             self._best = None
             if best_metric is not None:
                 self._best = _manager(self.directory / "best", 1, best_metric, mode, asynchronous)
         except BaseException:
-            self._lock.release()
+            self._release()
             raise
 
     def should_save(self, step: int) -> bool:
@@ -330,6 +332,10 @@ class Checkpointer:
             if self._best is not None:
                 self._best.close()
         finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
             self._lock.release()
 
     def __enter__(self) -> "Checkpointer":

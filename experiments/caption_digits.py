@@ -14,22 +14,20 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
-from rnnjax.core.cells import gru  # noqa: E402
-from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
-from rnnjax.data import captions  # noqa: E402
-from rnnjax.tasks.metrics import word_error_rate  # noqa: E402
-from rnnjax.analysis.plots import learning_curves  # noqa: E402
-from rnnjax.training.runs import Run  # noqa: E402
-from rnnjax.tasks.seq2seq import Decoder  # noqa: E402
-from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
-from rnnjax.tasks.vision import Captioner  # noqa: E402
+from rnnjax.core.cells import gru
+from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.data import captions
+from rnnjax.tasks.metrics import word_error_rate
+from rnnjax.analysis.plots import learning_curves
+from rnnjax.training.runs import Run
+from rnnjax.tasks.seq2seq import Decoder
+from rnnjax.training.recipes import train_model
+from rnnjax.training.train import OptimizerConfig
+from rnnjax.tasks.vision import Captioner
 
 MAX_LENGTH = captions.MAX_DIGITS + 2
 
@@ -82,18 +80,15 @@ def loss_fn(model: Captioner, params, batch, key):
 
 def train(config: Config, run: Run, model: Captioner, pools: captions.DigitPools):
     key = jax.random.key(config.run.seed)
-    optimizer = make_optimizer(config.optimizer)
     params = model.init(key, (captions.TILE, captions.TILE * captions.MAX_DIGITS, 1))
-    state = init_state(params, optimizer, jax.random.fold_in(key, 1))
-    step = make_train_step(functools.partial(loss_fn, model), optimizer)
 
     def batches(i):  # fresh strips every step, from training scans only; a pure function of the step
         strips = captions.tile(pools.train_images, pools.train_labels, config.batch_size, seed=[config.run.seed, i])
         return {"images": strips.images, "tokens": strips.tokens}
 
-    with Checkpointer(run.checkpoint_dir, save_every=max(config.steps // 3, 1)) as checkpointer:
-        state = fit(state, step, batches, config.steps, run=run, checkpointer=checkpointer, description="caption")
-    return state.params
+    return train_model(functools.partial(loss_fn, model), params, config.optimizer, batches, config.steps, key=key,
+                       checkpoint_dir=run.checkpoint_dir, save_every=max(config.steps // 3, 1), run=run,
+                       description="caption")
 
 
 def caption_all(model: Captioner, params, images: np.ndarray, beam_width: int) -> list[str]:
@@ -116,7 +111,8 @@ def scores(references: list[str], predicted: list[str]) -> dict[str, float]:
 
 
 def plot_captions(run: Run, images: np.ndarray, references: list[str], predicted: list[str]) -> None:
-    figure, axes = plt.subplots(4, 3, figsize=(9, 5))
+    figure = Figure(figsize=(9, 5))
+    axes = figure.subplots(4, 3)
     for axis, image, reference, guess in zip(axes.flat, images, references, predicted):
         axis.imshow(image, cmap="gray_r")
         axis.set_title(guess, fontsize=9, color="k" if guess == reference else "r")
@@ -124,7 +120,6 @@ def plot_captions(run: Run, images: np.ndarray, references: list[str], predicted
     figure.suptitle("generated captions of unseen test strips (red: wrong)")
     figure.tight_layout()
     figure.savefig(run.plot_path("test_captions"), dpi=120)
-    plt.close(figure)
 
 
 def plot_pca(run: Run, model: Captioner, params, pools: captions.DigitPools) -> float:
@@ -134,14 +129,14 @@ def plot_pca(run: Run, model: Captioner, params, pools: captions.DigitPools) -> 
     vectors = np.asarray(jax.jit(model.encode)(params, jnp.asarray(strips)[..., None]))
     centred = vectors - vectors.mean(0)
     points = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T
-    figure, axes = plt.subplots(figsize=(5.5, 5))
+    figure = Figure(figsize=(5.5, 5))
+    axes = figure.subplots()
     for digit in range(10):
         chosen = pools.test_labels == digit
         axes.scatter(*points[chosen].T, s=6, label=captions.WORDS[digit])
     axes.legend(markerscale=3, fontsize=7)
     axes.set_title("CNN vectors of single unseen digits (PCA)")
     figure.savefig(run.plot_path("vector_pca"), dpi=120)
-    plt.close(figure)
     centroids = np.stack([points[pools.test_labels == d].mean(0) for d in range(10)])
     nearest = np.linalg.norm(points[:, None] - centroids[None], axis=-1).argmin(1)
     return float((nearest == pools.test_labels).mean())

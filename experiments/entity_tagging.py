@@ -15,22 +15,20 @@ import math
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
-from rnnjax.core.cells import lstm  # noqa: E402
-from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
-from rnnjax.data import entities  # noqa: E402
-from rnnjax.data.dates import UNK, Vocabulary  # noqa: E402
-from rnnjax.tasks.heads import Tagger, embed, embedding_init  # noqa: E402
-from rnnjax.analysis.plots import learning_curves  # noqa: E402
-from rnnjax.training.runs import Run  # noqa: E402
-from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
-from rnnjax.core.unroll import RNN  # noqa: E402
+from rnnjax.core.cells import lstm
+from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.data import entities
+from rnnjax.data.dates import UNK, Vocabulary
+from rnnjax.tasks.heads import Tagger, embed, embedding_init
+from rnnjax.analysis.plots import learning_curves
+from rnnjax.training.runs import Run
+from rnnjax.training.recipes import PrefixedRun, random_rows, train_model
+from rnnjax.training.train import OptimizerConfig
+from rnnjax.core.unroll import RNN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,16 +51,6 @@ class Config:
     def quick(cls) -> "Config":
         optimizer = OptimizerConfig(learning_rate=1e-2, decay="cosine", decay_steps=60)
         return cls(num_train=600, num_test=200, hidden_size=16, word_size=16, steps=60, optimizer=optimizer, run=RunConfig.quick())
-
-
-class Prefixed:
-    """A run whose logged metric names get a prefix (two taggers share one metrics.jsonl)."""
-
-    def __init__(self, run: Run, prefix: str):
-        self.run, self.prefix = run, prefix
-
-    def log(self, step, **metrics):
-        self.run.log(step, **{f"{self.prefix}/{k}": v for k, v in metrics.items()})
 
 
 def encode(sentences, vocab: Vocabulary) -> dict[str, np.ndarray]:
@@ -133,24 +121,17 @@ def train_tagger(config: Config, run: Run, train, vocab_size: int, bidirectional
     name = "bidirectional" if bidirectional else "unidirectional"
     tagger = Tagger(RNN(lstm(), config.hidden_size, bidirectional=bidirectional), len(entities.TAGS))
     key = jax.random.key(config.run.seed)
-    optimizer = make_optimizer(config.optimizer)
-    state = init_state(init_params(key, tagger, vocab_size, config), optimizer, jax.random.fold_in(key, 1))
-    step = make_train_step(functools.partial(loss_fn, tagger, config.unk_rate), optimizer)
-    size = len(train["words"])
-
-    def batches(i):  # a pure function of the step, so a resumed run sees the same data
-        rows = np.random.default_rng([config.run.seed, i]).integers(size, size=config.batch_size)
-        return {k: v[rows] for k, v in train.items()}
-
-    with Checkpointer(run.path("checkpoints", name), save_every=max(config.steps // 2, 1)) as checkpointer:
-        state = fit(state, step, batches, config.steps, run=Prefixed(run, name), checkpointer=checkpointer,
-                    description=name)
-    return tagger, state.params
+    params = train_model(functools.partial(loss_fn, tagger, config.unk_rate), init_params(key, tagger, vocab_size, config),
+                         config.optimizer, random_rows(train, config.batch_size, config.run.seed), config.steps, key=key,
+                         checkpoint_dir=run.path("checkpoints", name), save_every=max(config.steps // 2, 1),
+                         run=PrefixedRun(run, name), description=name)
+    return tagger, params
 
 
 def plot(run: Run, results: dict) -> None:
     names = ["unidirectional", "bidirectional"]
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    figure = Figure(figsize=(9, 3.5))
+    axes = figure.subplots(1, 2)
     accuracy = [results[n]["ambiguous_accuracy"] for n in names]
     axes[0].bar(names, accuracy, color=["tab:orange", "tab:blue"])
     axes[0].axhline(results["unidirectional"]["chance_accuracy"], color="k", ls="--", label="chance (majority)")
@@ -160,7 +141,6 @@ def plot(run: Run, results: dict) -> None:
     axes[1].set(ylim=(0, 1.05), ylabel="entity F1", title="all test sentences")
     figure.tight_layout()
     figure.savefig(run.plot_path("tagger_comparison"), dpi=120)
-    plt.close(figure)
 
 
 def main(argv=None) -> dict:

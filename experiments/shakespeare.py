@@ -29,7 +29,7 @@ from rnnjax.training.config import RunConfig, RunField, cli
 from rnnjax.data.shakespeare import decode, load_shakespeare
 from rnnjax.tasks.heads import dense, dense_init, embedding_init
 from rnnjax.tasks.losses import cross_entropy
-from rnnjax.training.runs import Run, markdown_table
+from rnnjax.training.runs import markdown_table
 from rnnjax.core.unroll import RNN
 
 

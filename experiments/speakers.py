@@ -28,7 +28,7 @@ from rnnjax.data import device_batch_indices
 from rnnjax.data.speakers import NUM_SPEAKERS, load_speakers
 from rnnjax.tasks.heads import ManyToOne, dense
 from rnnjax.tasks.losses import cross_entropy
-from rnnjax.training.runs import Run, markdown_table
+from rnnjax.training.runs import markdown_table
 from rnnjax.core.unroll import RNN
 
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         return cross_entropy(logits, batch_labels), {"accuracy": jnp.mean(logits.argmax(-1) == batch_labels)}
 
     optimizer = train.make_optimizer(config.optimizer)
-    keys = jax.random.split(jax.random.key(config.run.seed), config.run.seeds)
+    keys = jax.random.split(jax.random.key(config.run.seed), config.seeds)
     states = train.init_many(lambda k: model.init(k, data.train.frames.shape[-1], jnp.float32), optimizer, keys)
     started = time.perf_counter()
     states, metrics = train.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps,
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     jax.block_until_ready(states)
     seconds = time.perf_counter() - started
     for step in range(0, config.num_steps, max(config.num_steps // 100, 1)):
-        run.log(step + 1, **{f"train/loss_seed{i}": metrics["loss"][i, step] for i in range(config.run.seeds)})
+        run.log(step + 1, **{f"train/loss_seed{i}": metrics["loss"][i, step] for i in range(config.seeds)})
     with Checkpointer(run.checkpoint_dir, save_every=1, keep=1) as checkpointer:
         checkpointer.save(config.num_steps, states)  # all seeds, stacked
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def write_report(run, config, results) -> None:
-    curves = [f"train/loss_seed{i}" for i in range(config.run.seeds)]
+    curves = [f"train/loss_seed{i}" for i in range(config.seeds)]
     plots.learning_curves(run, curves, run.plot_path("train_loss"), title="train loss per seed", log_y=True)
     bars = {f"seed {i}": a for i, a in enumerate(results["test_accuracy_per_seed"])}
     bars |= {"ensemble": results["test_accuracy"], "stats+logreg": results["baseline_statistics_logreg"]}
@@ -142,9 +142,9 @@ def write_report(run, config, results) -> None:
     rows = [{"seed": i, "val accuracy": v, "test accuracy": t} for i, (v, t) in enumerate(pairs)]
     run.write_report(
         f"# Speakers: JapaneseVowels speaker identification\n\n{results['examples']} utterances; "
-        f"{config.cell.upper()} {config.hidden_size}, {config.pooling} pooling over valid frames; {config.run.seeds} seeds "
+        f"{config.cell.upper()} {config.hidden_size}, {config.pooling} pooling over valid frames; {config.seeds} seeds "
         f"trained at once with `fit_many` in {results['train_seconds_all_seeds']:.0f} s.\n\n{markdown_table(rows)}\n\n"
-        f"Ensemble of the {config.run.seeds} seeds (mean probabilities): **test accuracy {results['test_accuracy']:.4f}** "
+        f"Ensemble of the {config.seeds} seeds (mean probabilities): **test accuracy {results['test_accuracy']:.4f}** "
         f"(single seeds: mean {results['test_accuracy_mean']:.4f}); logistic regression on utterance statistics: "
         f"{results['baseline_statistics_logreg']:.4f}.\n\n![test accuracy](plots/test_accuracy.png)\n"
         "![train loss](plots/train_loss.png)\n"

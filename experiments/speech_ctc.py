@@ -13,23 +13,21 @@ import functools
 import time
 
 import jax
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
-from rnnjax.core.cells import lstm  # noqa: E402
-from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
-from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode  # noqa: E402
-from rnnjax.data import speech  # noqa: E402
-from rnnjax.tasks.heads import Tagger  # noqa: E402
-from rnnjax.tasks.metrics import error_rate, trim  # noqa: E402
-from rnnjax.analysis.plots import learning_curves  # noqa: E402
-from rnnjax.training.runs import Run  # noqa: E402
-from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
-from rnnjax.core.unroll import RNN  # noqa: E402
+from rnnjax.core.cells import lstm
+from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
+from rnnjax.data import speech
+from rnnjax.tasks.heads import Tagger
+from rnnjax.tasks.metrics import error_rate, trim
+from rnnjax.analysis.plots import learning_curves
+from rnnjax.training.runs import Run
+from rnnjax.training.recipes import train_model
+from rnnjax.training.train import OptimizerConfig
+from rnnjax.core.unroll import RNN
 
 BUCKETS = (24, 40, 56, 72, 1000)  # frame-count caps of the training batches
 
@@ -67,9 +65,6 @@ def loss_fn(model: Tagger, noise: float, params, batch, key):
 
 def train(config: Config, run: Run, model: Tagger, data: dict):
     key = jax.random.key(config.run.seed)
-    optimizer = make_optimizer(config.optimizer)
-    state = init_state(model.init(key, data["features"].shape[-1]), optimizer, jax.random.fold_in(key, 1))
-    step = make_train_step(functools.partial(loss_fn, model, config.feature_noise), optimizer)
     arrays = {k: v for k, v in data.items() if k not in ("voices", "rates")}
     # Length buckets: each step draws one bucket (in proportion to its size) and pads only to its cap,
     # so short utterances do not pay for the longest one; at most len(BUCKETS) compiled shapes.
@@ -86,9 +81,9 @@ def train(config: Config, run: Run, model: Tagger, data: dict):
         batch["features"] = batch["features"][:, : caps[bucket]]
         return batch
 
-    with Checkpointer(run.checkpoint_dir, save_every=max(config.steps // 3, 1)) as checkpointer:
-        state = fit(state, step, batches, config.steps, run=run, checkpointer=checkpointer, description="ctc")
-    return state.params
+    return train_model(functools.partial(loss_fn, model, config.feature_noise), model.init(key, data["features"].shape[-1]),
+                       config.optimizer, batches, config.steps, key=key, checkpoint_dir=run.checkpoint_dir,
+                       save_every=max(config.steps // 3, 1), run=run, description="ctc")
 
 
 def decode(model: Tagger, params, data: dict, beam_width: int) -> dict[str, list[tuple[int, ...]]]:
@@ -114,7 +109,8 @@ def digit_error_rates(data: dict, decoded: dict) -> dict:
 
 def plot_example(run: Run, data: dict, logits: np.ndarray, index: int = 0) -> None:
     length = int(data["feature_lengths"][index])
-    figure, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    figure = Figure(figsize=(8, 5))
+    axes = figure.subplots(2, 1, sharex=True)
     axes[0].imshow(data["features"][index, :length].T, aspect="auto", origin="lower", cmap="magma")
     digits = "".join(str(d) for d in speech.digits_of(data["labels"][index], int(data["label_lengths"][index])))
     axes[0].set_title(f"log-mel frames (3 stacked) of '{digits}', voice {data['voices'][index]}")
@@ -126,7 +122,6 @@ def plot_example(run: Run, data: dict, logits: np.ndarray, index: int = 0) -> No
     axes[1].legend(ncol=6, fontsize=7)
     figure.tight_layout()
     figure.savefig(run.plot_path("ctc_posteriors"), dpi=120)
-    plt.close(figure)
 
 
 def main(argv=None) -> dict:

@@ -27,7 +27,7 @@ from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 from rnnjax.tasks.heads import ManyToOne, Tagger
 from rnnjax.tasks.losses import cross_entropy, sequence_mask
 from rnnjax.tasks.metrics import error_rate, sequence_accuracy, token_accuracy, trim
-from rnnjax.training.runs import Run, markdown_table
+from rnnjax.training.runs import markdown_table
 from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
 from rnnjax.core.unroll import RNN
 from rnnjax.tasks.vision import Captioner, ConvEncoder

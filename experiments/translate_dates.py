@@ -13,21 +13,19 @@ import functools
 import time
 
 import jax
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
-from rnnjax.core.cells import gru  # noqa: E402
-from rnnjax.training.checkpoint import Checkpointer  # noqa: E402
-from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
-from rnnjax.data import dates  # noqa: E402
-from rnnjax.analysis.plots import learning_curves  # noqa: E402
-from rnnjax.training.runs import Run  # noqa: E402
-from rnnjax.tasks.seq2seq import Decoder, Seq2Seq  # noqa: E402
-from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
-from rnnjax.core.unroll import RNN  # noqa: E402
+from rnnjax.core.cells import gru
+from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.data import dates
+from rnnjax.analysis.plots import learning_curves
+from rnnjax.training.runs import Run
+from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
+from rnnjax.training.recipes import PrefixedRun, random_rows, train_model
+from rnnjax.training.train import OptimizerConfig
+from rnnjax.core.unroll import RNN
 
 # (source, target) lengths in characters, <eos> included.
 LENGTHS = {dates.Direction.TO_ISO: (32, 12), dates.Direction.ISO_TO_GERMAN: (12, 20)}
@@ -57,16 +55,6 @@ class Config:
                    german_steps=40, beam_width=2, optimizer=optimizer, run=RunConfig.quick())
 
 
-class Prefixed:
-    """A run whose logged metric names get a prefix (two models share one metrics.jsonl)."""
-
-    def __init__(self, run: Run, prefix: str):
-        self.run, self.prefix = run, prefix
-
-    def log(self, step, **metrics):
-        self.run.log(step, **{f"{self.prefix}/{k}": v for k, v in metrics.items()})
-
-
 def build(config: Config, source_vocab, target_vocab) -> Seq2Seq:
     decoder = Decoder(gru(), len(target_vocab), 2 * config.hidden_size, config.embed_size,
                       attention=config.attention, start_id=dates.BOS, end_id=dates.EOS)
@@ -80,19 +68,11 @@ def loss_fn(model: Seq2Seq, params, batch, key):
 
 def train(config: Config, run: Run, name: str, model: Seq2Seq, data: dict, steps: int):
     key = jax.random.key(config.run.seed)
-    optimizer = make_optimizer(dataclasses.replace(config.optimizer, decay_steps=steps))
-    state = init_state(model.init(key, config.embed_size), optimizer, jax.random.fold_in(key, 1))
-    step = make_train_step(functools.partial(loss_fn, model), optimizer)
-    size = len(data["source"])
-
-    def batches(i):  # a pure function of the step, so a resumed run sees the same data
-        rows = np.random.default_rng([config.run.seed, i]).integers(size, size=config.batch_size)
-        return {k: v[rows] for k, v in data.items()}
-
-    with Checkpointer(run.path("checkpoints", name), save_every=max(steps // 3, 1)) as checkpointer:
-        state = fit(state, step, batches, steps, run=Prefixed(run, name), checkpointer=checkpointer,
-                    description=name)
-    return state.params
+    optimizer = dataclasses.replace(config.optimizer, decay_steps=steps)
+    return train_model(functools.partial(loss_fn, model), model.init(key, config.embed_size), optimizer,
+                       random_rows(data, config.batch_size, config.run.seed), steps, key=key,
+                       checkpoint_dir=run.path("checkpoints", name), save_every=max(steps // 3, 1),
+                       run=PrefixedRun(run, name), description=name)
 
 
 def decode_all(model: Seq2Seq, params, data, vocab, beam_width: int, chunk: int = 500) -> list[str]:
@@ -149,7 +129,8 @@ def direction(config: Config, run: Run, which: dates.Direction, steps: int) -> d
 def plot_grid(run: Run, table: dict[str, float]) -> None:
     styles, languages = list(dates.STYLES), list(dates.LANGUAGES)
     grid = np.array([[table.get(f"{lang}|{style}", np.nan) for style in styles] for lang in languages])
-    figure, axes = plt.subplots(figsize=(9, 2.8))
+    figure = Figure(figsize=(9, 2.8))
+    axes = figure.subplots()
     image = axes.imshow(grid, vmin=min(0.9, np.nanmin(grid)), vmax=1.0, cmap="viridis")
     axes.set(xticks=range(len(styles)), xticklabels=styles, yticks=range(len(languages)), yticklabels=languages)
     for (i, j), value in np.ndenumerate(grid):
@@ -158,7 +139,6 @@ def plot_grid(run: Run, table: dict[str, float]) -> None:
     axes.set_title("exact match on held-out years (beam search)")
     figure.tight_layout()
     figure.savefig(run.plot_path("accuracy_by_language_style"), dpi=120)
-    plt.close(figure)
 
 
 def main(argv=None) -> dict:

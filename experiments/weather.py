@@ -30,7 +30,7 @@ from rnnjax.training.config import RunConfig, RunField, cli
 from rnnjax.data import device_batch_indices
 from rnnjax.data.weather import TEMPERATURE, load_weather, ridge_baseline, ridge_predict
 from rnnjax.tasks.heads import ManyToOne, dense
-from rnnjax.training.runs import Run, markdown_table
+from rnnjax.training.runs import markdown_table
 from rnnjax.core.unroll import RNN
 
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     states, _ = train.fit_many(make_loss(config, model), optimizer, states, batch_fn, config.num_steps, run=run,
                                eval_fn=evaluate, eval_every=config.eval_every, log_every=config.eval_every,
-                               checkpointer=checkpointer, progress=not config.run.quiet)  # resumes a stopped run
+                               checkpointer=checkpointer, progress=False if config.run.quiet else None)  # resumes
     seconds = time.perf_counter() - started
     best = checkpointer.restore_best(states)
     checkpointer.close()
@@ -177,7 +177,7 @@ def write_plots_and_report(run, config, data, results, rnn_test, ridge_test) -> 
         f"Greensboro NC TMY3 (pvlib), chronological 70/15/15 split, {results['examples']} windows.\n"
         f"RNN: {'ridge forecast + ' if config.ridge_skip else 'persistence + '}"
         f"{config.cell.upper()} {config.hidden_size} correction ({loss} loss), "
-        f"mean of {config.run.seeds} seeds, {config.num_steps} steps in "
+        f"mean of {config.seeds} seeds, {config.num_steps} steps in "
         f"{results['train_seconds']:.0f} s; "
         f"best validation step {results['best_step']}; ridge alpha {results['ridge_alpha']} (same windows and "
         "features as the RNN; alpha and every RNN setting chosen on validation).\n\n"

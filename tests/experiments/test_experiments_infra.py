@@ -42,7 +42,7 @@ def test_quick_run_writes_valid_run_folder(name, tmp_path):
         assert key in results, f"{key} missing from {name} results.json"
     assert all(math.isfinite(x) for x in _numbers(results))
     config = json.loads((run / "config.json").read_text())
-    assert config["runs_root"] == str(tmp_path)
+    assert config["run"]["runs_root"] == str(tmp_path)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] if (
         run / "metrics.jsonl"
     ).exists() else []

@@ -1,0 +1,70 @@
+"""The compositions of the training pieces that experiments share: one model trained with checkpoints, batches
+of random rows, and several models logging into one run.
+
+    batches = random_rows({"x": xs, "y": ys}, batch_size=64, seed=0)       # step -> batch, a pure function
+    params = train_model(loss_fn, params, OptimizerConfig(...), batches, 3000, key=key,
+                         checkpoint_dir=run.path("checkpoints", "uni"), save_every=1000, run=PrefixedRun(run, "uni"))
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from rnnjax import _checks
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.train import LossFn, OptimizerConfig, fit, init_state, make_optimizer, make_train_step
+
+
+class PrefixedRun:
+    """A run whose logged metric names get ``<prefix>/`` (several models share one metrics.jsonl)."""
+
+    def __init__(self, run: Any, prefix: str):
+        if not prefix:
+            raise ValueError(f"prefix must be a non-empty string; got {prefix!r}")
+        self.run, self.prefix = run, prefix
+
+    def log(self, step: int, **metrics: Any) -> None:
+        self.run.log(step, **{f"{self.prefix}/{k}": v for k, v in metrics.items()})
+
+
+def random_rows(arrays: dict[str, np.ndarray], batch_size: int, seed: int) -> Callable[[int], dict[str, np.ndarray]]:
+    """``batch(step)``: ``batch_size`` rows drawn with replacement by ``default_rng([seed, step])`` (resumable)."""
+    _checks.positive_int("batch_size", batch_size)
+    sizes = {len(value) for value in arrays.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"arrays must share their number of rows; got {sorted(sizes)}")
+    size = sizes.pop()
+
+    def batch(step: int) -> dict[str, np.ndarray]:
+        rows = np.random.default_rng([seed, step]).integers(size, size=batch_size)
+        return {name: value[rows] for name, value in arrays.items()}
+
+    return batch
+
+
+def train_model(
+    loss_fn: LossFn,
+    params: Any,
+    optimizer: OptimizerConfig,
+    batches: Callable[[int], Any],
+    num_steps: int,
+    *,
+    key: jax.Array,
+    checkpoint_dir: str | pathlib.Path,
+    save_every: int,
+    **hooks: Any,
+) -> Any:
+    """make_optimizer -> init_state(params, fold_in(key, 1)) -> fit with a Checkpointer; the trained params.
+
+    A run stopped part-way resumes from ``checkpoint_dir``; ``hooks`` are :func:`rnnjax.training.train.fit`'s.
+    """
+    transformation = make_optimizer(optimizer)
+    state = init_state(params, transformation, jax.random.fold_in(key, 1))
+    step = make_train_step(loss_fn, transformation)
+    with Checkpointer(checkpoint_dir, save_every=save_every) as checkpointer:
+        state = fit(state, step, batches, num_steps, checkpointer=checkpointer, **hooks)
+    return state.params

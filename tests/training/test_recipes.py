@@ -1,0 +1,48 @@
+"""recipes: random_rows vs numpy's generator, PrefixedRun's names, train_model vs a hand-written optax loop."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from rnnjax.training import recipes
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.runs import Run
+
+from helpers import CONFIG, OPTIMIZER, batch_fn, init_params, loss_fn
+
+
+def test_random_rows_draws_the_documented_rows():
+    arrays = {"x": np.arange(10) * 2, "y": np.arange(10)[:, None] * np.ones((1, 3))}
+    batch = recipes.random_rows(arrays, 4, seed=7)(5)
+    rows = np.random.default_rng([7, 5]).integers(10, size=4)
+    np.testing.assert_array_equal(batch["x"], 2 * rows)
+    np.testing.assert_array_equal(batch["y"][:, 0], rows)
+    with pytest.raises(ValueError, match=r"share their number of rows; got \[3, 10\]"):
+        recipes.random_rows({"x": np.zeros(10), "y": np.zeros(3)}, 4, seed=0)
+    with pytest.raises(ValueError, match="batch_size must be >= 1; got 0"):
+        recipes.random_rows(arrays, 0, seed=0)
+
+
+def test_prefixed_run_logs_under_its_prefix(tmp_path):
+    run = Run("toy", name="a", root=tmp_path)
+    recipes.PrefixedRun(run, "uni").log(3, **{"train/loss": 0.5})
+    assert run.read_metrics() == [{"step": 3, "uni/train/loss": 0.5}]
+
+
+def test_train_model_equals_a_hand_written_loop(tmp_path):
+    key = jax.random.key(4)
+    params = recipes.train_model(loss_fn, init_params(key), CONFIG, batch_fn, 5, key=key,
+                                 checkpoint_dir=tmp_path / "ckpt", save_every=2, progress=False)  # fmt: skip
+    expected, opt_state = init_params(key), OPTIMIZER.init(init_params(key))
+    for step in range(5):  # the key of step s is fold_in(fold_in(key, 1), s)
+        step_key = jax.random.fold_in(jax.random.fold_in(key, 1), step)
+        grads = jax.grad(lambda p: loss_fn(p, batch_fn(step), step_key)[0])(expected)
+        updates, opt_state = OPTIMIZER.update(grads, opt_state, expected)
+        expected = optax.apply_updates(expected, updates)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10), params, expected)
+    with Checkpointer(tmp_path / "ckpt", save_every=2) as checkpointer:
+        assert checkpointer.latest_step() == 5
+    again = recipes.train_model(loss_fn, init_params(key), CONFIG, batch_fn, 5, key=key,
+                                checkpoint_dir=tmp_path / "ckpt", save_every=2, progress=False)  # fmt: skip
+    jax.tree.map(np.testing.assert_array_equal, again, params)  # restored from the final checkpoint

@@ -24,14 +24,19 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from rnnjax import _checks
 from rnnjax.probes import models
 from rnnjax.probes.models import ModelSpec
+from rnnjax.probes.statistics import nmse_interval
 from rnnjax.probes.progress import Progress
 from rnnjax.probes.targets import Target, sample_inputs
+from rnnjax.training.train import warmup_cosine_adam
 
 RESULT_FIELDS = (
     "study", "target", "model", "width", "depth", "delay", "seed", "nmse_train", "nmse_test",
     "nmse_test_2x", "nmse_test_long", "theory_nmse", "theory_nmse_lower",
+    "nmse_test_low", "nmse_test_high", "nmse_test_2x_low", "nmse_test_2x_high", "nmse_test_long_low",
+    "nmse_test_long_high",
 )  # fmt: skip
 
 
@@ -47,7 +52,8 @@ class TrainConfig:
       learning_rate: peak Adam learning rate.
       clip_norm: global gradient-norm clip.
       lbfgs_steps: full-batch L-BFGS refinement steps after Adam (0 for none).
-      test_size: fresh test sequences at length T (and at each long length).
+      test_size: fresh test sequences at length T; at length f T, test_size // f (at least 16): about the same
+        number of labelled steps, so about the same 95% interval (:func:`rnnjax.probes.statistics.nmse_interval`).
       long_factors: test lengths as multiples of T; the last one is reported as ``nmse_test_long``.
       dtype: 'float32' or 'float64' (float64 needs jax_enable_x64).
       fast_compile: compile with XLA backend optimisation level 0: about half the compile time, slower steps
@@ -68,9 +74,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for argument in ("length", "train_size", "batch_size", "steps", "test_size"):
-            value = getattr(self, argument)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{argument} must be a positive int; got {value!r}")
+            _checks.positive_int(argument, getattr(self, argument))
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
 
@@ -86,19 +90,14 @@ def _labelled(target: Target, values: jax.Array) -> jax.Array:
 
 
 def _predict(spec, target, max_delay, params, xs, delay):
-    return _labelled(target, models.aligned_predictions(spec, params, xs, target.output_size, delay, max_delay))
-
-
-def _adam(config: TrainConfig) -> optax.GradientTransformation:
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, max(1, config.steps // 20), config.steps, config.learning_rate * 0.01
-    )
-    return optax.chain(optax.clip_by_global_norm(config.clip_norm), optax.adam(schedule))
+    length = target.output_length(xs.shape[1])
+    predictions = models.aligned_predictions(spec, params, xs, target.output_size, delay, max_delay, length)
+    return _labelled(target, predictions)
 
 
 def _adam_phase(loss_fn, params, key, config: TrainConfig):
     """Minibatch Adam under lax.scan; loss_fn(params, indices) -> loss. Returns (params, losses [steps])."""
-    optimizer = _adam(config)
+    optimizer = warmup_cosine_adam(config.learning_rate, config.steps, config.clip_norm)
     full = config.batch_size >= config.train_size
 
     def step(carry, index):
@@ -133,7 +132,7 @@ def _check_family(targets: Sequence[Target]) -> Target:
     """Targets trained in one program must agree on sizes, input kind and labelling; return the first."""
     first = targets[0]
     for target in targets[1:]:
-        for field in ("input_size", "output_size", "many_to_one", "input_kind"):
+        for field in ("input_size", "output_size", "many_to_one", "input_kind", "length_ratio"):
             if getattr(target, field) != getattr(first, field):
                 raise ValueError(
                     f"targets in one sweep must share {field}: {first.name!r} has {getattr(first, field)!r}, "
@@ -179,10 +178,12 @@ def train_run(
         params, refined = lbfgs_refine(loss_fn, params, config.lbfgs_steps)
         losses = jnp.concatenate([losses, refined])
     metrics = {"nmse_train": loss_fn(params), "losses": losses}
-    for factor in (1, *config.long_factors):
-        test_xs, test_ys = sample(jax.random.fold_in(k_test, factor), config.test_size, factor * config.length, dtype)
+    for factor in (1, *config.long_factors):  # about test_size * T labelled steps at every length
+        size = max(16, config.test_size // factor)
+        test_xs, test_ys = sample(jax.random.fold_in(k_test, factor), size, factor * config.length, dtype)
         name = "nmse_test" if factor == 1 else f"nmse_test_{factor}x"
-        metrics[name] = nmse(predict(params, test_xs, delay), _labelled(target, test_ys))
+        interval = nmse_interval(predict(params, test_xs, delay), _labelled(target, test_ys))
+        metrics[name], metrics[f"{name}_low"], metrics[f"{name}_high"] = interval
     return params, metrics
 
 
@@ -367,6 +368,11 @@ def _record(study, target, spec, config, pair, index, metrics, seconds) -> dict[
         "delay": delay, "seed": seed, "nmse_train": value("nmse_train"), "nmse_test": value("nmse_test"),
         "nmse_test_2x": value("nmse_test_2x") if 2 in long else None,
         "nmse_test_long": value(f"nmse_test_{long[-1]}x") if long else None,
+        "nmse_test_low": value("nmse_test_low"), "nmse_test_high": value("nmse_test_high"),
+        "nmse_test_2x_low": value("nmse_test_2x_low") if 2 in long else None,
+        "nmse_test_2x_high": value("nmse_test_2x_high") if 2 in long else None,
+        "nmse_test_long_low": value(f"nmse_test_{long[-1]}x_low") if long else None,
+        "nmse_test_long_high": value(f"nmse_test_{long[-1]}x_high") if long else None,
         "theory_nmse": None, "theory_nmse_lower": None, "readout": spec.readout.value,
         "bidirectional": spec.bidirectional, "train_length": config.length, "seconds": seconds,
         "losses": [float(x) for x in losses[:: max(1, len(losses) // 50)]],

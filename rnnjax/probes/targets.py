@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import fractions
 import math
 from typing import Callable
 
@@ -24,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rnnjax import _checks
 from rnnjax.core.cells import simple_rnn
 
 
@@ -50,6 +52,9 @@ class Target:
       input_kind: distribution of the inputs.
       kernel: for linear time-invariant scalar targets, the taps rho(min_lag), rho(min_lag+1), ... (numpy).
       min_lag: lag of kernel[0].
+      length_ratio: output length / input length (1 for aligned maps; 1/2 for pooling); see :meth:`output_length`.
+      singular_values: for linear operator targets, ``singular_values(length)`` gives the operator's known
+        spectrum (numpy, descending); None otherwise.
     """
 
     name: str
@@ -64,13 +69,32 @@ class Target:
     input_kind: InputKind = InputKind.GAUSSIAN
     kernel: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
     min_lag: int = 0
+    length_ratio: fractions.Fraction = fractions.Fraction(1)
+    singular_values: Callable[[int], np.ndarray] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         for argument in ("input_size", "output_size"):
-            value = getattr(self, argument)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{argument} must be a positive int; got {value!r}")
+            _checks.positive_int(argument, getattr(self, argument))
         object.__setattr__(self, "input_kind", InputKind(self.input_kind))
+        ratio = fractions.Fraction(self.length_ratio)
+        if ratio <= 0:
+            raise ValueError(f"length_ratio must be a positive fraction; got {self.length_ratio!r}")
+        object.__setattr__(self, "length_ratio", ratio)
+
+    @property
+    def aligned(self) -> bool:
+        """One output per input step (the classic many-to-many setting)."""
+        return self.length_ratio == 1
+
+    def output_length(self, length: int) -> int:
+        """M = length_ratio * N, the number of output steps for ``length`` input steps."""
+        outputs = self.length_ratio * length
+        if outputs.denominator != 1 or outputs < 1:
+            raise ValueError(
+                f"length must make length_ratio * length a positive int for target {self.name!r} "
+                f"(length_ratio {self.length_ratio}); got length {length!r}"
+            )
+        return int(outputs)
 
 
 def sample_inputs(target: Target, key: jax.Array, batch: int, length: int, dtype=jnp.float32) -> jax.Array:
@@ -85,10 +109,9 @@ def sample_inputs(target: Target, key: jax.Array, batch: int, length: int, dtype
 
 def sample(target: Target, key: jax.Array, batch: int, length: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
     """Draw (xs [batch, length, input], ys [batch, length, output]); deterministic in ``key``."""
-    if not isinstance(length, int) or length < 1:
-        raise ValueError(f"length must be a positive int; got {length!r}")
-    if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive int; got {batch!r}")
+    _checks.positive_int("length", length)
+    _checks.positive_int("batch", batch)
+    target.output_length(length)  # validates the length
     xs = sample_inputs(target, key, batch, length, dtype)
     ys = jax.vmap(target.fn)(xs).astype(dtype)
     return xs, ys
@@ -96,6 +119,9 @@ def sample(target: Target, key: jax.Array, batch: int, length: int, dtype=jnp.fl
 
 def as_many_to_one(target: Target) -> Target:
     """The many-to-one counterpart: the same map, labelled only at the last step (a causal map of the sequence)."""
+    if not target.aligned:
+        raise ValueError(f"target must be aligned (length_ratio 1) for a many-to-one counterpart; "
+                         f"{target.name!r} has length_ratio {target.length_ratio}")  # fmt: skip
     return dataclasses.replace(target, name=f"{target.name}@last", many_to_one=True, causal=True)
 
 
@@ -172,8 +198,10 @@ def delay_line(max_lag: int) -> Target:
 
 
 def reversal() -> Target:
-    """y_t = x_{T-1-t}: sequence reversal (non-causal, not time-invariant)."""
-    return Target("reversal", lambda xs: xs[::-1], causal=False, time_invariant=False, linear=True)
+    """y_t = x_{T-1-t}: sequence reversal (non-causal, not time-invariant; a permutation: all singular values 1)."""
+    spectrum = lambda length: np.ones(length)  # noqa: E731
+    return Target("reversal", lambda xs: xs[::-1], causal=False, time_invariant=False, linear=True,
+                  singular_values=spectrum)  # fmt: skip
 
 
 def centred_sum(half_width: int = 4) -> Target:
@@ -184,6 +212,71 @@ def centred_sum(half_width: int = 4) -> Target:
 def anticausal_filter(rate: float = 0.8, support: int = 64) -> Target:
     """y_t = sum_{s >= 0} rate^s x_{t+s}: the time-reversed exponential filter."""
     return kernel_target(f"anticausal{rate}", exponential_kernel(rate, support)[::-1].copy(), min_lag=-(support - 1))
+
+
+# --------------------------------------------------------------------------- encoder-decoder maps (any output length)
+
+
+def dct_matrix(length: int) -> np.ndarray:
+    """Orthonormal DCT-II basis C [frequency, time]: C[k, n] = c_k cos(pi (n + 1/2) k / N)."""
+    n = np.arange(length, dtype=np.float64)
+    basis = np.cos(np.pi * (n[None, :] + 0.5) * n[:, None] / length) * np.sqrt(2.0 / length)
+    basis[0] /= np.sqrt(2.0)
+    return basis
+
+
+def operator_target(
+    name: str, matrix: Callable[[int], np.ndarray], singular_values: Callable[[int], np.ndarray], **metadata
+) -> Target:
+    """Linear target y = M_N x with M_N = ``matrix(N)`` [M, N] (input and output size 1); a non-causal map."""
+
+    def fn(xs):
+        return jnp.asarray(matrix(xs.shape[0]), xs.dtype) @ xs
+
+    metadata = {"causal": False, "time_invariant": False, **metadata}
+    return Target(name, fn, linear=True, singular_values=singular_values, **metadata)
+
+
+def spectral_lowpass(decay: str = "geometric", rate: float = 0.8) -> Target:
+    """y = C^T diag(s) C x (C: orthonormal DCT-II): a symmetric low-pass operator with spectrum s exactly.
+
+    decay 'geometric': s_k = rate^k (fast decay); 'power': s_k = (1 + k)^-rate (slow decay).
+    """
+    if decay == "geometric":
+        spectrum = lambda length: rate ** np.arange(length, dtype=np.float64)  # noqa: E731
+    elif decay == "power":
+        spectrum = lambda length: (1.0 + np.arange(length, dtype=np.float64)) ** -rate  # noqa: E731
+    else:
+        raise ValueError(f"decay must be one of ['geometric', 'power']; got {decay!r}")
+
+    def matrix(length):
+        basis = dct_matrix(length)
+        return basis.T @ (spectrum(length)[:, None] * basis)
+
+    return operator_target(f"lowpass_{decay}{rate:g}", matrix, spectrum)
+
+
+def pooling(window: int = 2) -> Target:
+    """y_t = mean(x_{w t}, ..., x_{w t + w - 1}): N -> N / w average pooling, N / w singular values 1 / sqrt(w)."""
+
+    def matrix(length):
+        return np.kron(np.eye(length // window), np.full((1, window), 1.0 / window))
+
+    spectrum = lambda length: np.full(length // window, 1.0 / np.sqrt(window))  # noqa: E731
+    ratio = fractions.Fraction(1, window)
+    return operator_target(f"pooling{window}", matrix, spectrum, length_ratio=ratio)
+
+
+def sorting() -> Target:
+    """y = sort(x): the inputs in increasing order (nonlinear, non-causal, permutation-invariant)."""
+    return Target("sorting", lambda xs: jnp.sort(xs, axis=0), causal=False, time_invariant=False)
+
+
+def encoder_decoder_zoo() -> dict[str, Target]:
+    """Targets for encoder-decoder models: flat, fast- and slow-decaying spectra, length-changing, nonlinear."""
+    family = [reversal(), spectral_lowpass("geometric", 0.7), spectral_lowpass("power", 0.5), pooling(2),
+              sorting()]  # fmt: skip
+    return {t.name: t for t in family}
 
 
 # --------------------------------------------------------------------------- nonlinear fading memory

@@ -9,7 +9,8 @@ for parity with the source's own outputs (1e-9 in float64, 1e-5 where the source
 * :mod:`rnnjax.interop.equinox`: ``from_equinox`` (``eqx.nn.LSTMCell`` / ``GRUCell``).
 * :mod:`rnnjax.interop.keras`: ``from_keras`` (Keras 3 ``SimpleRNN``/``LSTM``/``GRU``,
   ``Bidirectional``, ``Sequential`` stacks, masking).
-* :mod:`rnnjax.interop.nnx_module`: ``RNNLayer``, an ``nnx.Module`` holding an rnnjax ``RNN``.
+* :mod:`rnnjax.interop.nnx_module`: ``RNNLayer``, an ``nnx.Module`` holding an rnnjax ``RNN``
+  (loaded on first use: it needs ``flax``).
 
 The optional libraries (torch, equinox, keras) are imported only when their import is called.
 """
@@ -20,6 +21,16 @@ from rnnjax.interop.flax_nnx import FlaxBidirectional, FlaxRNN, from_flax_nnx
 from rnnjax.interop.keras import KerasBidirectional, KerasLayer, KerasRNN, from_keras
 from rnnjax.interop.torch import TorchMode, TorchRNN, from_torch
 
+
+
+def __getattr__(name: str):
+    if name == "RNNLayer":
+        from rnnjax.interop.nnx_module import RNNLayer  # noqa: PLC0415 - imports flax.nnx
+
+        return RNNLayer
+    raise AttributeError(f"module 'rnnjax.interop' has no attribute {name!r}")
+
+
 __all__ = [
     "FlaxBidirectional",
     "FlaxCellKind",
@@ -27,6 +38,7 @@ __all__ = [
     "KerasBidirectional",
     "KerasLayer",
     "KerasRNN",
+    "RNNLayer",
     "TorchMode",
     "TorchRNN",
     "from_equinox",

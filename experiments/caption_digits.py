@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnjax.core.cells import gru
-from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import captions
 from rnnjax.tasks.metrics import word_error_rate
 from rnnjax.analysis.plots import learning_curves
@@ -59,6 +59,9 @@ class Config:
     beam_width: int = 3
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2e-3, warmup_steps=100, decay="cosine", decay_steps=3000)
     run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(self, "num_test", "channels", "vector_size", "embed_size", "batch_size", "steps", "beam_width")
 
     @classmethod
     def quick(cls) -> "Config":

@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnjax.core.cells import lstm
-from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import entities
 from rnnjax.data.dates import UNK, Vocabulary
 from rnnjax.tasks.heads import Tagger, embed, embedding_init
@@ -46,6 +46,9 @@ class Config:
     steps: int = 1500
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=1500)
     run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(self, "num_train", "num_test", "word_size", "shape_size", "hidden_size", "batch_size", "steps")
 
     @classmethod
     def quick(cls) -> "Config":

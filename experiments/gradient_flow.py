@@ -25,7 +25,7 @@ import jax  # noqa: E402
 from rnnjax.analysis import diagnostics, viz  # noqa: E402
 from rnnjax.core.cells import make_cell  # noqa: E402
 from rnnjax.tasks.toy_tasks import first_bit_task  # noqa: E402
-from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive  # noqa: E402
 from rnnjax.training.runs import Run  # noqa: E402
 from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step  # noqa: E402
 
@@ -55,6 +55,12 @@ class GradientFlowConfig:
     figures: str = "docs/figures"
     """where the doc's figures go ("" to skip)."""
     run: RunField = RunConfig(run_name="default")
+
+    def __post_init__(self):
+        require_positive(
+            self, "time_steps", "hidden_size", "batch_size",
+            "train_steps", "eval_batch", "learning_rate", "exploding_gain",
+        )
 
 
 QUICK = GradientFlowConfig(time_steps=16, hidden_size=8, batch_size=16, train_steps=20, eval_batch=32, figures="",

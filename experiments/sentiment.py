@@ -21,7 +21,7 @@ from rnnjax.analysis import plots
 from rnnjax.training import train
 from rnnjax.core.cells import make_cell
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import batch_indices
 from rnnjax.data.sentiment import load_sentiment, tokenize
 from rnnjax.tasks.heads import ManyToOne, embedding_init
@@ -48,6 +48,9 @@ class SentimentConfig:
     regularisation: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     limit: int | None = None
     run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(self, "embed_size", "hidden_size", "batch_size", "num_steps", "eval_every", "regularisation")
 
     @classmethod
     def quick(cls):

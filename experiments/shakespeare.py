@@ -25,7 +25,7 @@ from rnnjax.analysis import plots
 from rnnjax.training import train
 from rnnjax.core.cells import lstm
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data.shakespeare import decode, load_shakespeare
 from rnnjax.tasks.heads import dense, dense_init, embedding_init
 from rnnjax.tasks.losses import cross_entropy
@@ -55,6 +55,12 @@ class ShakespeareConfig:
     prompt: str = "ROMEO:\n"
     limit: int | None = None
     run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(
+            self, "embed_size", "hidden_size", "seq_length", "batch_size", "num_steps", "cpu_minutes",
+            "max_wall_minutes", "eval_every", "eval_chars", "final_eval_chars", "temperatures", "sample_length",
+        )
 
     @classmethod
     def quick(cls):

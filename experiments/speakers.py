@@ -23,7 +23,7 @@ from rnnjax.analysis import plots
 from rnnjax.training import train
 from rnnjax.core.cells import make_cell
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import device_batch_indices
 from rnnjax.data.speakers import NUM_SPEAKERS, load_speakers
 from rnnjax.tasks.heads import ManyToOne, dense
@@ -50,6 +50,9 @@ class SpeakersConfig:
         learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=1000, weight_decay=1e-2, name="adamw"
     )
     run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(self, "hidden_size", "seeds", "batch_size", "num_steps", "chunk_steps")
 
     @classmethod
     def quick(cls):

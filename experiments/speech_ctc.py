@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnjax.core.cells import lstm
-from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 from rnnjax.data import speech
 from rnnjax.tasks.heads import Tagger
@@ -47,6 +47,12 @@ class Config:
     beam_width: int = 8
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=100, decay="cosine", decay_steps=2000)
     run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(
+            self, "num_train", "num_test", "num_test_variants", "hidden_size",
+            "num_layers", "batch_size", "steps", "beam_width",
+        )
 
     @classmethod
     def quick(cls) -> "Config":

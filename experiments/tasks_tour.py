@@ -22,7 +22,7 @@ from rnnjax.tasks import toy_tasks
 
 from rnnjax.training import train
 from rnnjax.core.cells import gru
-from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 from rnnjax.tasks.heads import ManyToOne, Tagger
 from rnnjax.tasks.losses import cross_entropy, sequence_mask
@@ -43,6 +43,9 @@ class TourConfig:
     test_size: int = 512
     beam_width: int = 4
     run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(self, "num_steps", "hidden_size", "learning_rate", "test_size", "beam_width")
 
     @classmethod
     def quick(cls):

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnjax.core.cells import gru
-from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import dates
 from rnnjax.analysis.plots import learning_curves
 from rnnjax.training.runs import Run
@@ -47,6 +47,12 @@ class Config:
     beam_width: int = 4
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=100, decay="cosine", decay_steps=3000)
     run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(
+            self, "num_train", "num_test", "num_test_years", "embed_size",
+            "hidden_size", "batch_size", "steps", "german_steps", "beam_width",
+        )
 
     @classmethod
     def quick(cls) -> "Config":

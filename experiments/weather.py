@@ -26,7 +26,7 @@ from rnnjax.analysis import plots
 from rnnjax.training import train
 from rnnjax.core.cells import make_cell
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import RunConfig, RunField, cli
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import device_batch_indices
 from rnnjax.data.weather import TEMPERATURE, load_weather, ridge_baseline, ridge_predict
 from rnnjax.tasks.heads import ManyToOne, dense
@@ -56,6 +56,12 @@ class WeatherConfig:
     ridge_skip: bool = True  # the RNN corrects ridge's forecast (a fixed linear highway), not persistence
     ridge_alphas: tuple[float, ...] = (1e2, 1e3, 3e3, 1e4, 3e4, 1e5)
     run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(
+            self, "window", "horizon", "stride", "hidden_size",
+            "seeds", "batch_size", "num_steps", "eval_every", "ridge_alphas",
+        )
 
     @classmethod
     def quick(cls):

@@ -65,6 +65,18 @@ class RunConfig:
         return Run(experiment, name=self.run_name, config=config, root=self.runs_root, fresh=self.fresh)
 
 
+def require_positive(config: Any, *names: str) -> None:
+    """Each named field of ``config`` (an int, a float or a tuple of them) must be > 0; call it in ``__post_init__``."""
+    for name in names:
+        value = getattr(config, name)
+        for index, item in enumerate(value if isinstance(value, tuple) else (value,)):
+            argument = f"{name}[{index}]" if isinstance(value, tuple) else name
+            if isinstance(item, float):
+                _checks.positive_float(argument, item)
+            else:
+                _checks.positive_int(argument, item)
+
+
 RunField = Annotated[RunConfig, tyro.conf.OmitArgPrefixes]
 """The type of an experiment's ``run`` field: its flags are ``--seed``, ``--run_name``, ... (no ``--run.`` prefix)."""
 

@@ -5,7 +5,7 @@ import enum
 
 import pytest
 
-from rnnjax.training.config import RunConfig, RunField, cli, split_preset
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive, split_preset
 from rnnjax.training.train import Decay, OptimizerConfig
 
 
@@ -95,3 +95,24 @@ def test_run_config_opens_its_run_folder(tmp_path):
     run = RunConfig(run_name="a", runs_root=str(tmp_path)).open("toy", Toy())
     assert run.directory == tmp_path / "toy" / "a" and (run.directory / "config.json").is_file()
     assert RunConfig.quick(seed=4) == RunConfig(seed=4, run_name="quick", fresh=True)
+
+
+def test_require_positive_names_the_field():
+    @dataclasses.dataclass(frozen=True)
+    class Sizes:
+        steps: int = 3
+        rate: float = 0.1
+        widths: tuple[int, ...] = (1, 2)
+
+        def __post_init__(self):
+            require_positive(self, "steps", "rate", "widths")
+
+    Sizes()
+    with pytest.raises(ValueError, match="steps must be >= 1; got 0"):
+        Sizes(steps=0)
+    with pytest.raises(ValueError, match=r"rate must be > 0.0; got -0.5"):
+        Sizes(rate=-0.5)
+    with pytest.raises(ValueError, match=r"widths\[1\] must be >= 1; got -2"):
+        Sizes(widths=(1, -2))
+    with pytest.raises(TypeError, match="steps must be an int; got True"):
+        Sizes(steps=True)

@@ -143,3 +143,42 @@ def test_first_bit_task_carries_the_label_in_the_first_step_only(key):
         first_bit_task(key, 4, 0)
     with pytest.raises(TypeError, match="batch must be an int; got True"):
         first_bit_task(key, True, 3)
+
+
+def test_gate_statistics_equal_a_python_loop_over_valid_steps(key):
+    """LSTM gates [i, f, g, o] = [sigma, sigma, tanh, sigma](x W + h U + b), recomputed step by step in numpy."""
+    import numpy as np
+
+    cell = make_cell("lstm")
+    params = cell.init(key, 3, 4, jnp.float64)
+    xs = 2.0 * jax.random.normal(jax.random.fold_in(key, 1), (3, 6, 3), jnp.float64)
+    lengths = jnp.array([6, 2, 4])
+    stats = gate_statistics(cell, params, xs, lengths=lengths, threshold=0.1)
+    kernel, recurrent, bias = (np.asarray(params[k]) for k in ("input_kernel", "recurrent_kernel", "bias"))
+    gates = {name: [] for name in ("input", "forget", "cell", "output")}
+    for row in range(3):
+        h, c = np.zeros(4), np.zeros(4)
+        for t in range(int(lengths[row])):
+            z = np.asarray(xs[row, t]) @ kernel + h @ recurrent + bias
+            i, f, o = (1 / (1 + np.exp(-z[k * 4 : k * 4 + 4])) for k in (0, 1, 3))
+            g = np.tanh(z[8:12])
+            for name, value in zip(gates, (i, f, g, o)):
+                gates[name].append(value)
+            c = f * c + i * g
+            h = o * np.tanh(c)
+    for name, values in gates.items():
+        values = np.concatenate(values)
+        low = -1.0 if name == "cell" else 0.0
+        assert np.isclose(float(stats[name].mean), values.mean(), rtol=1e-12)
+        assert np.isclose(float(stats[name].saturated_low), np.mean(values < low + 0.1), rtol=1e-12)
+        assert np.isclose(float(stats[name].saturated_high), np.mean(values > 0.9), rtol=1e-12)
+
+
+def test_gate_statistics_refuse_a_modified_cell(key):
+    cell = make_cell("lstm")
+    params = cell.init(key, 3, 4, jnp.float64)
+    changed = cell._replace(recur=lambda p, carry, u: cell.recur(p, carry, 2.0 * u))
+    with pytest.raises(ValueError, match="gates was derived for other project/recur/step functions"):
+        gate_statistics(changed, params, jnp.zeros((2, 5, 3)))
+    with pytest.raises(ValueError, match="threshold must be <= 0.5; got 0.7"):
+        gate_statistics(cell, params, jnp.zeros((2, 5, 3)), threshold=0.7)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import batch_fn, init_params, loss_fn
+from helpers import OPTIMIZER, STEP, batch_fn, init_params, loss_fn
 
 from rnnjax.training import locks, train
 from rnnjax.training.checkpoint import (
@@ -309,11 +309,10 @@ def test_keep_last_k_never_drops_the_intact_fallback_for_a_damaged_step(tmp_path
 
 
 def test_fit_resumes_bit_exactly_from_the_newest_intact_checkpoint(tmp_path):
-    optimizer = optax.adam(0.05)
-    step = train.make_train_step(loss_fn, optimizer)
+    step = STEP  # compiled once for the training tests
 
     def fresh(key_seed):
-        return train.init_state(init_params(jax.random.key(0)), optimizer, jax.random.key(key_seed))
+        return train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(key_seed))
 
     uninterrupted = train.fit(fresh(3), step, batch_fn, 8, progress=False)
     with Checkpointer(tmp_path, save_every=2, keep=2) as checkpointer:

@@ -16,7 +16,8 @@ The optional libraries (torch, equinox, keras) are imported only when their impo
 """
 
 from rnnjax.interop.equinox import from_equinox
-from rnnjax.interop.flax_linen import FlaxCellKind, from_flax_carry, from_flax_cell, to_flax_carry
+from rnnjax.interop.flax_common import FlaxCellKind, to_flax_carry
+from rnnjax.interop.flax_linen import from_flax_carry, from_flax_cell
 from rnnjax.interop.flax_nnx import FlaxBidirectional, FlaxRNN, from_flax_nnx
 from rnnjax.interop.keras import KerasBidirectional, KerasLayer, KerasRNN, from_keras
 from rnnjax.interop.torch import TorchMode, TorchRNN, from_torch

@@ -10,21 +10,13 @@ are accepted too: :func:`from_flax_cell` hands them to :mod:`rnnjax.interop.flax
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from rnnjax.core.cells import Activation, Cell, GRUConvention, LSTMState, Params, gru, lstm, simple_rnn
-
-
-class FlaxCellKind(enum.Enum):
-    """The recurrence of a Flax cell (linen or NNX)."""
-
-    LSTM = "lstm"
-    GRU = "gru"
-    SIMPLE = "simple"
+from rnnjax.core.cells import Cell, GRUConvention, LSTMState, Params, gru, lstm, simple_rnn
+from rnnjax.interop.flax_common import FlaxCellKind, flax_activation
 
 
 def _linen_kind(module: Any) -> FlaxCellKind:
@@ -41,23 +33,6 @@ def _linen_kind(module: Any) -> FlaxCellKind:
             return kind
     allowed = ", ".join(t.__name__ for t in kinds)
     raise TypeError(f"module: expected a flax.linen {allowed}; got {type(module).__name__}")
-
-
-def flax_activation(module: Any, kind: FlaxCellKind) -> Activation:
-    """The activation of a linen or NNX cell; only the default gate (sigmoid) and activation
-    (tanh; relu too for SimpleCell) are importable, and SimpleCell must not be residual."""
-    if kind is not FlaxCellKind.SIMPLE and module.gate_fn is not jax.nn.sigmoid:
-        raise ValueError(f"module.gate_fn: expected jax.nn.sigmoid; got {module.gate_fn!r}")
-    activations = {jnp.tanh: Activation.TANH}
-    if kind is FlaxCellKind.SIMPLE:
-        activations[jax.nn.relu] = Activation.RELU
-        if module.residual:
-            raise ValueError("module.residual: expected False (residual SimpleCell is not supported); got True")
-    if module.activation_fn not in activations:
-        raise ValueError(
-            f"module.activation_fn: expected one of {[f.__name__ for f in activations]}; got {module.activation_fn!r}"
-        )
-    return activations[module.activation_fn]
 
 
 def _is_nnx(module: Any) -> bool:
@@ -79,7 +54,7 @@ def from_flax_cell(module: Any, variables: Any = None) -> tuple[Cell, Params]:
       ``(cell, params)``; convert a flax carry with :func:`from_flax_carry`.
     """
     if _is_nnx(module):
-        from rnnjax.interop.flax_nnx import from_nnx_cell  # noqa: PLC0415 - flax_nnx imports this module
+        from rnnjax.interop.flax_nnx import from_nnx_cell  # noqa: PLC0415
 
         return from_nnx_cell(module)
     kind = _linen_kind(module)
@@ -135,11 +110,4 @@ def from_flax_carry(module: Any, carry: Any) -> Any:
     if kind is FlaxCellKind.LSTM:
         c, h = carry
         return LSTMState(h=h, c=c)
-    return carry
-
-
-def to_flax_carry(carry: Any) -> Any:
-    """An rnnjax carry in flax's layout: ``LSTMState(h, c)`` becomes ``(c, h)``; other carries are unchanged."""
-    if isinstance(carry, LSTMState):
-        return carry.c, carry.h
     return carry

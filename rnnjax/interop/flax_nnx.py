@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from rnnjax.core.cells import Cell, GRUConvention, LSTMState, Params, gru, lstm, simple_rnn
 from rnnjax.core.unroll import rnn
-from rnnjax.interop.flax_linen import FlaxCellKind, flax_activation, to_flax_carry
+from rnnjax.interop.flax_common import FlaxCellKind, flax_activation, to_flax_carry
 
 
 def nnx_cell_kind(module: Any) -> FlaxCellKind:

@@ -99,13 +99,13 @@ class Run:
     def sub(self, name: str, config: Any = None) -> "Run":
         """A nested run in ``<this run>/<name>/`` (its own metrics, checkpoints and plots), e.g. one per model.
 
-        It shares this run's lock (``name`` must be a plain name).
+        It lives under this run's lock (``name`` must be a plain name; its ``close`` only flushes its events).
         """
         child = object.__new__(Run)
         child.experiment, child.name = self.experiment, self.name
         child.directory = self.directory / _checks.plain_name("name", name)
         child.directory.mkdir(parents=True, exist_ok=True)
-        child._lock = locks.acquire(self.directory)
+        child._lock = None  # the parent's hold covers it
         child.events = RunEvents(child.directory, self.events.enabled)
         child._set_config(config)
         return child
@@ -121,7 +121,8 @@ class Run:
         try:
             self.events.close()
         finally:
-            self._lock.release()
+            if self._lock is not None:
+                self._lock.release()
 
     def __enter__(self) -> "Run":
         return self

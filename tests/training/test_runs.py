@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import pytest
 
 from rnnjax.analysis import plots
+from rnnjax.training import locks
 from rnnjax.training.runs import Run, to_jsonable
 
 
@@ -110,6 +111,9 @@ def test_sub_and_path_stay_inside_the_run(tmp_path):
                 run.path(*parts)
         assert run.path("plots", "a.png") == run.directory / "plots" / "a.png"
         child.close()
+        assert locks.read_holder(run.directory).pid == os.getpid()  # a sub-run's close leaves the run held
+        run.sub("never_closed")
+    assert locks.read_holder(run.directory) is None  # released with the run, whatever its sub-runs did
     assert not (tmp_path / "escape").exists() and not (tmp_path / "toy" / "escape").exists()
 
 

@@ -293,6 +293,18 @@ def test_all_checkpoints_damaged_raises_naming_each_step_and_moves_nothing(tmp_p
     assert _snapshot(tmp_path / "latest") == before and not (tmp_path / "damaged").exists()
 
 
+def test_damaged_best_checkpoint_is_named(tmp_path):
+    with Checkpointer(tmp_path, save_every=1, keep=2, best_metric="val/loss") as checkpointer:
+        for step, loss in ((1, 0.5), (2, 0.2)):
+            checkpointer.save(step, state(step, SMALL), metrics={"val/loss": loss})
+    _flip_bytes(tmp_path / "best" / "2")
+    with Checkpointer(tmp_path, save_every=1, keep=2, best_metric="val/loss") as checkpointer:
+        with pytest.raises(DamagedCheckpointError, match=r"best checkpoint step 2 in .*best is damaged"):
+            checkpointer.restore_best(_template(SMALL))
+        with _no_damage_seen():  # the latest steps are separate copies, intact
+            _assert_bit_exact(checkpointer.restore_latest(_template(SMALL)), state(2, SMALL))
+
+
 def test_keep_last_k_never_drops_the_intact_fallback_for_a_damaged_step(tmp_path):
     _save_steps(tmp_path, [1, 2], keep=2)
     _flip_bytes(tmp_path / "latest" / "2")

@@ -145,26 +145,20 @@ class RunEvents:
         for path in sorted(plots_directory.glob("*.png")):
             self.writer.image(f"plots/{path.stem}", path)
 
-    def many(self, start_step: int, metrics: dict[str, Any], every: int = 1) -> None:
-        """``fit_many`` metrics (leaves ``[models, steps]``) as one sub-writer per model index.
-
-        Step ``s`` of the chunk is logged at ``start_step + s + 1`` (steps done, as ``fit`` logs),
-        every ``every`` steps and at the chunk's last step.
-        """
+    def many(self, step: int, metrics: dict[str, Any]) -> None:
+        """``fit_many`` metrics of one chunk (leaves ``[models, steps]``): per model, the means over the
+        chunk's steps at ``step`` (steps done; ``fit`` too logs means), one sub-writer per model index."""
         if not self.enabled:
             return
-        arrays = {name: np.asarray(value) for name, value in metrics.items()}
-        shapes = {value.shape[:2] for value in arrays.values()}
+        arrays = {name: np.asarray(value, np.float64) for name, value in metrics.items()}
+        shapes = {value.shape for value in arrays.values()}
         if len(shapes) != 1 or any(value.ndim != 2 for value in arrays.values()):
             raise ValueError(f"metrics: expected leaves of one shape [models, steps]; got shapes {sorted(shapes)}")
-        models, steps = shapes.pop()
-        kept = sorted(set(range(every - 1, steps, every)) | {steps - 1}) if steps else []
-        for model in range(models):
+        means = {f"train/{name}": value.mean(axis=1) for name, value in arrays.items()}
+        for model in range(shapes.pop()[0]):
             if model not in self.model_writers:
                 self.model_writers[model] = EventWriter(self.writer.directory / MODELS_FOLDER / str(model))
-            for index in kept:
-                metrics_now = {f"train/{name}": value[model, index] for name, value in arrays.items()}
-                self.model_writers[model].scalars(start_step + index + 1, metrics_now)
+            self.model_writers[model].scalars(step, {name: value[model] for name, value in means.items()})
 
     def close(self) -> None:
         """Write out and close every event file of this run (reopened on the next write)."""

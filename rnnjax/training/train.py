@@ -515,6 +515,8 @@ def fit_many(
         states, metrics = _scan_many(loss_fn, optimizer, batch_fn, stop - begin, states, jnp.int32(begin))
         history.append(metrics)
         _check_runs_finite(loop, states, metrics["finite"], begin)
+        if getattr(settings.run, "events", None) is not None:  # one TensorBoard curve per run (models/<index>/)
+            settings.run.events.many(stop, {k: jnp.swapaxes(v, 0, 1) for k, v in metrics.items()})
         last = loop.after(stop, states, metrics, stop - begin)
         begin = stop
         if last:

@@ -1,8 +1,9 @@
 """TensorBoard event files for run folders (tensorboardX, the optional ``tensorboard`` extra).
 
 A :class:`~rnnjax.training.runs.Run` writes its scalars, its config (as text), its report and
-the report's figures (as images) next to ``metrics.jsonl``; ``fit_many``'s per-step metrics go
-to one sub-folder per model (``models/<index>/``), so TensorBoard draws one curve per run:
+the report's figures (as images) next to ``metrics.jsonl``; ``fit_many`` (given the run) also
+writes each model's own means to one sub-folder per model (``models/<index>/``), so TensorBoard
+draws one curve per run of a sweep:
 
     tensorboard --logdir runs/
 

@@ -49,6 +49,8 @@ class RunConfig:
     """empty the run folder first instead of resuming from its checkpoints."""
     quiet: bool = False
     """no progress bars or per-evaluation lines on the terminal."""
+    tensorboard: bool = True
+    """also write TensorBoard event files next to metrics.jsonl (when tensorboardX is installed)."""
 
     def __post_init__(self):
         _checks.nonnegative_int("seed", self.seed)
@@ -62,7 +64,9 @@ class RunConfig:
 
     def open(self, experiment: str, config: Any) -> Run:
         """The :class:`Run` folder ``<runs_root>/<experiment>/<run_name>`` with ``config`` written to config.json."""
-        return Run(experiment, name=self.run_name, config=config, root=self.runs_root, fresh=self.fresh)
+        tensorboard = None if self.tensorboard else False  # None: on when tensorboardX is installed
+        return Run(experiment, name=self.run_name, config=config, root=self.runs_root, fresh=self.fresh,
+                   tensorboard=tensorboard)  # fmt: skip
 
 
 def require_positive(config: Any, *names: str) -> None:

@@ -16,6 +16,10 @@ API:
     beams.log_probs, beams.lengths;  score = log p(y) / length ** alpha
 
 Wrap calls in ``jax.jit`` with ``step_fn`` closed over (or ``functools.partial``).
+Start tokens must lie in [0, vocab): checked when concrete and in
+:func:`rnnjax.tasks.checking.checked` mode; a traced id outside gives a NaN
+embedding (id >= vocab) or one counted from the end (negative id), depending on
+``step_fn``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from rnnjax import _checks
+from rnnjax.tasks import checking
 
 StepFn = Callable[[Any, jax.Array], tuple[Any, jax.Array]]
 
@@ -45,39 +52,42 @@ class Beams(NamedTuple):
     scores: jax.Array  # [batch, beam], log_probs / lengths ** alpha
 
 
-def check_positive(argument: str, value: Any) -> None:
-    """Raise ValueError unless ``value`` is a Python int >= 1 (max_length, beam_width, top_k)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{argument} must be a Python int >= 1; got {value!r}")
+class _Setup(NamedTuple):
+    start_tokens: jax.Array
+    vocab_size: int
+    dtype: Any
+    pad_id: int
 
 
-def _check_start(start_tokens: Any) -> jax.Array:
+def _check_setup(step_fn: StepFn, state: Any, start_tokens: Any, end_id: Any, pad_id: Any) -> _Setup:
+    """Shapes of state, start tokens and step_fn's logits; start tokens, end_id and pad_id as ids."""
     start_tokens = jnp.asarray(start_tokens)
     if start_tokens.ndim != 1 or not jnp.issubdtype(start_tokens.dtype, jnp.integer):
         raise ValueError(
             "start_tokens must be an int array of shape [batch]; "
-            f"got shape {start_tokens.shape}, dtype {start_tokens.dtype}"
+            f"got shape {_checks.shape_str(start_tokens.shape)}, dtype {start_tokens.dtype}"
         )
-    return start_tokens
-
-
-def _check_vocab(argument: str, value: int, vocab_size: int) -> None:
-    if not 0 <= value < vocab_size:
-        raise ValueError(f"{argument} must lie in [0, {vocab_size}) (the vocabulary size); got {value}")
-
-
-def _vocab_size(step_fn: StepFn, state: Any, start_tokens: jax.Array) -> int:
+    batch = start_tokens.shape[0]
+    for path, leaf in jax.tree_util.tree_leaves_with_path(state):
+        if jnp.ndim(leaf) < 1 or jnp.shape(leaf)[0] != batch:
+            raise ValueError(
+                f"state{jax.tree_util.keystr(path)} must lead with the batch axis {batch} (that of start_tokens); "
+                f"got shape {_checks.shape_str(jnp.shape(leaf))}"
+            )
     _, logits = jax.eval_shape(step_fn, state, start_tokens)
-    return logits.shape[-1]
+    if logits.ndim != 2 or logits.shape[0] != batch:
+        raise ValueError(f"step_fn must return logits of shape [{batch}, vocab]; got {_checks.shape_str(logits.shape)}")
+    vocab = logits.shape[-1]
+    end_id = _checks.integer("end_id", end_id, minimum=0, maximum=vocab - 1)
+    pad_id = end_id if pad_id is None else _checks.integer("pad_id", pad_id)
+    checking.ids_in_range("start_tokens", start_tokens, vocab)
+    return _Setup(start_tokens, vocab, logits.dtype, pad_id)
 
 
 def _choose_tokens(step_fn, state, start_tokens, choose, *, max_length, end_id, pad_id) -> Decoded:
     """Shared loop of greedy and sampling: choose(logits, t) -> tokens [batch]."""
-    check_positive("max_length", max_length)
-    start_tokens = _check_start(start_tokens)
-    vocab = _vocab_size(step_fn, state, start_tokens)
-    pad_id = end_id if pad_id is None else pad_id
-    _check_vocab("end_id", end_id, vocab)
+    _checks.positive_int("max_length", max_length)
+    start_tokens, _, dtype, pad_id = _check_setup(step_fn, state, start_tokens, end_id, pad_id)
     batch = start_tokens.shape[0]
 
     def body(loop, t):
@@ -89,7 +99,7 @@ def _choose_tokens(step_fn, state, start_tokens, choose, *, max_length, end_id, 
         emitted = jnp.where(done, pad_id, chosen)
         return (state, chosen, done | (chosen == end_id), log_prob), (emitted, ~done)
 
-    log_prob = jnp.zeros((batch,), jax.eval_shape(step_fn, state, start_tokens)[1].dtype)
+    log_prob = jnp.zeros((batch,), dtype)
     init = (state, start_tokens, jnp.zeros((batch,), bool), log_prob)
     (_, _, _, log_prob), (tokens, active) = jax.lax.scan(body, init, jnp.arange(max_length))
     return Decoded(tokens=tokens.T, lengths=active.sum(0), log_probs=log_prob)
@@ -122,10 +132,9 @@ def sample(
     Reproducible: step t uses ``fold_in(key, t)``. ``log_probs`` are those of the
     model (temperature 1, no top-k), so they are comparable across settings.
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0; got {temperature!r}")
+    temperature = _checks.positive_float("temperature", temperature)
     if top_k is not None:
-        check_positive("top_k", top_k)
+        _checks.positive_int("top_k", top_k)
 
     def choose(logits, t):
         scaled = logits / temperature
@@ -221,13 +230,10 @@ def beam_search(
     ``max_length`` steps count as finished with length ``max_length``. With
     ``beam_width=1`` and ``alpha=0`` the result equals :func:`greedy`.
     """
-    check_positive("beam_width", beam_width)
-    check_positive("max_length", max_length)
-    start_tokens = _check_start(start_tokens)
-    vocab = _vocab_size(step_fn, state, start_tokens)
-    _check_vocab("end_id", end_id, vocab)
-    pad_id = end_id if pad_id is None else pad_id
-    dtype = jax.eval_shape(step_fn, state, start_tokens)[1].dtype
+    _checks.positive_int("beam_width", beam_width)
+    _checks.positive_int("max_length", max_length)
+    alpha = _checks.real("alpha", alpha)
+    start_tokens, _, dtype, pad_id = _check_setup(step_fn, state, start_tokens, end_id, pad_id)
     batch = start_tokens.shape[0]
     tile = lambda x: jnp.repeat(x, beam_width, axis=0)  # noqa: E731 - [batch, ...] -> [batch * beam, ...]
     empty = jnp.full((batch, beam_width), -jnp.inf, dtype)

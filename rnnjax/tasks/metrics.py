@@ -17,15 +17,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rnnjax import _checks
+from rnnjax.tasks.losses import check_lengths
+
 
 def _check_same_shape(predictions, targets, mask):
     predictions, targets = jnp.asarray(predictions), jnp.asarray(targets)
-    if predictions.shape != targets.shape:
-        raise ValueError(f"targets: expected shape {predictions.shape} (that of predictions); got {targets.shape}")
-    mask = jnp.ones(targets.shape, bool) if mask is None else jnp.asarray(mask, bool)
-    if mask.shape != targets.shape:
-        raise ValueError(f"mask: expected shape {targets.shape}; got {mask.shape}")
-    return predictions, targets, mask
+    if predictions.ndim < 1:
+        raise ValueError(f"predictions must have shape [..., time]; got {_checks.shape_str(predictions.shape)}")
+    _checks.has_shape("targets", targets, predictions.shape)
+    mask = jnp.ones(targets.shape, bool) if mask is None else jnp.asarray(mask)
+    _checks.has_shape("mask", mask, targets.shape)
+    return predictions, targets, mask.astype(bool)
 
 
 def token_accuracy(predictions: jax.Array, targets: jax.Array, mask: jax.Array | None = None) -> jax.Array:
@@ -55,23 +58,34 @@ def edit_distance(reference: Sequence[Any], hypothesis: Sequence[Any]) -> int:
 def error_rate(references: Sequence[Sequence[Any]], hypotheses: Sequence[Sequence[Any]]) -> float:
     """sum edit_distance(r, h) / sum len(r) over pairs (CER on characters, WER on words)."""
     if len(references) != len(hypotheses):
-        raise ValueError(f"hypotheses: expected {len(references)} items (one per reference); got {len(hypotheses)}")
+        raise ValueError(f"hypotheses must hold {len(references)} items (one per reference); got {len(hypotheses)}")
     total = sum(len(reference) for reference in references)
     errors = sum(edit_distance(r, h) for r, h in zip(references, hypotheses))
     return errors / max(total, 1)
 
 
+def _check_strings(references: Any, hypotheses: Any) -> None:
+    for argument, items in (("references", references), ("hypotheses", hypotheses)):
+        if isinstance(items, str) or not all(isinstance(item, str) for item in items):
+            raise TypeError(f"{argument} must be a sequence of strings; got {type(items).__name__} {items!r:.60}")
+
+
 def char_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Character error rate of strings."""
+    _check_strings(references, hypotheses)
     return error_rate([list(r) for r in references], [list(h) for h in hypotheses])
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Word error rate of whitespace-separated strings."""
+    _check_strings(references, hypotheses)
     return error_rate([r.split() for r in references], [h.split() for h in hypotheses])
 
 
 def trim(tokens: Any, lengths: Any) -> list[tuple[int, ...]]:
-    """Rows of ``tokens [batch, time]`` cut to ``lengths [batch]`` as Python tuples."""
-    tokens, lengths = np.asarray(tokens), np.asarray(lengths)
+    """Rows of ``tokens [batch, time]`` cut to ``lengths [batch]`` (each in [0, time]) as Python tuples."""
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 2:
+        raise ValueError(f"tokens must have shape [batch, time]; got {_checks.shape_str(tokens.shape)}")
+    lengths = np.asarray(check_lengths("lengths", np.asarray(lengths), tokens.shape[:1], tokens.shape[1]))
     return [tuple(int(t) for t in row[: int(n)]) for row, n in zip(tokens, lengths)]

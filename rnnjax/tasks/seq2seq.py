@@ -30,12 +30,23 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from rnnjax.tasks import decode
-from rnnjax.core.cells import Cell, _enum
-from rnnjax.tasks.heads import _TokenInput, carry_vector, dense, dense_init, embed, embedding_init, last_carry_vector
-from rnnjax.tasks.losses import check_labels, cross_entropy, sequence_mask
+from rnnjax.tasks import checking, decode
+from rnnjax._checks import as_enum, has_shape, integer, positive_int, shape_str
+from rnnjax.core.cells import Cell
+from rnnjax.tasks.heads import (
+    TokenInput,
+    carry_vector,
+    check_param_keys,
+    check_readout,
+    check_table,
+    dense,
+    dense_init,
+    embed,
+    embedding_init,
+    last_carry_vector,
+)
+from rnnjax.tasks.losses import check_labels, check_lengths, cross_entropy, float_array, integer_array, length_mask
 from rnnjax.core.unroll import RNN, rnn
 
 
@@ -53,9 +64,25 @@ class Memory(NamedTuple):
     mask: jax.Array  # bool [batch, source]
 
 
-def _positive(argument: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{argument} must be a positive Python int; got {value!r}")
+def cell_sizes(argument: str, cell: Cell, params: Any) -> tuple[int, int]:
+    """(input_size, hidden_size) of ``params`` read by ``cell``; ValueError if they are not params of that cell."""
+    if getattr(cell, "param_keys", None) is not None:
+        check_param_keys(argument, params, tuple(sorted(cell.param_keys)))
+    try:
+        return cell.input_size(params), cell.hidden_size(params)
+    except (KeyError, TypeError, IndexError, AttributeError) as error:
+        raise ValueError(
+            f"{argument} must be params of the {cell.name} cell (from cell.init); reading their sizes failed with "
+            f"{type(error).__name__}: {error}"
+        ) from None
+
+
+def batch_size(argument: str, tree: Any) -> int:
+    """The common leading (batch) size of the leaves of ``tree``."""
+    sizes = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in jax.tree.leaves(tree)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"{argument} must have leaves with one leading batch axis; got leading sizes {sizes}")
+    return sizes.pop()
 
 
 def attend(scores: jax.Array, memory: Memory) -> tuple[jax.Array, jax.Array]:
@@ -95,16 +122,17 @@ class Decoder:
     end_id: int = 1
 
     def __post_init__(self):
-        object.__setattr__(self, "attention", _enum(Attention, self.attention, "attention"))
+        if not isinstance(self.cell, Cell):
+            raise TypeError(f"cell must be an rnnjax Cell; got {type(self.cell).__name__}")
+        object.__setattr__(self, "attention", as_enum(Attention, self.attention, "attention"))
         for argument in ("vocab_size", "hidden_size", "embed_size"):
-            _positive(argument, getattr(self, argument))
+            positive_int(argument, getattr(self, argument))
         for argument in ("attention_size", "init_size"):
             if getattr(self, argument) is not None:
-                _positive(argument, getattr(self, argument))
+                positive_int(argument, getattr(self, argument))
         for argument in ("start_id", "end_id"):
-            value = getattr(self, argument)
-            if not isinstance(value, int) or not 0 <= value < self.vocab_size:
-                raise ValueError(f"{argument} must lie in [0, {self.vocab_size}) (vocab_size); got {value!r}")
+            integer(f"{argument} (a token id below vocab_size)", getattr(self, argument), minimum=0,
+                    maximum=self.vocab_size - 1)  # fmt: skip
 
     # ----------------------------------------------------------------------- params
 
@@ -115,6 +143,8 @@ class Decoder:
                 f"memory_size must be given exactly when attention is used; attention={self.attention.value}, "
                 f"memory_size={memory_size!r}"
             )
+        if memory_size is not None:
+            positive_int("memory_size", memory_size)
         keys = iter(jax.random.split(key, 8))
         hidden, size = self.hidden_size, self.attention_size or self.hidden_size
         cell_input = self.embed_size + (memory_size if self.attention is Attention.BAHDANAU else 0)
@@ -146,42 +176,110 @@ class Decoder:
             params["bridge"] = jax.tree.unflatten(jax.tree.structure(carry), leaves)
         return params
 
+    def check_params(self, params: Any) -> int | None:
+        """Raise unless ``params`` have the sizes this Decoder declares; returns their memory_size (or None)."""
+        required = ("embedding", "cell", "readout") + (() if self.attention is Attention.NONE else ("attention",))
+        check_param_keys("params", params, required + (("bridge",) if self.init_size is not None else ()))
+        check_table("params['embedding']", params["embedding"], self.vocab_size, self.embed_size)
+        memory_size = self._check_attention_params(params)
+        cell_input, cell_hidden = cell_sizes("params['cell']", self.cell, params["cell"])
+        expected_input = self.embed_size + (memory_size if self.attention is Attention.BAHDANAU else 0)
+        if (cell_input, cell_hidden) != (expected_input, self.hidden_size):
+            raise ValueError(
+                f"params['cell'] must map input size {expected_input} to hidden size {self.hidden_size} (embed_size "
+                f"{self.embed_size}, attention {self.attention.value}); got {cell_input} -> {cell_hidden}"
+            )
+        readout_input = self.hidden_size + (memory_size if self.attention is Attention.BAHDANAU else 0)
+        check_readout("params['readout']", params["readout"], readout_input, self.vocab_size)
+        return memory_size
+
+    def _check_attention_params(self, params: dict[str, Any]) -> int | None:
+        """Shapes of params['attention']; returns memory_size."""
+        if self.attention is Attention.NONE:
+            return None
+        attention, size = params["attention"], self.attention_size or self.hidden_size
+        if self.attention is Attention.BAHDANAU:
+            check_param_keys("params['attention']", attention, ("query", "key", "score"))
+            has_shape("params['attention']['query']", attention["query"], (self.hidden_size, size))
+            check_readout("params['attention']['key']", attention["key"], None, size)
+            has_shape("params['attention']['score']", attention["score"], (size,))
+            return attention["key"]["kernel"].shape[0]
+        check_param_keys("params['attention']", attention, ("key", "combine"))
+        has_shape("params['attention']['key']", attention["key"], (None, self.hidden_size))
+        memory_size = attention["key"].shape[0]
+        check_readout("params['attention']['combine']", attention["combine"], self.hidden_size + memory_size,
+                      self.hidden_size)  # fmt: skip
+        return memory_size
+
+    def _check_carry(self, carry: Any, batch: int) -> None:
+        if batch_size("carry", carry) != batch:
+            raise ValueError(f"carry must have batch size {batch} (that of the tokens); got {batch_size('carry', carry)}")
+
     def zero_carry(self, params: dict[str, Any], batch: int) -> Any:
+        """Zero initial carry with leaves [batch, hidden]."""
+        positive_int("batch", batch)
+        self.check_params(params)
         return self.cell.initial_carry(params["cell"], (batch,))
 
     def carry_from_vector(self, params: dict[str, Any], vector: jax.Array) -> Any:
         """carry leaf_i = tanh(vector W_i + b_i) for a [batch, init_size] vector."""
-        if "bridge" not in params:
-            raise ValueError("carry_from_vector needs a Decoder built with init_size")
-        if vector.shape[-1] != self.init_size:
-            raise ValueError(f"vector: expected last axis {self.init_size} (init_size); got shape {vector.shape}")
+        if self.init_size is None:
+            raise ValueError("carry_from_vector needs a Decoder built with init_size; got init_size=None")
+        self.check_params(params)
+        vector = float_array("vector", vector)
+        has_shape("vector", vector, (None, self.init_size))
         carry = self.cell.initial_carry(params["cell"])
         return jax.tree.map(lambda p, _: jnp.tanh(dense(p, vector)), params["bridge"], carry,
                             is_leaf=lambda x: isinstance(x, dict) and "kernel" in x)
 
     def memory(self, params: dict[str, Any], values: jax.Array, lengths: jax.Array | None = None) -> Memory:
-        """Prepare encoder outputs [batch, source, memory_size] for attention."""
+        """Prepare encoder outputs [batch, source, memory_size] for attention.
+
+        ``lengths`` (int [batch], default all) must lie in [0, source]: checked when concrete and in checked mode;
+        traced lengths outside act as clipped. A row with length 0 attends to nothing (zero context).
+        """
         if self.attention is Attention.NONE:
             raise ValueError("memory is only used with attention; this Decoder has attention='none'")
+        memory_size = self.check_params(params)
+        values = float_array("values", values)
+        has_shape("values", values, (None, None, memory_size))
         key = params["attention"]["key"]
-        expected = (key["kernel"] if isinstance(key, dict) else key).shape[0]
-        if values.ndim != 3 or values.shape[-1] != expected:
-            raise ValueError(
-                f"values: expected shape [batch, source, {expected}] (memory_size at init); got {values.shape}"
-            )
         keys = dense(key, values) if isinstance(key, dict) else values @ key
-        mask = jnp.ones(values.shape[:2], bool) if lengths is None else sequence_mask(lengths, values.shape[1])
+        if lengths is None:
+            mask = jnp.ones(values.shape[:2], bool)
+        else:
+            mask = length_mask(check_lengths("lengths", lengths, values.shape[:1], values.shape[1]), values.shape[1])
         return Memory(values=values, keys=keys, mask=mask)
 
     # ----------------------------------------------------------------------- running
 
-    def _check_memory(self, memory: Memory | None) -> None:
+    def _check_memory(self, memory: Memory | None, batch: int) -> None:
         if (self.attention is Attention.NONE) != (memory is None):
             raise ValueError(f"memory must be given exactly when attention is used; attention={self.attention.value}")
+        if memory is None:
+            return
+        if not isinstance(memory, Memory):
+            raise TypeError(f"memory must be a Memory (from Decoder.memory); got {type(memory).__name__}")
+        if memory.values.shape[0] != batch:
+            raise ValueError(f"memory must have batch size {batch} (that of the tokens); got {memory.values.shape[0]}")
+
+    def _check_tokens(self, argument: str, tokens: Any, ndim: int, params: Any, carry: Any, memory: Any) -> jax.Array:
+        """Int tokens of rank ``ndim`` whose batch agrees with carry and memory, and params of the declared sizes."""
+        tokens = integer_array(argument, tokens)
+        if tokens.ndim != ndim:
+            wanted = "[batch]" if ndim == 1 else "[batch, time]"
+            raise ValueError(f"{argument} must have shape {wanted}; got {shape_str(tokens.shape)}")
+        self.check_params(params)
+        self._check_carry(carry, tokens.shape[0])
+        self._check_memory(memory, tokens.shape[0])
+        return tokens
 
     def step(self, params, carry, tokens, memory: Memory | None = None) -> tuple[Any, jax.Array]:
-        """One decoding step for a batch: tokens [batch] -> (carry, logits [batch, vocab])."""
-        self._check_memory(memory)
+        """One decoding step for a batch: tokens [batch] -> (carry, logits [batch, vocab]).
+
+        Token ids must lie in [0, vocab_size) (checked as :func:`rnnjax.tasks.heads.embed` does).
+        """
+        tokens = self._check_tokens("tokens", tokens, 1, params, carry, memory)
         x = embed(params["embedding"], tokens)
         step = jax.vmap(self.cell.step, in_axes=(None, 0, 0))
         if self.attention is Attention.BAHDANAU:
@@ -206,7 +304,7 @@ class Decoder:
 
     def apply(self, params, carry, inputs: jax.Array, memory: Memory | None = None) -> jax.Array:
         """Teacher-forced logits [batch, time, vocab] for given decoder inputs [batch, time]."""
-        self._check_memory(memory)
+        inputs = self._check_tokens("inputs", inputs, 2, params, carry, memory)
         if self.attention is Attention.BAHDANAU:
             scan_step = lambda carry, tokens: self.step(params, carry, tokens, memory)  # noqa: E731
             _, logits = jax.lax.scan(scan_step, carry, inputs.T)
@@ -217,25 +315,27 @@ class Decoder:
 
     def shift_right(self, targets: jax.Array, lengths: jax.Array) -> jax.Array:
         """Decoder inputs [start, y_0, ..., y_{T-2}]; positions >= length hold end_id."""
+        targets, lengths = self.check_targets(targets, lengths)
         inputs = jnp.concatenate([jnp.full_like(targets[:, :1], self.start_id), targets[:, :-1]], axis=1)
-        return jnp.where(sequence_mask(lengths, targets.shape[1]), inputs, self.end_id)
+        return jnp.where(length_mask(lengths, targets.shape[1]), inputs, self.end_id)
 
     def check_targets(self, targets: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Validate targets [batch, time] and lengths [batch]: ids in [0, vocab) at valid positions."""
-        targets, lengths = jnp.asarray(targets), jnp.asarray(lengths)
-        if targets.ndim != 2 or lengths.shape != targets.shape[:1]:
-            raise ValueError(
-                f"targets, lengths: expected shapes [batch, time] and [batch]; got {targets.shape}, {lengths.shape}"
-            )
-        if not isinstance(lengths, jax.core.Tracer):  # traced: checked nowhere, as inside any jit
-            mask = np.arange(targets.shape[1]) < np.asarray(lengths)[:, None]
-            check_labels(targets, self.vocab_size, mask, "targets")
+        """Validate int targets [batch, time] and lengths [batch]: lengths in [0, time], ids in [0, vocab) where valid.
+
+        Values are checked when concrete and in :func:`rnnjax.tasks.checking.checked` mode; traced lengths outside
+        act as clipped, and traced ids outside give a NaN (id >= vocab) or wrong (negative id) loss.
+        """
+        targets = integer_array("targets", targets)
+        if targets.ndim != 2:
+            raise ValueError(f"targets must have shape [batch, time]; got {shape_str(targets.shape)}")
+        lengths = check_lengths("lengths", lengths, targets.shape[:1], targets.shape[1])
+        check_labels(targets, self.vocab_size, checking.positions_below(lengths, targets.shape[1]), "targets")
         return targets, lengths
 
     def loss(self, params, carry, targets, lengths, memory: Memory | None = None, *, label_smoothing=0.0):
         """Teacher-forced cross-entropy averaged over valid target tokens."""
         targets, lengths = self.check_targets(targets, lengths)
-        mask = sequence_mask(lengths, targets.shape[1])
+        mask = length_mask(lengths, targets.shape[1])
         logits = self.apply(params, carry, self.shift_right(targets, lengths), memory)
         return cross_entropy(logits, targets, mask, label_smoothing=label_smoothing)
 
@@ -273,7 +373,7 @@ def _carry_structure(cell: Cell) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
-class Seq2Seq(_TokenInput):
+class Seq2Seq(TokenInput):
     """Encoder RNN -> initial decoder carry (+ attention over encoder outputs) -> Decoder.
 
     Without ``decoder.init_size`` the encoder's final carries (top layer, both
@@ -293,6 +393,9 @@ class Seq2Seq(_TokenInput):
     vocab_size: int | None = None
 
     def __post_init__(self):
+        self._check_vocab_size()
+        if not isinstance(self.decoder, Decoder):
+            raise TypeError(f"decoder must be a Decoder; got {type(self.decoder).__name__}")
         encoder_size = self.encoder.hidden_size * self.encoder.num_directions
         if self.decoder.init_size is not None:
             if self.decoder.init_size != encoder_size:
@@ -323,6 +426,9 @@ class Seq2Seq(_TokenInput):
 
     def encode(self, params, src, src_lengths=None, *, dropout_key=None) -> tuple[Any, Memory | None]:
         """(initial decoder carry, attention memory or None)."""
+        self._check_input_params(params, None, None)
+        check_param_keys("params", params, ("decoder",))
+        self.decoder.check_params(params["decoder"])
         ys, finals = self.encoder.apply(
             params["encoder"], self._encoder_input(params, src, "src"), lengths=src_lengths, dropout_key=dropout_key
         )
@@ -338,7 +444,7 @@ class Seq2Seq(_TokenInput):
     def logits(self, params, src, src_lengths, targets, target_lengths) -> jax.Array:
         """Teacher-forced logits [batch, target_time, vocab]."""
         carry, memory = self.encode(params, src, src_lengths)
-        inputs = self.decoder.shift_right(targets, jnp.asarray(target_lengths))
+        inputs = self.decoder.shift_right(targets, target_lengths)
         return self.decoder.apply(params["decoder"], carry, inputs, memory)
 
     def loss(self, params, src, src_lengths, targets, target_lengths, *, dropout_key=None, label_smoothing=0.0):
@@ -349,19 +455,19 @@ class Seq2Seq(_TokenInput):
                                  label_smoothing=label_smoothing)  # fmt: skip
 
     def greedy(self, params, src, src_lengths=None, *, max_length: int) -> decode.Decoded:
-        decode.check_positive("max_length", max_length)
+        positive_int("max_length", max_length)
         carry, memory = self.encode(params, src, src_lengths)
         return self.decoder.greedy(params["decoder"], carry, memory, max_length=max_length)
 
     def sample(self, params, src, src_lengths=None, *, key, max_length: int, temperature=1.0, top_k=None):
-        decode.check_positive("max_length", max_length)
+        positive_int("max_length", max_length)
         carry, memory = self.encode(params, src, src_lengths)
         return self.decoder.sample(params["decoder"], carry, memory, key=key, max_length=max_length,
                                    temperature=temperature, top_k=top_k)  # fmt: skip
 
     def beam_search(self, params, src, src_lengths=None, *, beam_width: int, max_length: int, alpha=0.0):
-        decode.check_positive("beam_width", beam_width)
-        decode.check_positive("max_length", max_length)
+        positive_int("beam_width", beam_width)
+        positive_int("max_length", max_length)
         carry, memory = self.encode(params, src, src_lengths)
         return self.decoder.beam_search(params["decoder"], carry, memory, beam_width=beam_width,
                                         max_length=max_length, alpha=alpha)  # fmt: skip

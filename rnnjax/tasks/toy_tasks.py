@@ -29,8 +29,16 @@ CAPTION_VOCAB = 9  # START, END, horizontal, vertical, band 0..3, nothing
 HORIZONTAL, VERTICAL, FIRST_BAND, NOTHING = 2, 3, 4, 8
 
 
+def _check_sizes(seed: Any, **sizes: Any) -> None:
+    """``seed`` a non-negative int, every size a positive int."""
+    _checks.nonnegative_int("seed", seed)
+    for argument, value in sizes.items():
+        _checks.positive_int(argument, value)
+
+
 def parity(seed: int, batch: int = 64, max_length: int = 8):
     """One-hot bits [batch, max_length, 2], lengths in [1, max_length], label = sum of valid bits mod 2."""
+    _check_sizes(seed, batch=batch, max_length=max_length)
     rng = np.random.default_rng(seed)
     bits = rng.integers(0, 2, (batch, max_length))
     lengths = rng.integers(1, max_length + 1, batch)
@@ -40,6 +48,8 @@ def parity(seed: int, batch: int = 64, max_length: int = 8):
 
 def next_token_tags(seed: int, batch: int = 32, time: int = 10, vocab: int = 5):
     """Tokens in [0, vocab); tag_t = token_{t+1}, and ``vocab`` at the last valid step."""
+    _check_sizes(seed, batch=batch, vocab=vocab)
+    _checks.integer("time", time, minimum=2)
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, vocab, (batch, time))
     lengths = rng.integers(2, time + 1, batch)
@@ -50,6 +60,8 @@ def next_token_tags(seed: int, batch: int = 32, time: int = 10, vocab: int = 5):
 
 def copy_or_reverse(seed: int, batch: int = 64, max_length: int = 6, reverse: bool = False):
     """Source: 2..max_length symbols from {2, ..., 6} (padded with END); target: copy or reversal + END."""
+    _check_sizes(seed, batch=batch)
+    _checks.integer("max_length", max_length, minimum=2)
     rng = np.random.default_rng(seed)
     lengths = rng.integers(2, max_length + 1, batch)
     symbols = rng.integers(2, SEQ2SEQ_VOCAB, (batch, max_length))
@@ -65,6 +77,7 @@ def ctc_runs(seed: int, batch: int = 32, symbols: int = 3, max_labels: int = 4, 
 
     Returns frames [batch, time, symbols + 1] float32, frame lengths, labels [batch, max_labels], label lengths.
     """
+    _check_sizes(seed, batch=batch, symbols=symbols, max_labels=max_labels, max_repeat=max_repeat)
     rng = np.random.default_rng(seed)
     label_lengths = rng.integers(1, max_labels + 1, batch)
     labels = rng.integers(1, symbols + 1, (batch, max_labels))
@@ -88,6 +101,8 @@ def bar_captions(seed: int, batch: int = 32, size: int = 12):
 
     Caption: [HORIZONTAL | VERTICAL, FIRST_BAND + band, END] (length 3) or [NOTHING, END] (length 2).
     """
+    _check_sizes(seed, batch=batch)
+    _checks.integer("size", size, minimum=4)
     rng = np.random.default_rng(seed)
     images = 0.2 * rng.standard_normal((batch, size, size, 1)).astype(np.float32)
     captions = np.full((batch, 3), END)

@@ -17,11 +17,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+try:  # flax is the optional extra rnnjax[vision]: the encoder below subclasses flax.linen.Module
+    import flax.linen as nn
+except ModuleNotFoundError as error:
+    raise ImportError("rnnjax.tasks.vision needs flax; install it with pip install 'rnnjax[vision]'") from error
+
+from rnnjax import _checks
 from rnnjax.tasks import decode
+from rnnjax.tasks.losses import float_array
 from rnnjax.tasks.seq2seq import Attention, Decoder
 
 
@@ -56,6 +62,10 @@ class Captioner:
     decoder: Decoder
 
     def __post_init__(self):
+        if not isinstance(self.cnn, nn.Module):
+            raise TypeError(f"cnn must be a Flax linen Module; got {type(self.cnn).__name__}")
+        if not isinstance(self.decoder, Decoder):
+            raise TypeError(f"decoder must be a Decoder; got {type(self.decoder).__name__}")
         if self.decoder.init_size is None:
             raise ValueError("decoder.init_size must be set to the CNN's output size; got None")
         if self.decoder.attention is not Attention.NONE:
@@ -68,8 +78,10 @@ class Captioner:
 
     def init(self, key: jax.Array, image_shape: tuple[int, ...], dtype: Any = jnp.float32) -> dict[str, Any]:
         """Params for images of shape ``image_shape`` = (height, width, channels)."""
-        if len(image_shape) != 3:
+        if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3:
             raise ValueError(f"image_shape must be (height, width, channels); got {image_shape!r}")
+        for axis, size in zip(("height", "width", "channels"), image_shape):
+            _checks.positive_int(f"image_shape {axis}", size)
         k_cnn, k_decoder = jax.random.split(key)
         cnn_params = self.cnn.init(k_cnn, jnp.zeros((1, *image_shape), dtype))["params"]
         cnn_params = jax.tree.map(lambda leaf: leaf.astype(dtype), cnn_params)
@@ -83,8 +95,13 @@ class Captioner:
 
     def encode(self, params: dict[str, Any], images: jax.Array) -> jax.Array:
         """The semantic vectors [batch, features]."""
+        images = float_array("images", images)
         if images.ndim != 4:
-            raise ValueError(f"images: expected shape [batch, height, width, channels]; got {images.shape}")
+            raise ValueError(
+                f"images must have shape [batch, height, width, channels]; got {_checks.shape_str(images.shape)}"
+            )
+        if not isinstance(params, dict) or "cnn" not in params or "decoder" not in params:
+            raise ValueError("params must hold keys ['cnn', 'decoder'] (from Captioner.init)")
         return self.cnn.apply({"params": params["cnn"]}, images)
 
     def initial_carry(self, params: dict[str, Any], images: jax.Array) -> Any:
@@ -97,18 +114,18 @@ class Captioner:
         return self.decoder.loss(params["decoder"], carry, captions, lengths, label_smoothing=label_smoothing)
 
     def greedy(self, params, images, *, max_length: int) -> decode.Decoded:
-        decode.check_positive("max_length", max_length)
+        _checks.positive_int("max_length", max_length)
         return self.decoder.greedy(params["decoder"], self.initial_carry(params, images), max_length=max_length)
 
     def sample(self, params, images, *, key, max_length: int, temperature=1.0, top_k=None) -> decode.Decoded:
-        decode.check_positive("max_length", max_length)
+        _checks.positive_int("max_length", max_length)
         carry = self.initial_carry(params, images)
         return self.decoder.sample(params["decoder"], carry, key=key, max_length=max_length,
                                    temperature=temperature, top_k=top_k)  # fmt: skip
 
     def beam_search(self, params, images, *, beam_width: int, max_length: int, alpha=0.0) -> decode.Beams:
-        decode.check_positive("beam_width", beam_width)
-        decode.check_positive("max_length", max_length)
+        _checks.positive_int("beam_width", beam_width)
+        _checks.positive_int("max_length", max_length)
         carry = self.initial_carry(params, images)
         return self.decoder.beam_search(params["decoder"], carry, beam_width=beam_width, max_length=max_length,
                                         alpha=alpha)  # fmt: skip

@@ -158,16 +158,36 @@ def test_sampling_is_reproducible_follows_the_model_and_honours_top_k(key):
 def test_bad_arguments_raise_clear_errors():
     state, start = _start(2)
     step_fn = _step_fn(_table())
-    with pytest.raises(ValueError, match="beam_width must be a Python int >= 1; got 0"):
-        beam_search(step_fn, state, start, beam_width=0, max_length=3, end_id=END)
-    with pytest.raises(ValueError, match="max_length must be a Python int >= 1; got 0"):
-        greedy(step_fn, state, start, max_length=0, end_id=END)
-    with pytest.raises(ValueError, match=r"end_id must lie in \[0, 3\)"):
-        greedy(step_fn, state, start, max_length=2, end_id=3)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
-        sample(step_fn, state, start, jax.random.key(0), max_length=2, end_id=END, temperature=0.0)
-    with pytest.raises(ValueError, match="start_tokens must be an int array of shape"):
-        greedy(step_fn, state, start[:, None], max_length=2, end_id=END)
+    key = jax.random.key(0)
+    cases = [
+        (ValueError, "beam_width must be >= 1; got 0",
+         lambda: beam_search(step_fn, state, start, beam_width=0, max_length=3, end_id=END)),
+        (TypeError, "beam_width must be an int; got 2.0",
+         lambda: beam_search(step_fn, state, start, beam_width=2.0, max_length=3, end_id=END)),
+        (ValueError, "max_length must be >= 1; got 0", lambda: greedy(step_fn, state, start, max_length=0, end_id=END)),
+        (ValueError, r"end_id must be <= 2; got 3", lambda: greedy(step_fn, state, start, max_length=2, end_id=3)),
+        (ValueError, r"end_id must be >= 0; got -1",
+         lambda: beam_search(step_fn, state, start, beam_width=2, max_length=2, end_id=-1)),
+        (TypeError, r"pad_id must be an int", lambda: greedy(step_fn, state, start, max_length=2, end_id=END,
+                                                             pad_id=0.5)),  # fmt: skip
+        (ValueError, "temperature must be > 0",
+         lambda: sample(step_fn, state, start, key, max_length=2, end_id=END, temperature=0.0)),
+        (ValueError, "top_k must be >= 1; got 0",
+         lambda: sample(step_fn, state, start, key, max_length=2, end_id=END, top_k=0)),
+        (ValueError, "alpha must be finite",
+         lambda: beam_search(step_fn, state, start, beam_width=2, max_length=2, end_id=END, alpha=float("nan"))),
+        (ValueError, "start_tokens must be an int array of shape",
+         lambda: greedy(step_fn, state, start[:, None], max_length=2, end_id=END)),
+        (ValueError, r"start_tokens must be ids in \[0, 3\).*got 3",
+         lambda: greedy(step_fn, state, start.at[1].set(3), max_length=2, end_id=END)),
+        (ValueError, r"start_tokens must be ids in \[0, 3\).*got -1",
+         lambda: beam_search(step_fn, state, start.at[0].set(-1), beam_width=2, max_length=2, end_id=END)),
+        (ValueError, r"state\[0\] must lead with the batch axis 3 \(that of start_tokens\); got shape \[2\]",
+         lambda: greedy(step_fn, state, jnp.zeros(3, jnp.int32), max_length=2, end_id=END)),
+    ]
+    for error, pattern, call in cases:
+        with pytest.raises(error, match=pattern):
+            call()
 
 
 def test_beam_search_beats_greedy_on_a_garden_path():

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from rnnjax.tasks.losses import cross_entropy, masked_mean, mse, reduce, sequence_mask
+from rnnjax.tasks.losses import check_labels, cross_entropy, masked_mean, mse, reduce, sequence_mask
 
 
 def _batch(key, batch=3, time=5, classes=4):
@@ -82,13 +82,27 @@ def test_masked_mean_of_empty_mask_is_zero():
 
 def test_bad_inputs_raise_clear_errors(key):
     logits, labels, mask = _batch(key)
-    with pytest.raises(ValueError, match=r"labels: ids must lie in \[0, 4\).*\[.*7\]"):
-        cross_entropy(logits, labels.at[0, 0].set(7), mask)
-    with pytest.raises(ValueError, match="labels: expected shape"):
-        cross_entropy(logits, labels[:, :2], None)
-    with pytest.raises(ValueError, match="mask: expected shape"):
-        cross_entropy(logits, labels, mask[:, :2])
-    with pytest.raises(ValueError, match="targets: expected shape"):
-        mse(jnp.zeros(3), jnp.zeros(4))
-    with pytest.raises(ValueError, match="reduction must be one of"):
-        reduce(jnp.zeros(3), None, "average")
+    cases = [
+        (ValueError, r"labels must be ids in \[0, 4\) at valid positions; got 7",
+         lambda: cross_entropy(logits, labels.at[0, 0].set(7), mask)),
+        (ValueError, r"labels must be ids in \[0, 4\) at valid positions; got -1",
+         lambda: cross_entropy(logits, labels.at[0, 0].set(-1), mask)),
+        (ValueError, "labels must have shape", lambda: cross_entropy(logits, labels[:, :2], None)),
+        (TypeError, "labels must be an integer array", lambda: cross_entropy(logits, labels.astype(float))),
+        (TypeError, "logits must be a floating-point array", lambda: cross_entropy(labels[..., None], labels)),
+        (ValueError, r"mask must have shape \[3, 5\]; got \[3, 2\]", lambda: cross_entropy(logits, labels, mask[:, :2])),
+        (ValueError, r"label_smoothing must be < 1; got 1.0",
+         lambda: cross_entropy(logits, labels, mask, label_smoothing=1.0)),
+        (ValueError, r"label_smoothing must be >= 0", lambda: cross_entropy(logits, labels, label_smoothing=-0.1)),
+        (ValueError, "targets must have shape", lambda: mse(jnp.zeros(3), jnp.zeros(4))),
+        (ValueError, "reduction must be one of", lambda: reduce(jnp.zeros(3), None, "average")),
+        (ValueError, r"mask must have shape \[3\]", lambda: reduce(jnp.zeros(3), jnp.ones(2, bool))),
+        (ValueError, r"lengths must be in \[0, 4\]; got 5", lambda: sequence_mask(jnp.array([1, 5]), 4)),
+        (ValueError, r"lengths must be in \[0, 4\]; got -1", lambda: sequence_mask(jnp.array([-1, 2]), 4)),
+        (TypeError, r"lengths must be an integer array", lambda: sequence_mask(jnp.array([1.0]), 4)),
+        (ValueError, r"max_length must be >= 0; got -1", lambda: sequence_mask(jnp.array([0]), -1)),
+        (ValueError, r"num_classes must be >= 1; got 0", lambda: check_labels(labels, 0)),
+    ]
+    for error, pattern, call in cases:
+        with pytest.raises(error, match=pattern):
+            call()

@@ -40,8 +40,10 @@ def test_error_rates_by_hand():
     assert char_error_rate(["abcd", "xy"], ["abd", "xy"]) == pytest.approx(1 / 6)
     assert word_error_rate(["the cat sat"], ["the cat sat down"]) == pytest.approx(1 / 3)
     assert word_error_rate(["a b"], ["c d"]) == 1.0
-    with pytest.raises(ValueError, match="hypotheses: expected 2 items"):
+    with pytest.raises(ValueError, match="hypotheses must hold 2 items"):
         error_rate(["a", "b"], ["a"])
+    with pytest.raises(TypeError, match="references must be a sequence of strings"):
+        char_error_rate("abc", ["abc"])
 
 
 def test_accuracies_honour_mask():
@@ -51,9 +53,15 @@ def test_accuracies_honour_mask():
     np.testing.assert_allclose(token_accuracy(predictions, targets, mask), 4 / 5)
     np.testing.assert_allclose(sequence_accuracy(predictions, targets, mask), 0.5)
     np.testing.assert_allclose(token_accuracy(predictions, targets), 4 / 6)
-    with pytest.raises(ValueError, match="targets: expected shape"):
+    with pytest.raises(ValueError, match=r"targets must have shape \[2, 3\]; got \[2, 2\]"):
         token_accuracy(predictions, targets[:, :2])
+    with pytest.raises(ValueError, match=r"mask must have shape \[2, 3\]; got \[3\]"):
+        sequence_accuracy(predictions, targets, mask[0])
 
 
 def test_trim():
     assert trim(np.array([[1, 2, 3], [4, 5, 6]]), [2, 0]) == [(1, 2), ()]
+    with pytest.raises(ValueError, match=r"lengths must be in \[0, 3\]; got 4"):
+        trim(np.array([[1, 2, 3], [4, 5, 6]]), [4, 0])
+    with pytest.raises(ValueError, match=r"lengths must have shape \[2\]; got \[1\]"):
+        trim(np.array([[1, 2, 3], [4, 5, 6]]), [1])

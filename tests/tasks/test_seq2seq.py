@@ -7,10 +7,10 @@ import optax
 import pytest
 
 from rnnjax.tasks import toy_tasks
-from rnnjax.core.cells import gru, lstm
+from rnnjax.core.cells import gru, lstm, simple_rnn
 from rnnjax.tasks.losses import cross_entropy, sequence_mask
 from rnnjax.tasks.metrics import token_accuracy
-from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
+from rnnjax.tasks.seq2seq import Decoder, Memory, Seq2Seq, attend
 from rnnjax.core.unroll import RNN
 
 START, END, VOCAB = 0, 1, 7
@@ -92,23 +92,62 @@ def test_bad_inputs_raise_clear_errors(key):
         Seq2Seq(RNN(gru(), 4), Decoder(lstm(), VOCAB, 4, 5))
     with pytest.raises(ValueError, match=r"decoder.init_size: expected 4 .*got 5"):
         Seq2Seq(RNN(gru(), 4), Decoder(gru(), VOCAB, 4, 5, init_size=5))
-    with pytest.raises(ValueError, match=r"end_id must lie in \[0, 7\)"):
-        Decoder(gru(), VOCAB, 4, 5, end_id=7)
-    with pytest.raises(ValueError, match="attention must be one of"):
-        Decoder(gru(), VOCAB, 4, 5, attention="dot")
     model = _model("luong", cell=gru)
     params = model.init(key, 6)
+    decoder, decoder_params = model.decoder, params["decoder"]
     src, src_lengths, targets, target_lengths = _data(key)
-    with pytest.raises(ValueError, match="beam_width must be a Python int >= 1; got 0"):
-        model.beam_search(params, src, src_lengths, beam_width=0, max_length=3)
-    with pytest.raises(ValueError, match="max_length must be a Python int >= 1; got 0"):
-        model.greedy(params, src, src_lengths, max_length=0)
-    with pytest.raises(ValueError, match=r"src: ids must lie in \[0, 7\)"):
-        model.loss(params, src.at[0, 0].set(9), src_lengths, targets, target_lengths)
-    with pytest.raises(ValueError, match=r"targets: ids must lie in \[0, 7\)"):
-        model.loss(params, src, src_lengths, targets.at[0, 0].set(9), target_lengths)
-    with pytest.raises(ValueError, match="memory_size must be given exactly when attention is used"):
-        model.decoder.init(key)
+    carry, memory = model.encode(params, src, src_lengths)
+    other = Decoder(gru(), VOCAB + 1, 8, 5, attention="luong").init(key, memory_size=8)
+    cases = [
+        (ValueError, r"end_id .*must be <= 6; got 7", lambda: Decoder(gru(), VOCAB, 4, 5, end_id=7)),
+        (ValueError, r"start_id .*must be >= 0; got -1", lambda: Decoder(gru(), VOCAB, 4, 5, start_id=-1)),
+        (ValueError, "attention must be one of", lambda: Decoder(gru(), VOCAB, 4, 5, attention="dot")),
+        (TypeError, "hidden_size must be an int; got 4.0", lambda: Decoder(gru(), VOCAB, 4.0, 5)),
+        (TypeError, "cell must be an rnnjax Cell", lambda: Decoder("gru", VOCAB, 4, 5)),
+        (TypeError, "decoder must be a Decoder", lambda: Seq2Seq(RNN(gru(), 4), gru())),
+        (ValueError, "memory_size must be given exactly when attention is used", lambda: decoder.init(key)),
+        (ValueError, "memory_size must be >= 1; got 0", lambda: decoder.init(key, memory_size=0)),
+        (ValueError, "beam_width must be >= 1; got 0",
+         lambda: model.beam_search(params, src, src_lengths, beam_width=0, max_length=3)),
+        (ValueError, "max_length must be >= 1; got 0", lambda: model.greedy(params, src, src_lengths, max_length=0)),
+        (ValueError, r"src must be ids in \[0, 7\).*got 9",
+         lambda: model.loss(params, src.at[0, 0].set(9), src_lengths, targets, target_lengths)),
+        (ValueError, r"targets must be ids in \[0, 7\).*got 9",
+         lambda: model.loss(params, src, src_lengths, targets.at[0, 0].set(9), target_lengths)),
+        (ValueError, r"lengths must be in \[0, 4\]; got 5",
+         lambda: model.loss(params, src, src_lengths, targets, target_lengths.at[0].set(5))),
+        (ValueError, r"lengths must be in \[0, 4\]; got -1",
+         lambda: decoder.shift_right(targets, target_lengths.at[0].set(-1))),
+        (ValueError, r"lengths must have shape \[3\]; got \[2\]",
+         lambda: model.loss(params, src, src_lengths, targets, target_lengths[:2])),
+        (ValueError, r"params\['embedding'\] must have shape \[7, 5\]; got \[8, 5\]",
+         lambda: decoder.step(other, carry, targets[:, 0], memory)),
+        (ValueError, r"params\['cell'\] must map input size 5 to hidden size 8.*got 5 -> 4",
+         lambda: decoder.step({**decoder_params, "cell": gru().init(key, 5, 4)}, carry, src[:, 0], memory)),
+        (ValueError, r"params\['cell'\] must (hold keys|be params of the)",
+         lambda: decoder.step({**decoder_params, "cell": {"kernel": 1}}, carry, src[:, 0], memory)),
+        (ValueError, r"params must hold keys .*missing \['attention'\]",
+         lambda: decoder.step({k: v for k, v in decoder_params.items() if k != "attention"}, carry, src[:, 0], memory)),
+        (ValueError, r"tokens must be ids in \[0, 7\).*got 7",
+         lambda: decoder.step(decoder_params, carry, src[:, 0].at[0].set(7), memory)),
+        (ValueError, r"tokens must have shape \[batch\]", lambda: decoder.step(decoder_params, carry, src, memory)),
+        (ValueError, r"carry must have batch size 2 \(that of the tokens\); got 3",
+         lambda: decoder.step(decoder_params, carry, src[:2, 0], memory)),
+        (ValueError, r"memory must have batch size 2 \(that of the tokens\); got 3",
+         lambda: decoder.step(decoder_params, jax.tree.map(lambda x: x[:2], carry), src[:2, 0], memory)),
+        (ValueError, "memory must be given exactly when attention is used",
+         lambda: decoder.step(decoder_params, carry, src[:, 0])),
+        (ValueError, r"values must have shape \[\?, \?, 8\]; got \[3, 5, 4\]",
+         lambda: decoder.memory(decoder_params, jnp.ones((3, 5, 4)))),
+        (ValueError, r"lengths must be in \[0, 5\]; got 6",
+         lambda: decoder.memory(decoder_params, jnp.ones((3, 5, 8)), jnp.array([6, 1, 1]))),
+        (ValueError, "carry_from_vector needs a Decoder built with init_size",
+         lambda: decoder.carry_from_vector(decoder_params, jnp.ones((3, 8)))),
+        (ValueError, "batch must be >= 1; got 0", lambda: decoder.zero_carry(decoder_params, 0)),
+    ]
+    for error, pattern, call in cases:
+        with pytest.raises(error, match=pattern):
+            call()
 
 
 def test_attention_seq2seq_learns_to_reverse(key):
@@ -152,3 +191,88 @@ def test_decoder_alone_generates_from_a_start_token(key):
     forced = jnp.where(sequence_mask(first.lengths, 6), token_log_probs, 0.0).sum(-1)
     np.testing.assert_allclose(first.log_probs, forced, rtol=1e-10)
     assert 1 < len(set(np.asarray(first.lengths).tolist()))  # some samples end early
+
+
+# --------------------------------------------------------------------------- attention against numpy
+
+
+def _masked_softmax(scores, valid):
+    """a_j = exp(e_j) / sum_{valid k} exp(e_k) at valid j, 0 elsewhere (numpy; an all-masked row gives zeros)."""
+    top = np.max(np.where(valid, scores, -np.inf), axis=-1, keepdims=True)
+    weights = np.where(valid, np.exp(scores - np.where(np.isfinite(top), top, 0.0)), 0.0)
+    return weights / np.maximum(weights.sum(-1, keepdims=True), 1e-300)
+
+
+def _numpy_decoder(params, attention, carry, inputs, values, valid):
+    """Teacher-forced logits of a simple-tanh-cell Decoder, every equation written out in numpy."""
+    p = jax.tree.map(np.asarray, params)
+    cell, readout = p["cell"], p["readout"]
+    h, logits = np.asarray(carry), []
+    for t in range(inputs.shape[1]):
+        x = p["embedding"][np.asarray(inputs[:, t])]
+        if attention == "bahdanau":  # e_j = v . tanh(W_q s_{t-1} + W_k m_j + b_k); context enters the cell
+            a = p["attention"]
+            hidden = np.tanh((h @ a["query"])[:, None, :] + values @ a["key"]["kernel"] + a["key"]["bias"])
+            context = np.einsum("bs,bsd->bd", _masked_softmax(hidden @ a["score"], valid), values)
+            x = np.concatenate([x, context], -1)
+        h = np.tanh(x @ cell["input_kernel"] + h @ cell["recurrent_kernel"] + cell["bias"])
+        if attention == "bahdanau":
+            out = np.concatenate([h, context], -1)
+        elif attention == "luong":  # e_j = h_t W m_j; h~ = tanh(W_c [c; h] + b_c)
+            a = p["attention"]
+            scores = np.einsum("bh,bsh->bs", h, values @ a["key"])
+            context = np.einsum("bs,bsd->bd", _masked_softmax(scores, valid), values)
+            combined = np.concatenate([context, h], -1)
+            out = np.tanh(combined @ a["combine"]["kernel"] + a["combine"]["bias"])
+        else:
+            out = h
+        logits.append(out @ readout["kernel"] + readout["bias"])
+    return np.stack(logits, 1)
+
+
+MEMORY_SHAPES = [  # (batch, source, lengths or None)
+    (1, 1, None),
+    (1, 4, [2]),
+    (3, 5, None),
+    (3, 5, [5, 1, 3]),
+    (2, 3, [0, 3]),  # an empty memory row: zero context
+]
+
+
+@pytest.mark.parametrize("attention", ["none", "bahdanau", "luong"])
+@pytest.mark.parametrize(("batch", "source", "lengths"), MEMORY_SHAPES)
+def test_decoder_equals_numpy_equations(key, attention, batch, source, lengths):
+    """Decoder.apply (teacher forcing) and one Decoder.step against the written-out maths, per attention kind."""
+    decoder = Decoder(simple_rnn(), VOCAB, 4, 3, attention=attention, attention_size=5)
+    memory_size = None if attention == "none" else 6
+    params = decoder.init(key, memory_size, jnp.float64)
+    params = jax.tree.map(lambda leaf: leaf + 0.1 * jnp.ones_like(leaf), params)  # non-zero biases
+    keys = jax.random.split(jax.random.fold_in(key, batch * 10 + source), 3)
+    values = jax.random.normal(keys[0], (batch, source, 6), jnp.float64)
+    carry = jax.random.normal(keys[1], (batch, 4), jnp.float64)
+    inputs = jax.random.randint(keys[2], (batch, 3), 0, VOCAB)
+    valid = np.ones((batch, source), bool) if lengths is None else np.arange(source) < np.array(lengths)[:, None]
+    memory = None
+    if attention != "none":
+        memory = decoder.memory(params, values, None if lengths is None else jnp.array(lengths))
+        np.testing.assert_array_equal(memory.mask, valid)
+    expected = _numpy_decoder(params, attention, carry, inputs, np.asarray(values), valid)
+    np.testing.assert_allclose(decoder.apply(params, carry, inputs, memory), expected, rtol=1e-10, atol=1e-12)
+    _, step_logits = decoder.step(params, carry, inputs[:, 0], memory)
+    np.testing.assert_allclose(step_logits, expected[:, 0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("batch", "source", "lengths"), MEMORY_SHAPES)
+@pytest.mark.parametrize("queries", [None, 3])  # scores [batch, source] or [batch, time, source]
+def test_attend_equals_masked_softmax_in_numpy(key, batch, source, lengths, queries):
+    valid = np.ones((batch, source), bool) if lengths is None else np.arange(source) < np.array(lengths)[:, None]
+    values = jax.random.normal(key, (batch, source, 2), jnp.float64)
+    shape = (batch, source) if queries is None else (batch, queries, source)
+    scores = 3 * jax.random.normal(jax.random.fold_in(key, 1), shape, jnp.float64)
+    memory = Memory(values=values, keys=values, mask=jnp.asarray(valid))
+    context, weights = attend(scores, memory)
+    expected_weights = _masked_softmax(np.asarray(scores), valid if queries is None else valid[:, None, :])
+    pattern = "bs,bsd->bd" if queries is None else "bts,bsd->btd"
+    expected_context = np.einsum(pattern, expected_weights, np.asarray(values))
+    np.testing.assert_allclose(weights, expected_weights, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(context, expected_context, rtol=1e-12, atol=1e-15)

@@ -147,7 +147,7 @@ def check_readout(argument: str, params: Any, input_size: int | None, output_siz
     _checks.has_shape(f"{argument}['bias']", params["bias"], (output_size,))
 
 
-class _TokenInput:
+class TokenInput:
     """Mixin: optional embedding of integer inputs before the encoder."""
 
     def _check_vocab_size(self) -> None:
@@ -180,7 +180,7 @@ class _TokenInput:
 
 
 @dataclasses.dataclass(frozen=True)
-class ManyToOne(_TokenInput):
+class ManyToOne(TokenInput):
     """Sequence -> vector -> dense readout: logits = W pool(RNN(xs)) + b.
 
     Attributes:
@@ -232,7 +232,7 @@ class ManyToOne(_TokenInput):
 
 
 @dataclasses.dataclass(frozen=True)
-class Tagger(_TokenInput):
+class Tagger(TokenInput):
     """One label per step: logits_t = W y_t + b with y_t the (bi)directional RNN output.
 
     Attributes:

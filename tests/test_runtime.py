@@ -110,6 +110,7 @@ def test_backends_started_turns_true_only_when_jax_computes():
 IMPORT_EVERYTHING_LIGHT = """
 import sys
 import rnnjax, rnnjax.core, rnnjax.typing, rnnjax.analysis.diagnostics, rnnjax.analysis.plots, rnnjax.analysis.viz
+import rnnjax.tasks.losses, rnnjax.tasks.ctc, rnnjax.tasks.heads, rnnjax.training.train, rnnjax.probes.report
 print(sorted(name for name in ("matplotlib", "flax", "torch", "beartype") if name in sys.modules))
 """
 

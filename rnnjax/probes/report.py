@@ -10,7 +10,7 @@ import numpy as np
 from rnnjax.analysis.plots import new_figure, save_figure
 from rnnjax.probes.sweep import summarise
 
-__all__ = ["make_plots", "study_table", "findings", "summarise"]
+__all__ = ["make_plots", "study_table", "findings", "summarise", "violations", "interval_extent"]
 
 Rows = list[dict[str, Any]]
 
@@ -84,8 +84,22 @@ def make_plots(records: Rows, extras: dict[str, Any], plot_path: Callable[[str],
     files = {}
     uni = [r for r in _select(table, study="causality") if "@last" not in r["target"] and "-bi" not in r["model"]]
     if uni:
-        files["causality"] = _figure(plot_path("causality"), 1, lambda ax: plot_vs(uni, ax[0], "delay"),
-                                     "Study 1: causal models vs delay D (dashed: exact floor)")  # fmt: skip
+        names = sorted({r["target"] for r in uni})
+
+        def draw_causality(ax):
+            for axis, name in zip(ax, names):
+                plot_vs(_select(uni, target=name), axis, "delay")
+                axis.set_title(name, fontsize=9)
+
+        files["causality"] = _figure(plot_path("causality"), len(names), draw_causality,
+                                     "Study 1: unidirectional models vs delay D (dashed: exact floor; linear: "
+                                     "time-invariant floor, others: causal floor)")  # fmt: skip
+    if _select(records, study="encoder_decoder"):
+        rows = _select(records, study="encoder_decoder")
+        names = sorted({r["target"] for r in rows})
+        files["encoder_decoder"] = _figure(plot_path("encoder_decoder"), len(names),
+                                           lambda ax: _encoder_decoder_panels(rows, names, ax),
+                                           "Study 7: encoder-decoder NMSE vs vector width m (black: rank floor)")
     for study, x, title in (
         ("width", "width", "Study 2: width thresholds (band: theory)"),
         ("memory", "width", "Study 3: memory vs width (band: theory)"),
@@ -144,6 +158,72 @@ def _bars(rows: Rows, axis) -> None:
     axis.set_ylabel("test NMSE")
 
 
+def _encoder_decoder_panels(rows: Rows, names: list[str], axes) -> None:
+    """One panel per target: median test NMSE vs m per model (solid: no attention, dashed: attention) + rank floor."""
+    for axis, name in zip(axes, names):
+        chosen = _select(rows, target=name)
+        for model, group in sorted(_groups(chosen, "model").items()):
+            widths = sorted({r["width"] for r in group})
+            medians = [float(np.median([r["nmse_test"] for r in group if r["width"] == w])) for w in widths]
+            axis.plot(widths, _floor(medians), "o--" if model[0].endswith("-attn") else "o-", label=model[0])
+        floors = sorted({(r["width"], r["rank_floor"]) for r in chosen if r.get("rank_floor") is not None})
+        if floors:
+            axis.plot(*zip(*floors), "k-", linewidth=2.5, alpha=0.6, label="rank floor (linear)")
+        axis.set_yscale("log")
+        axis.set_xlabel("vector width m")
+        axis.set_ylabel("test NMSE")
+        axis.set_title(name, fontsize=9)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=6)
+
+
+# --------------------------------------------------------------------------- intervals and checks
+
+
+def median_interval(group: Rows) -> tuple[float, float, float]:
+    """(median, low, high) of nmse_test over seeds: the middle row's interval (mean of the two middle ones)."""
+    ordered = sorted(group, key=lambda r: r["nmse_test"])
+    middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
+    return tuple(float(np.mean([r[f] for r in middle])) for f in ("nmse_test", "nmse_test_low", "nmse_test_high"))
+
+
+def interval_extent(records: Rows, field: str = "nmse_test") -> float:
+    """Largest relative half-width (high - low) / (2 value) of the 95% intervals of ``field`` (values > 1e-12)."""
+    widths = [(r[f"{field}_high"] - r[f"{field}_low"]) / (2 * r[field]) for r in records
+              if r.get(field) is not None and r[field] > 1e-12 and r.get(f"{field}_high") is not None]  # fmt: skip
+    return float(max(widths, default=0.0))
+
+
+EXACT_FLOORS = ("theory_nmse_lower", "causal_floor", "time_invariant_floor", "rank_floor")
+
+
+def _applies(record: dict, floor: str) -> bool:
+    """causal floors bind every model; time-invariant and rank floors bind linear models only."""
+    if floor == "time_invariant_floor":
+        return record.get("readout") == "none"
+    if floor == "rank_floor":
+        return record["model"].startswith("linear") and record["model"].endswith("-encdec")
+    return True
+
+
+def violations(records: Rows, tolerance: float = 1e-9) -> list[str]:
+    """Rows whose test NMSE lies below an optimum no model of their kind can beat, beyond the 95% interval.
+
+    Any such row is an error (a wrong floor, a leak between train and test, or a broken metric).
+    """
+    found = []
+    for record in records:
+        for floor in EXACT_FLOORS:
+            value = record.get(floor)
+            if value is not None and _applies(record, floor) and record["nmse_test_high"] < value - tolerance:
+                found.append(
+                    f"{record['study']}/{record['target']}/{record['model']} w{record['width']} D{record['delay']} "
+                    f"seed {record['seed']}: test NMSE {record['nmse_test']:.4g} (95% interval up to "
+                    f"{record['nmse_test_high']:.4g}) is below {floor} {value:.4g}"
+                )
+    return found
+
+
 # --------------------------------------------------------------------------- markdown
 
 
@@ -153,20 +233,38 @@ def _fmt(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def _theory_text(lower, upper) -> str:
+    if lower is None and upper is None:
+        return "-"
+    if upper is None:
+        return f">= {_fmt(lower)}"
+    return _fmt(upper) if lower is None or np.isclose(lower, upper) else f"[{_fmt(lower)}, {_fmt(upper)}]"
+
+
+EXTRA_COLUMNS = {
+    "causality": (("causal_floor", "causal floor"), ("time_invariant_floor", "time-invariant floor")),
+    "encoder_decoder": (("rank_floor", "rank floor"),),
+}
+
+
 def study_table(records: Rows, study: str) -> str:
-    """Markdown: one row per (target, model, width, depth, delay) with median/best test NMSE over seeds and theory."""
+    """Markdown: per (target, model, width, depth, delay) the median test NMSE over seeds with its 95% interval,
+    the best seed, NMSE at 10T, the theory and the study's floors."""
     rows = []
+    extra = EXTRA_COLUMNS.get(study, ())
     groups = _groups(_select(records, study=study), "target", "model", "width", "depth", "delay")
     for key, group in sorted(groups.items()):
-        tests = [r["nmse_test"] for r in group]
+        median, low, high = median_interval(group)
         longs = [r["nmse_test_long"] for r in group if r["nmse_test_long"] is not None]
-        lower, upper = group[0]["theory_nmse_lower"], group[0]["theory_nmse"]
-        theory = _fmt(upper) if lower is None or np.isclose(lower, upper) else f"[{_fmt(lower)}, {_fmt(upper)}]"
-        cells = [*map(str, key), _fmt(float(np.median(tests))), _fmt(float(np.min(tests))),
-                 _fmt(float(np.median(longs))) if longs else "-", theory]  # fmt: skip
+        theory = _theory_text(group[0]["theory_nmse_lower"], group[0]["theory_nmse"])
+        cells = [*map(str, key), f"{_fmt(median)} [{_fmt(low)}, {_fmt(high)}]",
+                 _fmt(float(np.min([r["nmse_test"] for r in group]))),
+                 _fmt(float(np.median(longs))) if longs else "-", theory,
+                 *(_fmt(group[0].get(field)) for field, _ in extra)]  # fmt: skip
         rows.append("| " + " | ".join(cells) + " |")
-    header = "| target | model | width | depth | delay | NMSE test (median) | best | NMSE at 10T (median) | theory |"
-    return "\n".join([header, "|" + "---|" * 9, *rows])
+    names = ["target", "model", "width", "depth", "delay", "NMSE test, median [95% interval]", "best",
+             "NMSE at 10T (median)", "theory", *(title for _, title in extra)]  # fmt: skip
+    return "\n".join(["| " + " | ".join(names) + " |", "|" + "---|" * len(names), *rows])
 
 
 def _median(records: Rows, field: str = "nmse_test", **where) -> float | None:
@@ -180,17 +278,47 @@ def _lengths(records: Rows, **where) -> str:
     return ", ".join(f"{name} {_fmt(_median(records, field, **where))}" for name, field in fields)
 
 
+def _with_interval(records: Rows, **where) -> str:
+    """'median [low, high]' of nmse_test over the selected rows (seeds); '-' when none."""
+    rows = _select(records, **where)
+    if not rows:
+        return "-"
+    median, low, high = median_interval(rows)
+    return f"{_fmt(median)} [{_fmt(low)}, {_fmt(high)}]"
+
+
 def _causality(records: Rows) -> str:
     where = {"study": "causality", "target": "centred_sum4"}
     delays = [r["delay"] for r in _select(records, model="linear", **where)]
-    floor = _select(records, model="linear", delay=0, **where)[0]["theory_nmse"]
-    return (
+    floor = _select(records, model="linear", delay=0, **where)[0]["causal_floor"]
+    text = (
         f"Centred moving sum (window 9): a causal linear RNN stops at NMSE "
-        f"{_fmt(_median(records, model='linear', delay=0, **where))} (exact floor {_fmt(floor)}), a causal GRU at "
-        f"{_fmt(_median(records, model='gru', delay=0, **where))}; with output delay D={max(delays)}: "
-        f"{_fmt(_median(records, model='linear', delay=max(delays), **where))}; bidirectional: "
-        f"{_fmt(_median(records, model='linear-bi', **where))}; many-to-one (last step): "
-        f"{_fmt(_median(records, study='causality', target='centred_sum4@last', model='linear'))}."
+        f"{_with_interval(records, model='linear', delay=0, **where)} (exact floor {_fmt(floor)}), a causal GRU at "
+        f"{_with_interval(records, model='gru', delay=0, **where)}; with output delay D={max(delays)}: "
+        f"{_with_interval(records, model='linear', delay=max(delays), **where)}; bidirectional: "
+        f"{_with_interval(records, model='linear-bi', **where)}; many-to-one (last step): "
+        f"{_with_interval(records, study='causality', target='centred_sum4@last', model='linear')}."
+    )
+    return text + " " + _reversal(records, delays)
+
+
+def _reversal(records: Rows, delays: list[int]) -> str:
+    """Reversal: the causal floor falls with D and vanishes bidirectionally; the time-invariant one stays high."""
+    where = {"study": "causality", "target": "reversal"}
+    if not _select(records, **where):
+        return ""
+    first = lambda **w: _select(records, **where, **w)[0]  # noqa: E731
+    bi_models = sorted({r["model"] for r in _select(records, bidirectional=True, **where)} - {"linear-bi"})
+    nonlinear_bi = "; ".join(f"{m} {_with_interval(records, model=m, **where)}" for m in bi_models)
+    return (
+        f"Reversal (not time-invariant): causal floor {_fmt(first(delay=0)['causal_floor'])} at D=0 and "
+        f"{_fmt(first(delay=max(delays))['causal_floor'])} at D={max(delays)} (0 bidirectionally), but the "
+        f"time-invariant floor that binds every linear RNN is {_fmt(first(model='linear', delay=0)['time_invariant_floor'])} "
+        f"(D=0) and {_fmt(first(model='linear-bi')['time_invariant_floor'])} bidirectionally; trained: linear D=0 "
+        f"{_with_interval(records, model='linear', delay=0, **where)}, linear-bi "
+        f"{_with_interval(records, model='linear-bi', **where)}"
+        + (f", nonlinear bidirectional: {nonlinear_bi}" if nonlinear_bi else "")
+        + ". A bidirectional model removes the information floor, not the time-invariance one."
     )
 
 
@@ -209,31 +337,49 @@ def _memory(records: Rows) -> str:
     for target in sorted({r["target"] for r in _select(records, study="memory")}):
         where = {"study": "memory", "target": target, "width": largest}
         long = _fmt(_median(records, "nmse_test_long", **where))
-        parts.append(f"{target} {_fmt(_median(records, **where))} (10T: {long})")
+        parts.append(f"{target} {_with_interval(records, **where)} (10T: {long})")
     text = f"At width {largest}: " + ", ".join(parts) + ". "
     return text + _gaps(_select(records, study="memory"))
 
 
 def _gaps(rows: Rows) -> str:
-    """Say where training stays above the achievable (upper) theory value: optimisation, not expressivity."""
-    above = []
+    """Approximation gap (theory: the best error at this width) and optimisation gap (best trained - theory)."""
+    parts = []
     for (target, width), group in sorted(_groups(rows, "target", "width").items()):
         upper = group[0]["theory_nmse"]
         best = min(r["nmse_test"] for r in group)
-        if upper is not None and best > 10 * upper + 1e-9:
-            above.append(f"{target} w{width} (best {_fmt(best)} vs achievable {_fmt(upper)})")
-    if not above:
-        return "Every trained model reached its theory band."
-    lead = "Trained error above what the width allows (optimisation, not expressivity, is the limit): "
-    return lead + "; ".join(above) + "."
+        if upper is not None:
+            parts.append(f"{target} w{width}: {_fmt(upper)} / {_fmt(best - upper)}")
+    return "Approximation gap (theory, upper end of the band) / optimisation gap (best trained - theory): " + (
+        "; ".join(parts) + "."
+    )
 
 
-def _wiener(records: Rows) -> str:
+def _wiener(records: Rows, extras: dict[str, Any] | None = None) -> str:
     rows = _select(records, study="wiener")
     names = sorted({r["model"] for r in rows})
-    models = ", ".join(f"{m}: {_fmt(_median(records, study='wiener', model=m))}" for m in names)
+    models = ", ".join(f"{m}: {_with_interval(records, study='wiener', model=m)}" for m in names)
     floor = next((r["theory_nmse"] for r in rows if r["theory_nmse"] is not None), None)
-    return f"{models} (best linear filter, theory: {_fmt(floor)})."
+    text = f"{models} (best time-invariant linear filter, theory: {_fmt(floor)}"
+    varying = (extras or {}).get("time_varying_floor")
+    return text + (f"; best time-varying linear estimate: {_fmt(varying)})." if varying is not None else ").")
+
+
+def _encoder_decoder(records: Rows) -> str:
+    """Per target: NMSE at each width for every model next to the rank floor."""
+    rows = _select(records, study="encoder_decoder")
+    parts = []
+    for target in sorted({r["target"] for r in rows}):
+        chosen = _select(rows, target=target)
+        widths = sorted({r["width"] for r in chosen})
+        floors = {r["width"]: r["rank_floor"] for r in chosen}
+        floor_text = ", ".join(f"m={w}: {_fmt(floors[w])}" for w in widths) if floors[widths[0]] is not None else "none"
+        models = "; ".join(
+            f"{m} " + ", ".join(_fmt(_median(chosen, model=m, width=w)) for w in widths if _select(chosen, model=m, width=w))
+            for m in sorted({r["model"] for r in chosen})
+        )  # fmt: skip
+        parts.append(f"{target} (rank floor {floor_text}): {models}")
+    return "Median test NMSE at the widths listed: " + " | ".join(parts) + "."
 
 
 def _by_length(records: Rows, study: str) -> str:
@@ -242,10 +388,11 @@ def _by_length(records: Rows, study: str) -> str:
     return "; ".join(parts) + "."
 
 
-def findings(records: Rows) -> dict[str, str]:
+def findings(records: Rows, extras: dict[str, Any] | None = None) -> dict[str, str]:
     """One paragraph per study that ran, with the measured numbers, for the report."""
     writers = {
-        "causality": _causality, "width": _width, "memory": _memory, "wiener": _wiener,
+        "causality": _causality, "width": _width, "memory": _memory,
+        "wiener": lambda rows: _wiener(rows, (extras or {}).get("wiener")), "encoder_decoder": _encoder_decoder,
         "non_fading": lambda rows: _by_length(rows, "non_fading"), "depth": lambda rows: _by_length(rows, "depth"),
     }  # fmt: skip
     out = {}
@@ -257,3 +404,96 @@ def findings(records: Rows) -> dict[str, str]:
         if _select(records, study=study):
             out[study] = writer(records)
     return out
+
+
+# --------------------------------------------------------------------------- the report's sections and short answer
+
+SECTIONS = {
+    "causality": ("1. Causal vs non-causal many-to-many: information and time-invariance floors", ["causality"]),
+    "width": ("2. Width thresholds (exact representability)", ["width"]),
+    "memory": ("3. Memory decay: the curse of memory", ["memory", "memory_steps"]),
+    "wiener": ("4. Nonlinear fading memory: a Wiener system", ["wiener"]),
+    "non_fading": ("5. Non-fading memory: parity and counting", ["non_fading_lengths"]),
+    "depth": ("6. Depth vs width for deep narrow ReLU RNNs", ["depth", "depth_lengths"]),
+    "encoder_decoder": ("7. Encoder-decoder many-to-many (N -> M through a width-m vector)", ["encoder_decoder"]),
+}
+
+_READING = (
+    "The theory columns give the optimum that no training can beat: an exact value, or a band [lower, upper] "
+    "where the exact optimum has no closed form (the upper end never rises with width: a smaller model embeds "
+    "in a larger one). Every test NMSE carries a 95% interval for its test-set sampling error (delta method over "
+    "independent test sequences). A trained value above the theory shows an optimisation failure; theory above "
+    "zero shows an expressivity or information limit; a trained value below an exact optimum beyond its interval "
+    "would be a bug, and the report lists any such row."
+)
+
+
+def _value(records: Rows, field: str = "nmse_test", **where) -> str:
+    return _fmt(_median(records, field, **where)) if _select(records, **where) else "-"
+
+
+def _first(records: Rows, field: str, **where):
+    rows = _select(records, **where)
+    return rows[0].get(field) if rows else None
+
+
+def _aligned_answer(records: Rows) -> str:
+    where = {"study": "causality", "target": "centred_sum4"}
+    text = (
+        "**Short answer.** *Aligned many-to-many* (one output per input step): yes for causal maps with fading "
+        "memory; the error falls towards 0 with width, and a linear RNN whose width reaches a linear target's "
+        "state-space order fits it exactly (study 2). For a non-causal target no unidirectional model of any width "
+        f"or cell beats the causal (information) floor: centred moving sum, floor {_fmt(_first(records, 'causal_floor', model='linear', delay=0, **where))}, "
+        f"trained linear RNN {_with_interval(records, model='linear', delay=0, **where)}, GRU "
+        f"{_with_interval(records, model='gru', delay=0, **where)}. That floor goes away with a bidirectional "
+        "model, an output delay covering the look-ahead, or a many-to-one label."
+    )
+    where = {"study": "causality", "target": "reversal"}
+    if _select(records, **where):
+        text += (
+            " But a linear RNN is also *time-invariant*, and for a target that is not (reversal) a second floor "
+            f"binds it: {_fmt(_first(records, 'time_invariant_floor', model='linear-bi', **where))} for the best "
+            f"bidirectional linear model (trained: {_with_interval(records, model='linear-bi', **where)}), although "
+            "the information floor is 0 there; so \"bidirectional removes the floor\" holds only for time-invariant "
+            "targets."
+        )
+        bi = sorted({r["model"] for r in _select(records, bidirectional=True, **where)} - {"linear-bi"})
+        if bi:
+            text += " Nonlinear bidirectional models at the same width: " + ", ".join(
+                f"{m} {_with_interval(records, model=m, **where)}" for m in bi
+            ) + "."
+    return text
+
+
+def _encoder_decoder_answer(records: Rows) -> str:
+    rows = _select(records, study="encoder_decoder", target="reversal")
+    if not rows:
+        return ""
+    widths = sorted({r["width"] for r in rows})
+    largest, smallest = widths[-1], widths[0]
+    models = sorted({r["model"] for r in rows})
+    parts = ", ".join(f"{m} {_value(rows, model=m, width=smallest)} -> {_value(rows, model=m, width=largest)}"
+                      for m in models)  # fmt: skip
+    return (
+        f" *Encoder-decoder many-to-many* (the whole input squeezed into a width-m vector, then M outputs): on "
+        f"reversal of N={rows[0]['train_length']} steps the linear rank floor is "
+        f"{_fmt(_first(rows, 'rank_floor', width=smallest))} at m={smallest} and "
+        f"{_fmt(_first(rows, 'rank_floor', width=largest))} at m={largest}; median test NMSE from m={smallest} to "
+        f"m={largest}: {parts}. See study 7 for whether nonlinear cells beat the rank floor and what attention "
+        f"changes."
+    )
+
+
+def answer(records: Rows) -> str:
+    """The report's short answer, with this run's numbers (aligned, encoder-decoder, time-invariance)."""
+    text = _aligned_answer(records) if _select(records, study="causality", target="centred_sum4") else (
+        "**Short answer.** (study 1 did not run.)"
+    )  # fmt: skip
+    text += _encoder_decoder_answer(records)
+    extent = interval_extent(records)
+    bad = violations(records)
+    text += (
+        f" Largest relative half-width of a 95% interval on a test NMSE: {100 * extent:.1f}%. Rows below an exact "
+        f"optimum beyond their interval: {len(bad)}."
+    )
+    return text + "\n\n" + _READING + "\n"

@@ -1,4 +1,4 @@
-"""The six studies of the universal-approximation report, each a function of a :class:`ProbeConfig`.
+"""The seven studies of the universal-approximation report, each a function of a :class:`ProbeConfig`.
 
 Every study returns a :class:`StudyPlan`: its independent groups (one compiled
 :func:`rnnjax.probes.sweep.run_group` each, named by a stable id) and ``finish(rows, group_extras)``, the
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.probes import models, targets, theory
-from rnnjax.probes.models import ModelSpec, Readout
+from rnnjax.probes.models import Architecture, ModelSpec, Readout
 from rnnjax.probes.sweep import Group, TrainConfig, plan_groups, run_group
 
 LINEAR = ModelSpec("linear_dense", readout=Readout.NONE, label="linear")
@@ -33,13 +33,14 @@ class ProbeConfig:
     steps: int = 500
     train_size: int = 128
     batch_size: int = 32
-    test_size: int = 64
+    test_size: int = 1024
     learning_rate: float = 1e-2
     width: int = 16
     delays: tuple[int, ...] = (0, 1, 2, 4, 8)
     causal_cells: tuple[str, ...] = ("gru",)
     many_to_one: bool = True
     bidirectional: bool = True
+    bidirectional_cells: tuple[str, ...] = ("gru",)
     order_widths: tuple[int, ...] = (2, 3, 4, 6)
     copy_lag: int = 4
     lbfgs_steps: int = 100
@@ -50,27 +51,38 @@ class ProbeConfig:
     parity_cells: tuple[str, ...] = ("simple_tanh", "gru", "lstm")
     deep_widths: tuple[int, ...] = (4, 16)
     depths: tuple[int, ...] = (1, 3)
+    encoder_decoder_length: int = 8
+    encoder_decoder_widths: tuple[int, ...] = (2, 4, 8)
+    encoder_decoder_cells: tuple[str, ...] = ("linear_dense", "gru")
+    encoder_decoder_spot_cells: tuple[str, ...] = ("lstm", "simple_tanh")
+    encoder_decoder_spot_width: int = 4
+    attention_cells: tuple[str, ...] = ("gru",)
+    pooling_widths: tuple[int, ...] = (2,)
     fast_compile: bool = True
 
     @classmethod
     def quick(cls) -> "ProbeConfig":
         """A CI smoke version (one small group per study)."""
         return cls(
-            seeds=(0,), steps=150, train_size=64, test_size=32, delays=(0, 4), causal_cells=(), many_to_one=False,
-            bidirectional=False,
+            seeds=(0,), steps=150, train_size=64, test_size=64, delays=(0, 4), causal_cells=(), many_to_one=False,
+            bidirectional=False, bidirectional_cells=(),
             order_widths=(4,), lbfgs_steps=20, memory_widths=(4,), wiener_cells=(), parity_length=8,
-            parity_steps=150, parity_cells=(), deep_widths=(8,), depths=(2,),
+            parity_steps=150, parity_cells=(), deep_widths=(8,), depths=(2,), encoder_decoder_widths=(4,),
+            encoder_decoder_cells=("linear_dense",), encoder_decoder_spot_cells=(), attention_cells=(), pooling_widths=(),
         )  # fmt: skip
 
     @classmethod
     def full(cls) -> "ProbeConfig":
         """The long version: more seeds, steps, widths and cells."""
         return cls(
-            seeds=(0, 1, 2, 3), length=64, steps=3000, train_size=512, batch_size=64, test_size=256,
+            seeds=(0, 1, 2, 3), length=64, steps=3000, train_size=512, batch_size=64, test_size=2048,
             delays=(0, 1, 2, 3, 4, 6, 8, 12, 16), causal_cells=("gru", "lstm"), order_widths=(1, 2, 3, 4, 5, 6, 8),
             copy_lag=8, lbfgs_steps=300, memory_widths=(1, 2, 4, 8, 16, 32),
             wiener_cells=("gru", "lstm", "simple_tanh"),
             parity_length=32, parity_steps=4000, deep_widths=(2, 4, 8, 16, 32), depths=(1, 2, 3, 4), fast_compile=False,
+            bidirectional_cells=("gru", "lstm"), encoder_decoder_length=16, encoder_decoder_widths=(2, 4, 8, 16),
+            encoder_decoder_cells=("linear_dense", "gru", "lstm", "simple_tanh"), encoder_decoder_spot_cells=(),
+            attention_cells=("gru", "lstm"), pooling_widths=(4, 8),
         )  # fmt: skip
 
     def train(self, **overrides) -> TrainConfig:
@@ -105,32 +117,48 @@ def _fill(records: list[dict], theory_fn) -> list[dict]:
 
 
 def _causal_family() -> list[targets.Target]:
-    return [targets.centred_sum(4), targets.anticausal_filter(0.8, 64)]
+    return [targets.centred_sum(4), targets.anticausal_filter(0.8, 64), targets.reversal()]
 
 
 def causality(config: ProbeConfig) -> StudyPlan:
-    """Study 1: non-causal linear targets; floor vs delay D for unidirectional models, ~0 for bi / many-to-one."""
+    """Study 1: non-causal linear targets; causal (information) and time-invariant (linear RNN) floors vs delay D."""
     family = _causal_family()
     train = config.train()
     uni = [LINEAR] + [ModelSpec(cell, width=config.width) for cell in config.causal_cells]
     groups = plan_groups(family, uni, seeds=config.seeds, delays=config.delays, config=train, study="causality")
     if config.bidirectional:
-        bi = dataclasses.replace(LINEAR, bidirectional=True, label="linear-bi")
-        groups += plan_groups(family, [bi], widths=(config.width,), seeds=config.seeds, config=train, study="causality")
-    if config.many_to_one:
+        bi = [dataclasses.replace(LINEAR, bidirectional=True, label="linear-bi")]
+        bi += [ModelSpec(cell, bidirectional=True) for cell in config.bidirectional_cells]
+        groups += plan_groups(family, bi, widths=(config.width,), seeds=config.seeds, config=train, study="causality")
+    if config.many_to_one:  # one label per sequence: a larger test set for the same interval
         last = [targets.as_many_to_one(t) for t in family]
-        groups += plan_groups(last, uni, widths=(config.width,), seeds=config.seeds, config=train, study="causality")
+        test = config.train(test_size=4 * config.test_size)
+        groups += plan_groups(last, uni, widths=(config.width,), seeds=config.seeds, config=test, study="causality")
     return StudyPlan(tuple(groups), functools.partial(_causality_finish, config))
 
 
 def _causality_finish(config: ProbeConfig, records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
-    """Exact causal floor for unidirectional models on the sequence targets; 0 for bidirectional and many-to-one."""
+    """Both floors per row; the theory is the time-invariant floor for linear models, the causal floor otherwise.
+
+    A linear RNN from a zero state is time-invariant, so no width takes it below the Toeplitz projection's error;
+    a nonlinear model (time-varying in effect) is bounded only by the information floor. Many-to-one: 0.
+    """
     by_name = {t.name: t for t in _causal_family()}
+    floors = {}
+    for record in records:
+        target = by_name.get(record["target"])
+        delay = None if record["bidirectional"] else record["delay"]
+        if target is None:  # many-to-one: the last label sees the whole sequence
+            record["causal_floor"] = record["time_invariant_floor"] = 0.0
+            continue
+        key = (target.name, delay)
+        if key not in floors:
+            causal = 0.0 if delay is None else theory.causal_floor(target, config.length, delay)
+            floors[key] = (causal, theory.time_invariant_floor(target, config.length, delay))
+        record["causal_floor"], record["time_invariant_floor"] = floors[key]
 
     def floor(record):
-        if record["target"] in by_name and not record["bidirectional"]:
-            return theory.causal_floor(by_name[record["target"]], config.length, record["delay"])
-        return 0.0
+        return record["time_invariant_floor"] if record["readout"] == "none" else record["causal_floor"]
 
     return _fill(records, floor), {}
 
@@ -152,9 +180,18 @@ def width_thresholds(config: ProbeConfig) -> StudyPlan:
 def _width_finish(config: ProbeConfig, records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
     """Theory bands vs width; the targets' state-space orders."""
     kernels = {target.name: target.kernel for target in _width_family(config)}
-    records = _fill(records, lambda r: theory.width_bounds(kernels[r["target"]], r["width"], config.length))
+    records = _fill_bands(records, kernels, config.length)
     orders = {name: targets.state_space_order(kernel) for name, kernel in kernels.items()}
     return records, {"orders": orders}
+
+
+def _fill_bands(records: list[dict], kernels: dict[str, np.ndarray], length: int) -> list[dict]:
+    """Width bands per target, with each upper end the best of all widths up to it (:func:`theory.monotone_upper`)."""
+    bands = {}
+    for name, kernel in kernels.items():
+        widths = {r["width"] for r in records if r["target"] == name}
+        bands[name] = theory.monotone_upper({w: theory.width_bounds(kernel, w, length) for w in widths})
+    return _fill(records, lambda r: bands[r["target"]][r["width"]])
 
 
 def _memory_family(config: ProbeConfig) -> list[targets.Target]:
@@ -167,9 +204,10 @@ def _memory_family(config: ProbeConfig) -> list[targets.Target]:
 
 
 def memory(config: ProbeConfig) -> StudyPlan:
-    """Study 3: exponential vs power-law vs delayed-bump kernels; error vs width and 10x step responses."""
+    """Study 3: exponential vs power-law vs delayed-bump kernels vs width (float64, Adam then L-BFGS, as study 2)."""
+    train = config.train(dtype="float64", lbfgs_steps=config.lbfgs_steps, batch_size=config.train_size)
     groups = plan_groups(
-        _memory_family(config), [LINEAR], widths=config.memory_widths, seeds=config.seeds, config=config.train(),
+        _memory_family(config), [LINEAR], widths=config.memory_widths, seeds=config.seeds, config=train,
         study="memory", evaluate=step_responses,
     )  # fmt: skip
     return StudyPlan(tuple(groups), functools.partial(_memory_finish, config))
@@ -190,7 +228,7 @@ def step_responses(group: Group, triples: list, params) -> dict[str, Any]:
 def _memory_finish(config: ProbeConfig, records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
     """Theory bands vs width; the targets' step responses followed by the trained ones."""
     kernels = {t.name: t.kernel for t in _memory_family(config)}
-    records = _fill(records, lambda r: theory.width_bounds(kernels[r["target"]], r["width"], config.length))
+    records = _fill_bands(records, kernels, config.length)
     responses = {name: np.cumsum(kernel[: 10 * config.length]).tolist() for name, kernel in kernels.items()}
     for extras in group_extras:
         responses.update(extras.get("step_responses", {}))
@@ -202,7 +240,7 @@ def _wiener_target(config: ProbeConfig) -> targets.Target:
 
 
 def fading_nonlinear(config: ProbeConfig) -> StudyPlan:
-    """Study 4: a Wiener system; linear RNN stuck at the best-linear-filter error, MLP readout / nonlinear cells not."""
+    """Study 4: a Wiener system; a linear RNN stops at the best time-invariant linear filter, MLP readout / cells not."""
     specs = [LINEAR, dataclasses.replace(LINEAR, readout=Readout.MLP, label="linear+mlp")]
     specs += [ModelSpec(cell) for cell in config.wiener_cells]
     groups = plan_groups(
@@ -213,9 +251,12 @@ def fading_nonlinear(config: ProbeConfig) -> StudyPlan:
 
 
 def _wiener_finish(config: ProbeConfig, records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
-    """The best linear filter's error is the linear RNN's theory."""
-    floor = theory.wiener_floor(_wiener_target(config), config.length)
-    return _fill(records, lambda r: floor if r["model"] == "linear" else None), {}
+    """The best time-invariant linear filter's error is the linear RNN's theory (the time-varying one is below)."""
+    target = _wiener_target(config)
+    invariant = theory.wiener_time_invariant_floor(target, config.length)
+    varying = theory.wiener_floor(target, config.length)
+    extras = {"time_invariant_floor": invariant, "time_varying_floor": varying}
+    return _fill(records, lambda r: invariant if r["model"] == "linear" else None), extras
 
 
 def _no_theory(records: list[dict], group_extras: list[dict]) -> tuple[list[dict], dict]:
@@ -242,6 +283,52 @@ def depth_width(config: ProbeConfig) -> StudyPlan:
     return StudyPlan(tuple(groups), _no_theory)
 
 
+def _encoder_decoder_family() -> list[targets.Target]:
+    zoo = targets.encoder_decoder_zoo()
+    return [zoo[name] for name in ("reversal", "lowpass_geometric0.7", "lowpass_power0.5", "sorting")]
+
+
+def _encoder_decoder_specs(config: ProbeConfig) -> list[ModelSpec]:
+    specs = [ModelSpec(c, architecture=Architecture.ENCODER_DECODER) for c in config.encoder_decoder_cells]
+    return specs + [ModelSpec(c, architecture=Architecture.ATTENTION) for c in config.attention_cells]
+
+
+def encoder_decoder(config: ProbeConfig) -> StudyPlan:
+    """Study 7: encoder -> width-m vector -> decoder (+- attention) on N -> M maps, against the rank floor."""
+    train = config.train(length=config.encoder_decoder_length, long_factors=())
+    specs = _encoder_decoder_specs(config)
+    sweep_args = {"seeds": config.seeds, "config": train, "study": "encoder_decoder"}
+    groups = plan_groups(_encoder_decoder_family(), specs, widths=config.encoder_decoder_widths, **sweep_args)
+    # default: linear and GRU at every width, GRU with attention, LSTM and tanh at one width (--full: all widths)
+    spot = [ModelSpec(c, architecture=Architecture.ENCODER_DECODER) for c in config.encoder_decoder_spot_cells]
+    groups += plan_groups(_encoder_decoder_family(), spot, widths=(config.encoder_decoder_spot_width,), **sweep_args)
+    plain = [spec for spec in specs if spec.architecture is Architecture.ENCODER_DECODER][:2]
+    if config.pooling_widths:
+        groups += plan_groups(targets.pooling(2), plain, widths=config.pooling_widths, **sweep_args)
+    return StudyPlan(tuple(groups), functools.partial(_encoder_decoder_finish, config))
+
+
+def _encoder_decoder_finish(config: ProbeConfig, records, group_extras) -> tuple[list[dict], dict]:
+    """rank_floor on every linear-target row; the theory for linear encoder-decoders (exact for reversal).
+
+    For the other operators a linear RNN encoder-decoder may not reach the rank floor (its maps are structured),
+    so the floor is only the lower end of its band there.
+    """
+    by_name = {t.name: t for t in [*_encoder_decoder_family(), targets.pooling(2)]}
+    length, floors = config.encoder_decoder_length, {}
+    for record in records:
+        target = by_name[record["target"]]
+        key = (target.name, record["width"])
+        if target.linear and key not in floors:
+            floors[key] = theory.rank_floor(target, length, record["width"])
+        record["rank_floor"] = floors.get(key)
+        if record["model"] == "linear_dense-encdec" and target.linear:
+            record["theory_nmse_lower"] = floors[key]
+            record["theory_nmse"] = floors[key] if target.name == "reversal" else None
+    spectra = {name: t.singular_values(length).tolist() for name, t in by_name.items() if t.singular_values}
+    return records, {"singular_values": spectra, "length": length}
+
+
 STUDIES = {
     "causality": causality,
     "width": width_thresholds,
@@ -249,6 +336,7 @@ STUDIES = {
     "wiener": fading_nonlinear,
     "non_fading": non_fading,
     "depth": depth_width,
+    "encoder_decoder": encoder_decoder,
 }
 
 

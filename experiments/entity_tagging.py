@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -91,35 +90,6 @@ def predict(tagger: Tagger, params, data) -> np.ndarray:
     return np.asarray(jax.jit(tagger.predict)(params["tagger"], xs, lengths=data["lengths"]))
 
 
-def evaluate(predicted: np.ndarray, sentences, train_sentences) -> dict[str, float]:
-    """Entity F1 overall and on ambiguous sentences; accuracy on the ambiguous first word vs chance."""
-    guesses = [[entities.TAGS[t] for t in row[: len(s.tags)]] for row, s in zip(predicted, sentences)]
-    truths = [list(s.tags) for s in sentences]
-    ambiguous = [i for i, s in enumerate(sentences) if s.ambiguous]
-    counts = {}
-    for s in train_sentences:
-        if s.ambiguous:
-            counts.setdefault(s.tokens[0], {}).setdefault(s.tags[0], 0)
-            counts[s.tokens[0]][s.tags[0]] += 1
-    # Chance: always guess the training-majority tag of the word, the best a left-to-right reader can do.
-    chance = np.mean([max(counts[sentences[i].tokens[0]].values()) / sum(counts[sentences[i].tokens[0]].values())
-                      for i in ambiguous])
-    accuracy = np.mean([guesses[i][0] == truths[i][0] for i in ambiguous])
-    # A left-to-right reader tags the first word from that word alone, i.e. one tag per word: at best the
-    # test-majority tag of each word. No unidirectional tagger can exceed this bound.
-    test_counts = {}
-    for i in ambiguous:
-        tags = test_counts.setdefault(sentences[i].tokens[0], {})
-        tags[truths[i][0]] = tags.get(truths[i][0], 0) + 1
-    bound = sum(max(tags.values()) for tags in test_counts.values()) / len(ambiguous)
-    return {"f1": entities.entity_f1(truths, guesses)["f1"],
-            "ambiguous_f1": entities.entity_f1([truths[i] for i in ambiguous], [guesses[i] for i in ambiguous])["f1"],
-            "ambiguous_accuracy": float(accuracy), "chance_accuracy": float(chance),
-            "one_tag_per_word_bound": float(bound),
-            "ambiguous_stderr": float(math.sqrt(chance * (1 - chance) / len(ambiguous))),
-            "num_ambiguous": len(ambiguous)}
-
-
 def train_tagger(config: Config, run: Run, train, vocab_size: int, bidirectional: bool):
     name = "bidirectional" if bidirectional else "unidirectional"
     tagger = Tagger(RNN(lstm(), config.hidden_size, bidirectional=bidirectional), len(entities.TAGS))
@@ -155,7 +125,7 @@ def main(argv=None) -> dict:
     results = {"num_train": len(corpus.train), "num_test": len(corpus.test), "target_f1": 0.98}
     for bidirectional in (False, True):
         tagger, params = train_tagger(config, run, train, len(vocab), bidirectional)
-        metrics = evaluate(predict(tagger, params, test), corpus.test, corpus.train)
+        metrics = entities.tagging_scores(predict(tagger, params, test), corpus.test, corpus.train)
         results["bidirectional" if bidirectional else "unidirectional"] = metrics
     results["target_met"] = results["bidirectional"]["f1"] >= 0.98
     run.write_results(results)

@@ -54,8 +54,8 @@ class SentimentConfig:
 
     @classmethod
     def quick(cls):
-        optimizer = train.OptimizerConfig(learning_rate=3e-3, warmup_steps=5, decay="cosine", decay_steps=30)
-        return cls(variants=("gru_bi",), embed_size=16, hidden_size=16, num_steps=30, eval_every=15,
+        optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=60)
+        return cls(variants=("gru_bi",), embed_size=16, hidden_size=16, num_steps=60, eval_every=30,
                    optimizer=optimizer, limit=800, regularisation=(1.0,), run=RunConfig.quick())  # fmt: skip
 
 

@@ -113,6 +113,12 @@ def accuracy_table(examples, predictions) -> dict[str, float]:
     return table
 
 
+def character_accuracy(examples, predictions) -> float:
+    """Share of reference characters predicted at their position (what a quick run learns before exact matches)."""
+    right = sum(sum(a == b for a, b in zip(e.target, p)) for e, p in zip(examples, predictions))
+    return right / sum(len(e.target) for e in examples)
+
+
 def direction(config: Config, run: Run, which: dates.Direction, steps: int) -> dict:
     corpus = dates.make_date_corpus(config.run.seed, config.num_train, config.num_test,
                                     num_test_years=config.num_test_years, direction=which)
@@ -129,6 +135,7 @@ def direction(config: Config, run: Run, which: dates.Direction, steps: int) -> d
     examples = [{"source": e.source, "target": e.target, "beam": b} for e, b in zip(corpus.test[:12], beam)]
     return {"greedy": accuracy_table(corpus.test, greedy), "beam": accuracy_table(corpus.test, beam),
             "beam1_equals_greedy": float(np.mean([a == b for a, b in zip(beam_one, greedy)])),
+            "character_accuracy_greedy": character_accuracy(corpus.test, greedy),
             "test_years": corpus.test_years, "train_seconds": seconds, "examples": examples}
 
 

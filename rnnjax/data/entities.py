@@ -15,6 +15,7 @@ training sentence (asserted).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -204,3 +205,37 @@ def shape(token: str) -> int:
     if token.isalpha():
         return 1 if token[0].isupper() and not token.isupper() else 2 if token.isupper() else 0
     return 3 if token.isdigit() else 4
+
+
+def tagging_scores(
+    predicted: np.ndarray, sentences: Sequence[Sentence], train_sentences: Sequence[Sentence]
+) -> dict[str, float]:
+    """Entity F1 overall and on ambiguous sentences; accuracy on the ambiguous first word vs chance.
+
+    ``predicted``: tag ids ``[sentences, time]``; chance is the training-majority tag of each ambiguous word.
+    """
+    guesses = [[TAGS[t] for t in row[: len(s.tags)]] for row, s in zip(predicted, sentences)]
+    truths = [list(s.tags) for s in sentences]
+    ambiguous = [i for i, s in enumerate(sentences) if s.ambiguous]
+    counts = {}
+    for s in train_sentences:
+        if s.ambiguous:
+            counts.setdefault(s.tokens[0], {}).setdefault(s.tags[0], 0)
+            counts[s.tokens[0]][s.tags[0]] += 1
+    # Chance: always guess the training-majority tag of the word, the best a left-to-right reader can do.
+    chance = np.mean([max(counts[sentences[i].tokens[0]].values()) / sum(counts[sentences[i].tokens[0]].values())
+                      for i in ambiguous])
+    accuracy = np.mean([guesses[i][0] == truths[i][0] for i in ambiguous])
+    # A left-to-right reader tags the first word from that word alone, i.e. one tag per word: at best the
+    # test-majority tag of each word. No unidirectional tagger can exceed this bound.
+    test_counts = {}
+    for i in ambiguous:
+        tags = test_counts.setdefault(sentences[i].tokens[0], {})
+        tags[truths[i][0]] = tags.get(truths[i][0], 0) + 1
+    bound = sum(max(tags.values()) for tags in test_counts.values()) / len(ambiguous)
+    return {"f1": entity_f1(truths, guesses)["f1"],
+            "ambiguous_f1": entity_f1([truths[i] for i in ambiguous], [guesses[i] for i in ambiguous])["f1"],
+            "ambiguous_accuracy": float(accuracy), "chance_accuracy": float(chance),
+            "one_tag_per_word_bound": float(bound),
+            "ambiguous_stderr": float(math.sqrt(chance * (1 - chance) / len(ambiguous))),
+            "num_ambiguous": len(ambiguous)}

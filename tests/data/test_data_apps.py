@@ -163,3 +163,18 @@ def test_entity_f1_seqeval_conventions():
     assert entities.entity_f1(truth, truth)["f1"] == 1.0
     half = entities.entity_f1(truth, [["B-PER", "O", "O", "B-LOC"]])
     assert half == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+
+
+def test_tagging_scores_against_hand_counts():
+    S = entities.Sentence
+    train = [S(("Teddy", "bears"), ("O", "O"), True), S(("Teddy", "Roosevelt"), ("B-PER", "I-PER"), True),
+             S(("Teddy", "sleeps"), ("O", "O"), True)]  # fmt: skip
+    test = [S(("Teddy", "Roosevelt"), ("B-PER", "I-PER"), True), S(("Teddy", "bears"), ("O", "O"), True)]
+    ids = {tag: i for i, tag in enumerate(entities.TAGS)}
+    truth = np.array([[ids[t] for t in s.tags] for s in test])
+    perfect = entities.tagging_scores(truth, test, train)
+    assert perfect["f1"] == 1.0 and perfect["ambiguous_accuracy"] == 1.0
+    assert perfect["chance_accuracy"] == pytest.approx(2 / 3)  # "Teddy" is O in 2 of 3 training sentences
+    assert perfect["one_tag_per_word_bound"] == 0.5  # one tag for both test "Teddy"s: at best 1 of 2
+    all_outside = entities.tagging_scores(np.zeros_like(truth), test, train)
+    assert all_outside["f1"] == 0.0 and all_outside["ambiguous_accuracy"] == 0.5

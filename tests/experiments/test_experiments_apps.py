@@ -8,6 +8,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 from rnnjax.data import captions, dates
@@ -26,21 +27,34 @@ def load(name: str):
     return sys.modules[module_name]
 
 
-def run_quick(name: str, tmp_path) -> tuple[dict, pathlib.Path]:
+def run_quick(name: str, tmp_path, steps_field: str = "steps", trains_with_checkpoints: bool = True):
+    """Run ``--quick`` in-process; check the run folder; return (results.json, what main returned)."""
     returned = load(name).main(["--quick", "--runs_root", str(tmp_path), "--run_name", "quick"])
     folder = tmp_path / name / "quick"
-    for required in ("config.json", "metrics.jsonl", "results.json", "report.md"):
+    for required in ("config.json", "results.json", "report.md"):
         assert (folder / required).is_file(), required
-    assert any((folder / "checkpoints").rglob("*")), "no checkpoint written"
+    if trains_with_checkpoints:
+        assert (folder / "metrics.jsonl").is_file() and any((folder / "checkpoints").rglob("*")), "no checkpoint"
     results = json.loads((folder / "results.json").read_text())
-    assert results["target_met"] in (True, False)
-    assert json.loads((folder / "config.json").read_text())["steps"] < 100  # the quick config was used
+    assert json.loads((folder / "config.json").read_text())[steps_field] < 100  # the quick config was used
     for line in (folder / "report.md").read_text().splitlines():
         if line.startswith("!["):
             for image in line.split("(")[1:]:
                 assert (folder / image.split(")")[0]).is_file()
-    assert returned["target_met"] == results["target_met"]
-    return results, folder
+    return results, returned
+
+
+@pytest.mark.parametrize(
+    "name, field",
+    [("weather", "num_steps"), ("sentiment", "batch_size"), ("speakers", "seeds"), ("shakespeare", "hidden_size"),
+     ("translate_dates", "steps"), ("caption_digits", "batch_size"), ("speech_ctc", "num_layers"),
+     ("entity_tagging", "hidden_size"), ("tasks_tour", "learning_rate"), ("gradient_flow", "train_steps")],
+)  # fmt: skip
+def test_experiment_configs_reject_nonpositive_sizes(name, field, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load(name).main([f"--{field}", "0", "--runs_root", str(tmp_path)])
+    assert f"{field} must be " in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing was written
 
 
 def in_unit(value):
@@ -48,10 +62,11 @@ def in_unit(value):
 
 
 def test_translate_dates_quick(tmp_path):
-    results, _ = run_quick("translate_dates", tmp_path)
-    for direction in ("to_iso", "iso_to_german"):
-        for decoding in ("greedy", "beam"):
-            assert in_unit(results[direction][decoding]["overall"])
+    results, returned = run_quick("translate_dates", tmp_path)
+    assert returned["target_met"] == results["target_met"]
+    # 40 steps learn the ISO layout (0.29 of the characters in place, measured); an untrained decoder gets ~0.
+    assert results["to_iso"]["character_accuracy_greedy"] > 0.15
+    assert results["to_iso"]["beam1_equals_greedy"] == results["iso_to_german"]["beam1_equals_greedy"] == 1.0
     assert {f"language={lang}" for lang in dates.LANGUAGES} <= set(results["to_iso"]["beam"])
     assert all(f"style={style}" in results["to_iso"]["beam"] for style in dates.STYLES)
 
@@ -69,6 +84,16 @@ def test_speech_ctc_quick(tmp_path, monkeypatch):
     assert results["digit_error_rate"]["greedy"] >= 0 and results["digit_error_rate"]["beam"] >= 0
     voices = results["digit_error_rate"]["beam_by_voice"]
     assert all(voice.split("+")[1] in results["test_variants"] for voice in voices)
+
+
+def test_gradient_flow_quick(tmp_path):
+    results, returned = run_quick("gradient_flow", tmp_path, steps_field="train_steps", trains_with_checkpoints=False)
+    assert returned == results
+    assert results["tanh RNN"]["eval_accuracy"] > 0.9 and results["LSTM, forget bias 3"]["eval_accuracy"] > 0.9  # 1.0
+    ratio = results["|dlogit/dh_0| / |dlogit/dh_T-1|"]  # at T = 16 (measured: 0.16, 6.2, 2.6, 0.21)
+    assert ratio["tanh RNN, U x 2, init"] > 10 * ratio["tanh RNN, init"]  # a larger recurrent kernel explodes
+    assert ratio["LSTM, forget bias 3, init"] > 3 * ratio["LSTM, forget bias 1, init"]  # the forget gate keeps memory
+    assert list((tmp_path / "gradient_flow" / "quick").rglob("metrics.jsonl"))  # the trained models logged
 
 
 def test_entity_tagging_quick(tmp_path):

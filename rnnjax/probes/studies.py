@@ -33,7 +33,7 @@ class ProbeConfig:
     steps: int = 500
     train_size: int = 128
     batch_size: int = 32
-    test_size: int = 1024
+    test_size: int = 2048
     learning_rate: float = 1e-2
     width: int = 16
     delays: tuple[int, ...] = (0, 1, 2, 4, 8)

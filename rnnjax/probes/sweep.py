@@ -390,6 +390,12 @@ def summarise(records: Sequence[dict[str, Any]], field: str = "nmse_test") -> li
         values = np.array([r[field] for r in group], np.float64)
         row = dict(zip(("study", "target", "model", "width", "depth", "delay"), key))
         row.update(best=float(np.nanmin(values)), median=float(np.nanmedian(values)), seeds=len(group))
+        if group[0].get(f"{field}_low") is not None:  # 95% intervals: the best row's; the median row(s)' (mean)
+            best = group[int(np.nanargmin(values))]
+            middle = [group[i] for i in np.argsort(values)[(len(group) - 1) // 2 : len(group) // 2 + 1]]
+            row.update(best_low=best[f"{field}_low"], best_high=best[f"{field}_high"],
+                       median_low=float(np.mean([r[f"{field}_low"] for r in middle])),
+                       median_high=float(np.mean([r[f"{field}_high"] for r in middle])))  # fmt: skip
         row["theory_nmse"] = group[0]["theory_nmse"]
         row["theory_nmse_lower"] = group[0]["theory_nmse_lower"]
         rows.append(row)

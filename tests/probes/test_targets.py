@@ -92,7 +92,32 @@ def test_delay_line_outputs_every_lag():
 def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="kernel must be a non-empty 1-D"):
         targets.kernel_target("bad", np.ones((2, 2)))
-    with pytest.raises(ValueError, match="length must be a positive int"):
+    with pytest.raises(ValueError, match="length must be >= 1; got 0"):
         targets.sample(ZOO["delay8"], jax.random.key(0), 2, 0)
-    with pytest.raises(ValueError, match="output_size must be a positive int"):
+    with pytest.raises(ValueError, match="output_size must be >= 1; got 0"):
         targets.Target("bad", lambda xs: xs, output_size=0)
+
+
+def test_encoder_decoder_targets_against_numpy():
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(8, 1))
+    zoo = targets.encoder_decoder_zoo()
+    np.testing.assert_allclose(zoo["pooling2"].fn(jnp.asarray(xs))[:, 0], xs[:, 0].reshape(4, 2).mean(1), atol=1e-12)
+    np.testing.assert_allclose(zoo["sorting"].fn(jnp.asarray(xs))[:, 0], np.sort(xs[:, 0]), atol=0)
+    np.testing.assert_allclose(zoo["reversal"].fn(jnp.asarray(xs))[:, 0], xs[::-1, 0], atol=0)
+    basis = targets.dct_matrix(8)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(8), atol=1e-12)
+    lowpass = zoo["lowpass_geometric0.7"].fn(jnp.asarray(xs))[:, 0]
+    expected = basis.T @ (0.7 ** np.arange(8) * (basis @ xs[:, 0]))
+    np.testing.assert_allclose(lowpass, expected, atol=1e-12)
+
+
+def test_output_lengths():
+    pooling = targets.encoder_decoder_zoo()["pooling2"]
+    assert pooling.output_length(8) == 4 and not pooling.aligned and targets.reversal().aligned
+    _, ys = targets.sample(pooling, jax.random.key(0), 3, 8, jnp.float64)
+    assert ys.shape == (3, 4, 1)
+    with pytest.raises(ValueError, match="length_ratio"):
+        pooling.output_length(7)
+    with pytest.raises(ValueError, match="aligned"):
+        targets.as_many_to_one(pooling)

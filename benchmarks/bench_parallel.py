@@ -21,8 +21,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from benchmarks.run import measure_alternating, write_json  # noqa: E402
-from rnnjax.core.cells import LinearKind, linear_rnn  # noqa: E402
-from rnnjax.core.parallel import min_gru, parallel_rnn  # noqa: E402
+from rnnjax.core.cells import LinearKind, linear_rnn, min_gru  # noqa: E402
+from rnnjax.core.parallel import parallel_rnn  # noqa: E402
 from rnnjax.core.unroll import rnn  # noqa: E402
 
 CELLS = {

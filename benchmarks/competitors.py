@@ -92,13 +92,9 @@ def rnnjax_scan(shape: Shape, unroll: int = 1, precision: str | None = None, hoi
 
     def apply(p, x):
         with jax.default_matmul_precision(precision) if precision else _null():
-            return unroll_module.rnn(cell, p, x, unroll=unroll)[0]
+            return unroll_module.rnn(cell, p, x, unroll=unroll, hoist_projection=hoist)[0]
 
-    default, unroll_module.HOIST_PROJECTION = unroll_module.HOIST_PROJECTION, hoist
-    try:  # the flag is read while tracing, i.e. inside _jax_bench's compilation
-        return _jax_bench(apply, params, jnp.asarray(_data(shape)))
-    finally:
-        unroll_module.HOIST_PROJECTION = default
+    return _jax_bench(apply, params, jnp.asarray(_data(shape)))
 
 
 def rnnjax_manual_vjp(shape: Shape, unroll: int = 1) -> Bench:

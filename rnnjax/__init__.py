@@ -18,10 +18,12 @@ from rnnjax.core.cells import (  # noqa: E402
     make_cell,
     simple_rnn,
 )
-from rnnjax.core.unroll import RNN, Merge, merge_directions, rnn  # noqa: E402
+from rnnjax.core.cells import min_gru, min_lstm  # noqa: E402
+from rnnjax.core.unroll import RNN, Backward, Merge, merge_directions, rnn  # noqa: E402
 
 __all__ = [
     "Activation",
+    "Backward",
     "Cell",
     "GRUConvention",
     "LinearInit",
@@ -35,6 +37,8 @@ __all__ = [
     "lstm",
     "make_cell",
     "merge_directions",
+    "min_gru",
+    "min_lstm",
     "rnn",
     "simple_rnn",
 ]

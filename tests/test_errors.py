@@ -96,11 +96,11 @@ def test_carry_of_wrong_shape_or_structure(setup):
 
 def test_network_options_and_carries(setup):
     cell, _, xs = setup
-    with pytest.raises(ValueError, match="num_layers must be a positive int; got 0"):
+    with pytest.raises(ValueError, match="num_layers must be >= 1; got 0"):
         RNN(cell, HIDDEN, num_layers=0)
-    with pytest.raises(ValueError, match=r"hidden_size must be a positive Python int; got 4.0"):
+    with pytest.raises(TypeError, match=r"hidden_size must be an int; got 4.0 \(float\)"):
         RNN(cell, 4.0)
-    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\); got 1.0"):
+    with pytest.raises(ValueError, match=r"dropout must be < 1; got 1.0"):
         RNN(cell, HIDDEN, dropout=1.0)
     with pytest.raises(ValueError, match="merge must be one of 'concat', 'sum', 'mean', 'mul'; got 'max'"):
         RNN(cell, HIDDEN, bidirectional=True, merge="max")
@@ -117,9 +117,9 @@ def test_cell_options():
         simple_rnn("sigmoid")
     with pytest.raises(ValueError, match="convention must be one of 'pytorch', 'cho'; got 'keras'"):
         gru("keras")
-    with pytest.raises(ValueError, match="hidden_size must be a positive Python int; got 0"):
+    with pytest.raises(ValueError, match="hidden_size must be >= 1; got 0"):
         lstm().init(jax.random.key(0), INPUT, 0)
-    with pytest.raises(ValueError, match=r"input_size must be a positive Python int; got 3.0"):
+    with pytest.raises(TypeError, match=r"input_size must be an int; got 3.0 \(float\)"):
         lstm().init(jax.random.key(0), 3.0, HIDDEN)
 
 

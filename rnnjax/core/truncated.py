@@ -23,10 +23,11 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from rnnjax.core.cells import Cell, Params
-from rnnjax.core.unroll import _validate_carry, _validate_inputs, rnn
+from rnnjax._checks import positive_int
+from rnnjax.core.cell import Carry, Cell, Params
+from rnnjax.core.inputs import prepare
+from rnnjax.core.unroll import rnn
 
-Carry = Any
 LossFn = Callable[[jax.Array, Any], jax.Array]
 
 
@@ -63,9 +64,7 @@ def chunk_value_and_grad(
 
 
 def _check_windows(k1: Any, k2: Any, time_steps: int) -> None:
-    for name, value in (("k1", k1), ("k2", k2)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive Python int; got {value!r}")
+    k1, k2 = positive_int("k1", k1), positive_int("k2", k2)
     if k2 < k1:
         raise ValueError(f"k2 must be >= k1 (every output needs its own step in the window); got k1={k1}, k2={k2}")
     if time_steps % k1:
@@ -110,13 +109,12 @@ def truncated_bptt_grads(
       ``(losses [n], grads, final_carry)``: grads has the params structure with a leading
       chunk axis ``[n, ...]``; ``sum(grads)`` is one truncated gradient of ``sum(losses)``.
     """
-    batch_shape, time_steps = _validate_inputs(cell, params, xs, time_major=False)
-    if len(batch_shape) != 1:
+    prepared = prepare(cell, params, xs, initial_carry=initial_carry)
+    if len(prepared.batch_shape) != 1:
         raise ValueError(f"xs must have shape [batch, time, input]; got {xs.shape}")
+    time_steps = prepared.time_steps
     _check_windows(k1, k2, time_steps)
-    if initial_carry is None:
-        initial_carry = cell.initial_carry(params, batch_shape)
-    carries = carry_history(cell, params, xs, _validate_carry(cell, params, initial_carry, batch_shape))
+    carries = carry_history(cell, params, xs, prepared.carry)
     carries = jax.lax.stop_gradient(carries)
     window = min(k2, time_steps)
     chunk_ends = jnp.arange(1, time_steps // k1 + 1) * k1

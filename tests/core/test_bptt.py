@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import optax
 import pytest
 
-from rnnjax.core import unroll as unroll_module
-from rnnjax.core.bptt import backward, chunk_value_and_grad, rnn_manual_vjp, truncated_bptt_grads
-from rnnjax.core.cells import CELL_NAMES, make_cell
-from rnnjax.core.unroll import rnn
+from rnnjax.core.bptt import manual_vjp, rnn_manual_vjp
+from rnnjax.core.cells import CELL_NAMES, lstm, make_cell, min_gru
+from rnnjax.core.truncated import chunk_value_and_grad, truncated_bptt_grads
+from rnnjax.core.unroll import RNN, rnn
 
 CELLS = list(CELL_NAMES)
 BIASES = {"bias", "input_bias", "recurrent_bias", "D"}
@@ -52,7 +52,7 @@ def test_backward_matches_autodiff(name, batch_shape, time_steps, with_lengths, 
     @jax.jit  # one compilation for both sides
     def both(params, xs, carry, lengths, d_ys, d_final):
         _, vjp = jax.vjp(lambda p, x, c: rnn(cell, p, x, lengths=lengths, initial_carry=c), params, xs, carry)
-        ours = backward(cell, params, xs, d_ys, initial_carry=carry, lengths=lengths, d_final_carry=d_final)
+        ours = manual_vjp(cell, params, xs, d_ys, initial_carry=carry, lengths=lengths, d_final_carry=d_final)
         return ours, vjp((d_ys, d_final))
 
     ours, expected = both(params, xs, carry, lengths, d_ys, d_final)
@@ -70,22 +70,58 @@ def test_backward_shared_initial_carry_and_default_final(key):
     @jax.jit
     def both(params, xs, shared, d_ys):
         _, vjp = jax.vjp(lambda p, x, c: rnn(cell, p, x, lengths=lengths, initial_carry=c)[0], params, xs, shared)
-        return backward(cell, params, xs, d_ys, initial_carry=shared, lengths=lengths), vjp(d_ys)
+        return manual_vjp(cell, params, xs, d_ys, initial_carry=shared, lengths=lengths), vjp(d_ys)
 
     ours, expected = both(params, xs, shared, d_ys)
     assert ours[2].shape == shared.shape
     assert _relative_error(ours, expected) <= 1e-10
 
 
-def test_backward_rejects_unknown_cells_and_bad_shapes(key):
+def test_manual_vjp_rejects_cells_without_a_rule_and_bad_shapes(key):
     cell, params, xs, _, _, _ = _problem("lstm", key, (2,), 4)
-    odd = cell._replace(name="my_cell")
-    with pytest.raises(ValueError, match="no hand-written BPTT for cell 'my_cell'"):
-        backward(odd, params, xs, jnp.zeros((2, 4, 5)))
-    with pytest.raises(ValueError, match="expects keys"):
-        backward(cell, {"input_kernel": params["input_kernel"]}, xs, jnp.zeros((2, 4, 5)))
+    gated = min_gru()
+    gated_params = gated.init(key, 3, 5, jnp.float64)
+    with pytest.raises(ValueError, match="cell 'min_gru' has no vjp_rule capability; backward='manual'"):
+        manual_vjp(gated, gated_params, xs, jnp.zeros((2, 4, 5)))
+    with pytest.raises(ValueError, match="cell 'min_gru' has no vjp_rule capability"):
+        rnn(gated, gated_params, xs, backward="manual")
+    with pytest.raises(ValueError, match=r"params: a 'lstm' cell expects a dict with keys \['bias', 'input_kernel'"):
+        manual_vjp(cell, {"input_kernel": params["input_kernel"]}, xs, jnp.zeros((2, 4, 5)))
     with pytest.raises(ValueError, match=r"d_ys: expected shape \[2, 4, 5\]"):
-        backward(cell, params, xs, jnp.zeros((2, 4, 6)))
+        manual_vjp(cell, params, xs, jnp.zeros((2, 4, 6)))
+
+
+def _leaky_lstm_recur(params, carry, u):
+    """An LSTM whose memory leaks: c' = 0.5 (f c + i g). Not the LSTM maths, same params and name."""
+    z = u + carry.h @ params["recurrent_kernel"]
+    i, f, g, o = jnp.split(z, 4, axis=-1)
+    c = 0.5 * (jax.nn.sigmoid(f) * carry.c + jax.nn.sigmoid(i) * jnp.tanh(g))
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return type(carry)(h=h, c=c), h
+
+
+def test_a_modified_lstm_never_gets_the_lstm_rule(key):
+    """Renaming keeps the rule (nothing dispatches on the name); changing the maths loses it."""
+    cell, params, xs, _, _, keys = _problem("lstm", key, (2,), 4)
+    renamed = cell._replace(name="my_lstm")
+    d_ys = jax.random.normal(next(keys), (2, 4, 5), jnp.float64)
+    _, vjp = jax.vjp(lambda p: rnn(cell, p, xs)[0], params)
+    assert _relative_error(manual_vjp(renamed, params, xs, d_ys)[0], vjp(d_ys)[0]) <= 1e-10
+
+    def step(p, c, x):
+        return _leaky_lstm_recur(p, c, cell.project(p, x))
+
+    leaky = cell._replace(recur=_leaky_lstm_recur, step=step)  # still named "lstm"
+    for modified in (leaky, cell._replace(step=step), cell._replace(recur=_leaky_lstm_recur)):
+        with pytest.raises(ValueError, match="cell 'lstm': its vjp_rule was derived for other"):
+            rnn(modified, params, xs, backward="manual")
+        with pytest.raises(ValueError, match="its gates was derived for other"):
+            from rnnjax.analysis.diagnostics import gate_statistics
+
+            gate_statistics(modified, params, xs)
+    # autodiff sees the modified maths
+    ys_leaky, _ = rnn(leaky, params, xs)
+    assert not jnp.allclose(ys_leaky, rnn(cell, params, xs)[0])
 
 
 @pytest.mark.parametrize("name", ["lstm", "linear_complex_diagonal"])
@@ -111,9 +147,8 @@ def test_manual_vjp_matches_rnn_and_autodiff(name, key):
      (False, False, True, False), (False, True, True, True), (True, False, False, True)],
 )  # fmt: skip
 @pytest.mark.parametrize("name", CELLS)
-def test_rnn_backward_manual_matches_autodiff(name, hoist, time_major, reverse, use_mask, key, monkeypatch):
+def test_rnn_backward_manual_matches_autodiff(name, hoist, time_major, reverse, use_mask, key):
     """rnn(..., backward="manual") == rnn(...) in value and gradient: projection placements, layouts, reverse, masks."""
-    monkeypatch.setattr(unroll_module, "HOIST_PROJECTION", hoist)
     cell, params, xs, carry, lengths, keys = _problem(name, key, (2, 3), 7, with_lengths=True)
     valid = {"lengths": lengths}
     if use_mask:  # holes anywhere, not only a padded tail
@@ -125,7 +160,15 @@ def test_rnn_backward_manual_matches_autodiff(name, hoist, time_major, reverse, 
     def value_and_grads(backward_mode):
         def loss(p, x, c):
             ys, final = rnn(
-                cell, p, x, initial_carry=c, time_major=time_major, reverse=reverse, backward=backward_mode, **valid
+                cell,
+                p,
+                x,
+                initial_carry=c,
+                time_major=time_major,
+                reverse=reverse,
+                backward=backward_mode,
+                hoist_projection=hoist,
+                **valid,
             )
             return jnp.sum((ys - targets) ** 2) + sum(jnp.sum(jnp.abs(leaf) ** 2) for leaf in jax.tree.leaves(final))
 
@@ -140,7 +183,7 @@ def test_rnn_backward_manual_rejects_what_it_does_not_support(key):
     cell, params, xs, carry, lengths, _ = _problem("lstm", key, (2,), 5)
     with pytest.raises(ValueError, match="backward='manual' does not support reset"):
         rnn(cell, params, xs, backward="manual", reset=jnp.ones((2, 5), bool))
-    with pytest.raises(ValueError, match="backward must be 'autodiff' or 'manual'; got 'hand'"):
+    with pytest.raises(ValueError, match="backward must be one of 'autodiff', 'manual'; got 'hand'"):
         rnn(cell, params, xs, backward="hand")
     with pytest.raises(ValueError, match="xs: expected feature size 3"):  # rnn's own validation comes first
         rnn(cell, params, xs[..., :2], backward="manual")
@@ -261,8 +304,6 @@ def test_truncated_rejects_bad_windows(key):
 
 
 def test_stacked_bidirectional_rnn_with_manual_backward_matches_autodiff(key):
-    from rnnjax.core.unroll import RNN
-
     cell, _, xs, _, lengths, keys = _problem("gru_pytorch", key, (3,), 6, with_lengths=True)
     nets = {mode: RNN(cell, 4, num_layers=2, bidirectional=True, backward=mode) for mode in ("autodiff", "manual")}
     params = nets["autodiff"].init(next(keys), 3, jnp.float64)
@@ -271,5 +312,5 @@ def test_stacked_bidirectional_rnn_with_manual_backward_matches_autodiff(key):
         return jax.grad(lambda p: jnp.sum(net.apply(p, xs, lengths=lengths)[0] ** 2))(params)
 
     assert _relative_error(grads(nets["manual"]), grads(nets["autodiff"])) <= 1e-10
-    with pytest.raises(ValueError, match="backward must be 'autodiff' or 'manual'"):
+    with pytest.raises(ValueError, match="backward must be one of 'autodiff', 'manual'; got 'fast'"):
         RNN(cell, 4, backward="fast")

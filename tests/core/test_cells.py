@@ -1,5 +1,7 @@
 """Cells: one step against hand-written maths, dtypes, gradients, initializers."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,8 +17,12 @@ from rnnjax.core.cells import (
     linear_rnn,
     lstm,
     make_cell,
+    min_gru,
+    min_lstm,
     simple_rnn,
 )
+from rnnjax.core.parallel import parallel_rnn
+from rnnjax.core.unroll import rnn
 
 INPUT, HIDDEN = 3, 5
 
@@ -181,3 +187,58 @@ def test_linear_spectrum_and_output_size(kind, key):
         assert float(radii.min()) >= 0.3 - 1e-12
     if kind == "complex_diagonal":
         assert cell.initial_carry(params).dtype == jnp.complex128
+
+
+def reference_min_gated(name, params, xs, h0):
+    """minGRU / minLSTM (Feng et al. 2024, eqs. as in the docstrings) over ONE sequence: numpy, a plain loop.
+
+    minGRU:  z = sigmoid(x W_z + b_z), c = x W_h + b_h, h' = (1 - z) h + z c
+    minLSTM: f = sigmoid(x W_f + b_f), i = sigmoid(x W_i + b_i), c = x W_h + b_h, h' = f/(f+i) h + i/(f+i) c
+    """
+    kernel, bias, h = np.asarray(params["input_kernel"]), np.asarray(params["bias"]), np.asarray(h0)
+    hidden = h.shape[-1]
+    hs = []
+    for x in np.asarray(xs):
+        pre = x @ kernel + bias
+        if name == "min_gru":
+            z, c = sigmoid(pre[:hidden]), pre[hidden:]
+            h = (1 - z) * h + z * c
+        else:
+            f, i, c = sigmoid(pre[:hidden]), sigmoid(pre[hidden : 2 * hidden]), pre[2 * hidden :]
+            h = f / (f + i) * h + i / (f + i) * c
+        hs.append(h)
+    return np.stack(hs), h
+
+
+@pytest.mark.parametrize("unroll", [rnn, parallel_rnn], ids=["sequential", "associative"])
+@pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
+def test_min_gated_cells_match_reference_equations(name, unroll, key):
+    cell = min_gru() if name == "min_gru" else min_lstm()
+    params = random_params(cell, key)
+    h0 = random_carry(cell, params, jax.random.fold_in(key, 2))
+    xs = jax.random.normal(jax.random.fold_in(key, 3), (9, INPUT), jnp.float64)
+    ys, final = unroll(cell, params, xs, initial_carry=h0)
+    expected_ys, expected_final = reference_min_gated(name, params, xs, h0)
+    np.testing.assert_allclose(ys, expected_ys, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(final, expected_final, rtol=0, atol=1e-12)
+    assert cell.hidden_size(params) == HIDDEN and cell.input_size(params) == INPUT
+
+
+def test_min_lstm_forget_bias_is_in_the_forget_block(key):
+    bias = min_lstm(forget_bias=2.0).init(key, INPUT, HIDDEN)["bias"]
+    np.testing.assert_array_equal(bias, jnp.concatenate([jnp.full(HIDDEN, 2.0), jnp.zeros(2 * HIDDEN)]))
+
+
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_params_of_another_cell_are_named_not_a_key_error(name, key):
+    cell = make_cell(name)
+    other = make_cell("gru" if name == "lstm" else "lstm")
+    params = other.init(key, INPUT, HIDDEN, jnp.float64)
+    expected = sorted(cell.init(key, INPUT, HIDDEN))
+    if expected == sorted(params):  # same keys (simple and LSTM): the shapes tell them apart
+        message = rf"params: a '{name}' cell with input size {INPUT} and hidden size {HIDDEN} expects bias"
+        message += rf" of shape \[{HIDDEN}\] \(from its init\); got \[{4 * HIDDEN}\]"
+    else:
+        message = re.escape(f"params: a '{name}' cell expects a dict with keys {expected} (from its init); got ")
+    with pytest.raises(ValueError, match=message):
+        rnn(cell, params, jnp.zeros((2, 4, INPUT)))

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnjax.core.cells import LinearKind, linear_rnn, lstm
-from rnnjax.core.parallel import min_gru, min_lstm, parallel_rnn, recurrence
+from rnnjax.core.cells import LinearKind, linear_rnn, lstm, min_gru, min_lstm
+from rnnjax.core.parallel import linear_form, parallel_rnn
 from rnnjax.core.unroll import rnn
 
 CELLS = {
@@ -90,20 +90,32 @@ def test_gradients_match_sequential(key):
     _assert_same(got, jax.jit(jax.grad(lambda p: loss(rnn, p)))(params), 1e-10)
 
 
-def test_step_is_the_linear_form(key):
-    cell = min_lstm()
+@pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
+def test_linear_form_matches_the_gate_equations(name, key):
+    """(a, b) of h' = a h + b against the gates written out in numpy (not the library's coefficient code)."""
+    cell = CELLS[name]()
     params = cell.init(key, 3, 4, jnp.float64)
-    x, h = jnp.arange(3.0) / 3, jnp.linspace(-1, 1, 4)
-    a, b = recurrence(cell).coefficients(params, cell.project(params, x))
-    new, y = cell.step(params, h, x)
-    np.testing.assert_allclose(new, a * h + b, rtol=1e-14)
-    np.testing.assert_allclose(y, new)
-    # minLSTM's normalised gates sum to one: a constant candidate is a fixed point.
-    np.testing.assert_allclose(a + b / cell.project(params, x)[8:], 1.0, rtol=1e-12)
+    params = {k: v + 0.3 * jax.random.normal(jax.random.fold_in(key, 1), v.shape) for k, v in params.items()}
+    x = np.arange(3.0) / 3
+    pre = x @ np.asarray(params["input_kernel"]) + np.asarray(params["bias"])
+    sigmoid = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    if name == "min_gru":  # h' = (1 - z) h + z c
+        z, candidate = sigmoid(pre[:4]), pre[4:]
+        expected_a, expected_b = 1 - z, z * candidate
+    else:  # h' = f / (f + i) h + i / (f + i) c
+        f, i, candidate = sigmoid(pre[:4]), sigmoid(pre[4:8]), pre[8:]
+        expected_a, expected_b = f / (f + i), i / (f + i) * candidate
+    a, b = linear_form(cell).coefficients(params, cell.project(params, jnp.asarray(x)))
+    np.testing.assert_allclose(a, expected_a, rtol=1e-12)
+    np.testing.assert_allclose(b, expected_b, rtol=1e-12)
 
 
 def test_rejects_nonlinear_cell(key):
     cell = lstm()
     params = cell.init(key, 2, 3)
-    with pytest.raises(ValueError, match="linear recurrence"):
+    with pytest.raises(ValueError, match="cell 'lstm' has no linear_form capability; parallel_rnn needs"):
         parallel_rnn(cell, params, jnp.zeros((1, 4, 2)))
+    gated = min_gru()
+    changed = gated._replace(recur=lambda p, c, u: (c, c))  # not the minGRU maths any more
+    with pytest.raises(ValueError, match="cell 'min_gru': its linear_form was derived for other"):
+        parallel_rnn(changed, gated.init(key, 2, 3), jnp.zeros((1, 4, 2)))

@@ -9,28 +9,12 @@ through unchanged and contributes nothing to any other gradient.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
-from rnnjax.core.unroll import _hoist_projection
-
-Carry = Any
-
-
-class Rule(NamedTuple):
-    """Hand-derived forward and backward pass of one cell (time-major, flat batch).
-
-    Attributes:
-      forward: ``forward(params, xs, carry0, valid, unroll) -> (ys, final, residuals)``
-        with ``xs: [time, batch, input]``; ``residuals`` is what ``backward`` needs.
-      backward: ``backward(params, xs, carry0, residuals, d_ys, d_final, valid, unroll)
-        -> (d_params, d_xs, d_carry0)``; ``d_ys`` must already be zero at invalid steps.
-    """
-
-    forward: Callable[..., tuple[jax.Array, Carry, Any]]
-    backward: Callable[..., tuple[dict[str, jax.Array], jax.Array, Carry]]
+from rnnjax.core.cell import Carry
 
 
 def where_steps(valid_t: jax.Array, new: Any, old: Any) -> Any:
@@ -112,14 +96,16 @@ def sum_steps(values: jax.Array) -> jax.Array:
     return values.sum(axis=(0, 1))
 
 
-def input_projection(xs: jax.Array, kernel: jax.Array, bias: jax.Array) -> tuple[Any, Callable[[Any], jax.Array]]:
+def input_projection(
+    xs: jax.Array, kernel: jax.Array, bias: jax.Array, hoist: bool
+) -> tuple[Any, Callable[[Any], jax.Array]]:
     """``(scanned, project)`` so that ``project(scanned[t]) == xs[t] @ kernel + bias`` inside the loop.
 
-    Follows :func:`rnnjax.core.unroll.rnn`'s placement: on accelerators all steps are projected at
-    once before the loop (one large product); on XLA CPU each step is projected inside the
-    loop, which measured faster there (see ``benchmarks/README.md``).
+    ``hoist`` (``ScanOptions.hoist_projection``, chosen like :func:`rnnjax.core.unroll.rnn` does):
+    project all steps at once before the loop (one large product), or each step inside the loop,
+    which measured faster on XLA CPU (see ``benchmarks/README.md``).
     """
-    if _hoist_projection():
+    if hoist:
         return xs @ kernel + bias, lambda u: u
     return xs, lambda x: x @ kernel + bias
 

@@ -1,0 +1,166 @@
+"""The LSTM cell (gates i, f, g, o in PyTorch order) with its hand-written BPTT.
+
+z_t = x_t W + b + h_{t-1} U = [z_i, z_f, z_g, z_o];  i, f, o = sigma(z_i, z_f, z_o);  g = tanh(z_g)
+c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t);  y_t = h_t
+
+The forward pass of the rule stores only the gates after their nonlinearity and the carries; the
+backward pass is a reverse scan with one fused [*, 4H] matrix product per step, and every weight
+gradient is one big product over all steps afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from rnnjax.core.bptt.scan import (
+    contract,
+    forward_scan,
+    input_projection,
+    mask_outputs,
+    materialized_transpose,
+    previous,
+    reverse_scan,
+    sum_steps,
+)
+from rnnjax.core.cell import Cell, Cotangents, ForwardPass, Gates, Gradients, Initializer, RuleInputs, ScanOptions
+from rnnjax.core.cell import Squash, VJPRule
+from rnnjax.core.cells.base import (
+    build_cell,
+    check_sizes,
+    default_input_init,
+    default_recurrent_init,
+    gate_blocks,
+    kernel_projection,
+    zeros_carry,
+)
+from rnnjax.core.cells.simple import KERNEL_KEYS
+
+
+class LSTMState(NamedTuple):
+    """Carry of an LSTM: hidden state ``h`` and memory cell ``c``, each [hidden]."""
+
+    h: jax.Array
+    c: jax.Array
+
+
+class LSTMResiduals(NamedTuple):
+    """Carries after every step (leaves ``[time, batch, hidden]``) and the gates [i, f, g, o] after
+    their nonlinearity, ``[time, batch, 4 * hidden]``."""
+
+    carries: LSTMState
+    gates: jax.Array
+
+
+LSTM_GATE_NAMES = (
+    ("input", Squash.SIGMOID),
+    ("forget", Squash.SIGMOID),
+    ("cell", Squash.TANH),
+    ("output", Squash.SIGMOID),
+)
+
+
+def lstm(
+    *,
+    forget_bias: float = 1.0,
+    input_init: Initializer | None = None,
+    recurrent_init: Initializer | None = None,
+    bias_init: Initializer = jax.nn.initializers.zeros,
+) -> Cell:
+    """LSTM with one fused [i, f, g, o] matmul.
+
+    z = x W + h U + b;  i, f, o = sigmoid(z_i, z_f, z_o);  g = tanh(z_g)
+    c' = f * c + i * g;  h' = o * tanh(c');  y = h'.
+    ``forget_bias`` is added to the forget-gate block of the initial bias.
+    """
+    input_init = input_init or default_input_init()
+    recurrent_init = recurrent_init or default_recurrent_init()
+
+    def init(key, input_size, hidden_size, dtype=jnp.float32):
+        input_size, hidden_size = check_sizes(input_size, hidden_size)
+        k_in, k_rec, k_bias = jax.random.split(key, 3)
+        bias = bias_init(k_bias, (4 * hidden_size,), dtype)
+        bias = bias.at[hidden_size : 2 * hidden_size].add(jnp.asarray(forget_bias, dtype))
+        return {
+            "input_kernel": input_init(k_in, (input_size, 4 * hidden_size), dtype),
+            "recurrent_kernel": gate_blocks(recurrent_init, k_rec, hidden_size, 4, dtype),
+            "bias": bias,
+        }
+
+    gates = Gates(LSTM_GATE_NAMES, lambda inputs: _lstm_forward(inputs, ScanOptions()).residuals.gates)
+    return build_cell(
+        "lstm",
+        init,
+        kernel_projection("bias"),
+        _lstm_recur,
+        _lstm_initial_carry,
+        param_keys=KERNEL_KEYS,
+        vjp_rule=VJPRule(_lstm_forward, _lstm_vjp),
+        gates=gates,
+    )
+
+
+def _lstm_initial_carry(params, batch_shape=()):
+    zeros = zeros_carry(params, batch_shape)
+    return LSTMState(h=zeros, c=zeros)
+
+
+def _lstm_recur(params, carry, u):
+    z = u + carry.h @ params["recurrent_kernel"]
+    i, f, g, o = jnp.split(z, 4, axis=-1)
+    c = jax.nn.sigmoid(f) * carry.c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return LSTMState(h=h, c=c), h
+
+
+def _lstm_forward(inputs: RuleInputs, options: ScanOptions) -> ForwardPass:
+    params = inputs.params
+    hidden = params["recurrent_kernel"].shape[0]
+    kernel = params["recurrent_kernel"]
+    scanned, project = input_projection(inputs.xs, params["input_kernel"], params["bias"], options.hoist_projection)
+
+    def step(carry, x):
+        z = project(x) + carry.h @ kernel  # x_t W + b + h_{t-1} U
+        i_f = jax.nn.sigmoid(z[:, : 2 * hidden])
+        g = jnp.tanh(z[:, 2 * hidden : 3 * hidden])
+        o = jax.nn.sigmoid(z[:, 3 * hidden :])
+        c = i_f[:, hidden:] * carry.c + i_f[:, :hidden] * g
+        h = o * jnp.tanh(c)
+        return LSTMState(h, c), jnp.concatenate([i_f, g, o], axis=-1)
+
+    final, carries, gates = forward_scan(step, inputs.carry0, scanned, inputs.valid, options.unroll)
+    return ForwardPass(mask_outputs(carries.h, inputs.valid), final, LSTMResiduals(carries, gates))
+
+
+def _lstm_vjp(inputs: RuleInputs, residuals: LSTMResiduals, cotangents: Cotangents, options: ScanOptions):
+    params, carries = inputs.params, residuals.carries
+    kernel_t = materialized_transpose(params["recurrent_kernel"])
+    c_prev = previous(carries.c, inputs.carry0.c)
+
+    def step_back(d_carry, scanned):
+        gates_t, c, c_before, d_y = scanned
+        i, f, g, o = jnp.split(gates_t, 4, axis=-1)
+        tanh_c = jnp.tanh(c)
+        d_h = d_carry.h + d_y  # dL/dh_t
+        d_c = d_carry.c + d_h * o * (1.0 - tanh_c * tanh_c)  # dL/dc_t
+        d_z = jnp.concatenate(
+            [
+                d_c * g * i * (1.0 - i),  # dz_i = dc * g * sigma'
+                d_c * c_before * f * (1.0 - f),  # dz_f = dc * c_{t-1} * sigma'
+                d_c * i * (1.0 - g * g),  # dz_g = dc * i * tanh'
+                d_h * tanh_c * o * (1.0 - o),  # dz_o = dh * tanh(c_t) * sigma'
+            ],
+            axis=-1,
+        )
+        return LSTMState(h=d_z @ kernel_t, c=d_c * f), d_z  # dL/dh_{t-1} = dz U^T, dL/dc_{t-1} = dc * f
+
+    scanned = (residuals.gates, carries.c, c_prev, cotangents.ys)
+    d_carry0, d_zs = reverse_scan(step_back, cotangents.final, scanned, inputs.valid, options.unroll)
+    d_params = {
+        "input_kernel": contract(inputs.xs, d_zs),
+        "recurrent_kernel": contract(previous(carries.h, inputs.carry0.h), d_zs),
+        "bias": sum_steps(d_zs),
+    }
+    return Gradients(d_params, d_zs @ params["input_kernel"].T, d_carry0)

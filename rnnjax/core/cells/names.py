@@ -1,0 +1,44 @@
+"""Building a cell from its name (configs and command lines name cells by string)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rnnjax.core.cell import Cell
+from rnnjax.core.cells.gru import GRUConvention, gru
+from rnnjax.core.cells.linear import LinearKind, linear_rnn
+from rnnjax.core.cells.lstm import lstm
+from rnnjax.core.cells.simple import Activation, simple_rnn
+
+CELL_NAMES = (
+    "simple_tanh",
+    "simple_relu",
+    "lstm",
+    "gru_pytorch",
+    "gru_cho",
+    "linear_dense",
+    "linear_diagonal",
+    "linear_complex_diagonal",
+)
+"""One canonical name per cell kind that :func:`make_cell` builds (it also takes a few aliases)."""
+
+
+def make_cell(name: str, **options: Any) -> Cell:
+    """Build a cell from its name: 'simple_tanh', 'simple_relu', 'lstm', 'gru', 'gru_cho',
+    'linear' (dense), 'linear_diagonal', 'linear_complex_diagonal'."""
+    builders: dict[str, Callable[[], Cell]] = {
+        "simple": lambda: simple_rnn(Activation.TANH, **options),
+        "simple_tanh": lambda: simple_rnn(Activation.TANH, **options),
+        "simple_relu": lambda: simple_rnn(Activation.RELU, **options),
+        "lstm": lambda: lstm(**options),
+        "gru": lambda: gru(GRUConvention.PYTORCH, **options),
+        "gru_pytorch": lambda: gru(GRUConvention.PYTORCH, **options),
+        "gru_cho": lambda: gru(GRUConvention.CHO, **options),
+        "linear": lambda: linear_rnn(LinearKind.DENSE, **options),
+        "linear_dense": lambda: linear_rnn(LinearKind.DENSE, **options),
+        "linear_diagonal": lambda: linear_rnn(LinearKind.DIAGONAL, **options),
+        "linear_complex_diagonal": lambda: linear_rnn(LinearKind.COMPLEX_DIAGONAL, **options),
+    }
+    if name not in builders:
+        raise ValueError(f"name must be one of {sorted(builders)}; got {name!r}")
+    return builders[name]()

@@ -5,6 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnjax.core.unroll import rnn
 from rnnjax.interop import FlaxCellKind, from_flax_carry, from_flax_cell, from_flax_nnx, to_flax_carry
@@ -113,13 +115,16 @@ def test_bidirectional_matches_nnx(forward_name, backward_name):
     assert max_diff(net(params, xs, return_carry=False), unpadded) <= TOLERANCE
 
 
-def test_flip_valid_matches_nnx_flip_sequences():
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 7), st.booleans(), st.integers(0, 2**31 - 1))
+def test_flip_valid_matches_nnx_flip_sequences(batch, time, time_major, seed):
     from flax.nnx.nn.recurrent import flip_sequences
 
-    xs, lengths = batch(seed=3)
-    assert max_diff(flip_valid(xs, lengths, False), flip_sequences(xs, lengths, 1, False)) == 0.0
-    time_major = jnp.swapaxes(xs, 0, 1)
-    assert max_diff(flip_valid(time_major, lengths, True), flip_sequences(time_major, lengths, 1, True)) == 0.0
+    generator = np.random.default_rng(seed)
+    xs = jnp.asarray(generator.normal(size=(time, batch, 2) if time_major else (batch, time, 2)))
+    lengths = jnp.asarray(generator.integers(0, time + 1, size=batch))
+    expected = flip_sequences(xs, lengths, 1, time_major)
+    assert jnp.array_equal(flip_valid(xs, lengths, time_major), expected)
 
 
 def test_float32_cell_dtype_is_kept():

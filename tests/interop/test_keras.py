@@ -12,6 +12,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from rnnjax.interop import from_keras  # noqa: E402
 from rnnjax.interop.keras import hold_masked_outputs  # noqa: E402
@@ -112,16 +114,20 @@ def test_sequential_stack_with_masking_matches_keras():
     assert max_diff(net(params, xs), model(xs)) <= TOLERANCE
 
 
-def test_hold_masked_outputs_matches_a_loop():
-    xs, _, holes = data(seed=4)
-    ys = np.where(holes[..., None], xs, 0.0)
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 7), st.integers(0, 2**31 - 1))
+def test_hold_masked_outputs_matches_a_loop(batch, time, seed):
+    """Keras's masked-step rule, any mask: the previous valid output, zero before the first."""
+    generator = np.random.default_rng(seed)
+    mask = generator.random((batch, time)) < generator.random()
+    ys = np.where(mask[..., None], generator.normal(size=(batch, time, 2)), 0.0)
     expected = np.zeros_like(ys)
-    for row in range(BATCH):
-        previous = np.zeros(INPUT)
-        for t in range(TIME):
-            previous = ys[row, t] if holes[row, t] else previous
+    for row in range(batch):
+        previous = np.zeros(2)
+        for t in range(time):
+            previous = ys[row, t] if mask[row, t] else previous
             expected[row, t] = previous
-    assert np.array_equal(np.asarray(hold_masked_outputs(jnp.asarray(ys), jnp.asarray(holes))), expected)
+    assert np.array_equal(np.asarray(hold_masked_outputs(jnp.asarray(ys), jnp.asarray(mask))), expected)
 
 
 def test_weights_keep_the_layer_dtype():

@@ -1,5 +1,6 @@
 """Every real-data experiment's --quick mode runs end to end and writes a valid run folder."""
 
+import importlib.util
 import json
 import math
 import os
@@ -8,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+
+from rnnjax.training.tensorboard import read_events
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -70,3 +73,8 @@ def test_quick_run_writes_valid_run_folder(name, tmp_path):
     report = (run / "report.md").read_text()
     assert report.startswith("# ") and "plots/" in report
     assert QUALITY[name](results), f"{name} quick run below its quality bar: {results}"
+    if importlib.util.find_spec("tensorboardX"):  # TensorBoard: the run's scalars and figures, read back
+        events = read_events(run)
+        logged = {key for record in records for key, value in record.items() if isinstance(value, (int, float))}
+        assert logged - {"step"} <= set(events.scalars) and events.texts["config"]
+        assert {f"plots/{p.stem}" for p in run.glob("plots/*.png")} <= set(events.images)

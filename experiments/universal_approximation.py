@@ -4,17 +4,17 @@
     python experiments/universal_approximation.py --full     # the long version (prints its plan and an estimate)
     python experiments/universal_approximation.py --quick    # CI smoke version
     python experiments/universal_approximation.py --report-only   # rebuild the report from what is recorded
+    python experiments/universal_approximation.py --quick --probe.steps 50 --run-name try --quiet   # any field
 
 Writes runs/universal_approximation/<name>/{config.json, records.jsonl, results.json, report.md, plots/*.png}:
 config.json first, then one line of records.jsonl per finished group, so an interrupted run keeps its finished
-groups and a rerun with the same --run-name resumes (see rnnjax.probes.runner). Progress goes to stderr (a bar on
-a terminal, plain lines in a log; --quiet for none). See docs/universal_approximation.md for the question, the
+groups and a rerun with the same --run-name resumes (see rnnjax.probes.runner; --fresh starts over). Progress
+goes to stderr (a bar on a terminal, plain lines in a log; --quiet for none). See docs/universal_approximation.md for the question, the
 literature and how to read the plots.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import platform
@@ -27,6 +27,7 @@ jax.config.update("jax_enable_x64", True)  # study 2 trains in float64; the othe
 from rnnjax.probes import report, runner, studies  # noqa: E402
 from rnnjax.probes.progress import Progress, format_seconds  # noqa: E402
 from rnnjax.probes.sweep import RESULT_FIELDS  # noqa: E402
+from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
 from rnnjax.training.runs import Run  # noqa: E402
 
 SECTIONS = {
@@ -57,25 +58,44 @@ zero shows an expressivity or information limit.
 """
 
 
-def parse(argv: list[str] | None) -> tuple[studies.ProbeConfig, argparse.Namespace]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="CI smoke version (well under a minute)")
-    size.add_argument("--full", action="store_true", help="the long version")
-    parser.add_argument("--run-name", "--name", dest="name", default=None,
-                        help="run name (default: quick/default/full); an existing run of that name is resumed")
-    parser.add_argument("--root", default="runs", help="runs root folder")
-    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(studies.STUDIES)}")
-    parser.add_argument("--quiet", action="store_true", help="no plan and no progress (only the last line)")
-    parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: rebuild results.json and the report from the run's records.jsonl")
-    args = parser.parse_args(argv)  # fmt: skip
-    config = studies.ProbeConfig()
-    if args.quick or args.full:
-        config = studies.ProbeConfig.quick() if args.quick else studies.ProbeConfig.full()
-    args.name = args.name or ("quick" if args.quick else "full" if args.full else "default")
-    args.mode = "--quick" if args.quick else "--full" if args.full else "default"
-    return config, args
+@dataclasses.dataclass(frozen=True)
+class MainJobConfig:
+    """Is universal approximation possible for many-to-many tasks? The studies and one report."""
+
+    probe: studies.ProbeConfig = studies.ProbeConfig()
+    """sizes of the studies (their seeds are --probe.seeds; --seed is not used)."""
+    only: tuple[str, ...] = ()
+    """studies to run (default: all), by name; 'causality,wiener' also works."""
+    report_only: bool = False
+    """train nothing: rebuild results.json and the report from the run's records.jsonl."""
+    run: RunField = RunConfig(run_name="default")
+
+    @property
+    def name(self) -> str:
+        return self.run.run_name or "default"
+
+    @property
+    def mode(self) -> str:
+        """'--quick', '--full', 'default' or 'custom' sizes."""
+        presets = {"--quick": studies.ProbeConfig.quick(), "--full": studies.ProbeConfig.full()}
+        presets["default"] = studies.ProbeConfig()
+        return next((name for name, probe in presets.items() if probe == self.probe), "custom")
+
+    @property
+    def studies(self) -> tuple[str, ...]:
+        return tuple(name for entry in self.only for name in entry.split(",") if name)
+
+
+PRESETS = {
+    "quick": lambda: MainJobConfig(probe=studies.ProbeConfig.quick(), run=RunConfig(run_name="quick")),
+    "full": lambda: MainJobConfig(probe=studies.ProbeConfig.full(), run=RunConfig(run_name="full")),
+}
+
+
+def parse(argv: list[str] | None) -> tuple[studies.ProbeConfig, MainJobConfig]:
+    """(probe sizes, the whole config) from the command line: --quick / --full presets, then any flag."""
+    config = cli(MainJobConfig, argv, presets=PRESETS)
+    return config.probe, config
 
 
 def stored_config(directory) -> studies.ProbeConfig:
@@ -152,21 +172,19 @@ def build_report(run: Run, plans: dict, config: studies.ProbeConfig, args) -> li
     return records
 
 
-def main(argv: list[str] | None = None, config: studies.ProbeConfig | None = None) -> Run:
-    """Run (or resume) the studies and write the report; ``config`` replaces the --quick/--full/default sizes."""
-    preset, args = parse(argv)
-    config = config or preset
-    only = tuple(s for s in args.only.split(",") if s)
-    run = Run("universal_approximation", name=args.name, root=args.root)
+def main(argv: list[str] | None = None) -> Run:
+    """Run (or resume) the studies and write the report."""
+    config, args = parse(argv)
+    run = Run("universal_approximation", name=args.name, root=args.run.runs_root, fresh=args.run.fresh)
     if args.report_only:
         config = stored_config(run.directory)
     else:
         runner.open_config(run.directory, config)  # refuses to mix with a run started under another config
-    plans = studies.plan(config, only)
+    plans = studies.plan(config, args.studies)
     records_path = run.directory / runner.RECORDS
     if not args.report_only:
         runner.repair_records(records_path)
-        train(plans, records_path, args.quiet)
+        train(plans, records_path, args.run.quiet)
     records = build_report(run, plans, config, args)
     print(f"wrote {run.directory} ({len(records)} models)")
     return run

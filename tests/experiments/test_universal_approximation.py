@@ -1,6 +1,5 @@
 """The main job: the quick report builds, its models learn, and a killed run resumes to an uninterrupted run's results."""
 
-import dataclasses
 import importlib.util
 import json
 import os
@@ -18,16 +17,8 @@ from rnnjax.probes.studies import ProbeConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXPERIMENT = ROOT / "experiments" / "universal_approximation.py"
-# A subprocess that runs the experiment's main() with a config smaller than --quick (the command line sets the rest).
-TINY_MAIN = """
-import dataclasses, importlib.util, sys
-spec = importlib.util.spec_from_file_location("universal_approximation", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-from rnnjax.probes.studies import ProbeConfig
-tiny = dataclasses.replace(ProbeConfig.quick(), length=8, steps=25, train_size=16, batch_size=8, test_size=16)
-module.main(sys.argv[2:], config=tiny)
-"""
+TINY = ["--probe.length", "8", "--probe.steps", "25", "--probe.train_size", "16", "--probe.batch_size", "8",
+        "--probe.test_size", "16"]  # fmt: skip  # smaller than --quick
 
 
 def _experiment():
@@ -59,14 +50,14 @@ def _assert_quick_models_learn(records):
 
 def test_quick_report_builds_learns_and_rebuilds_from_its_records(tmp_path):
     module = _experiment()
-    run = module.main(["--quick", "--quiet", "--root", str(tmp_path), "--name", "ci"])
+    run = module.main(["--quick", "--quiet", "--runs_root", str(tmp_path), "--run_name", "ci"])
     results = json.loads((run.directory / "results.json").read_text())
     schema = results["schema"]
     assert schema[:11] == [
         "study", "target", "model", "width", "depth", "delay", "seed",
         "nmse_train", "nmse_test", "nmse_test_2x", "nmse_test_long",
     ]  # fmt: skip
-    assert {r["study"] for r in results["records"]} == {"causality", "width", "memory", "wiener", "non_fading", "depth"}
+    assert {r["study"] for r in results["records"]} == set(module.studies.STUDIES)  # every study ran
     for record in results["records"]:
         assert set(schema) <= set(record)
         assert isinstance(record["width"], int) and isinstance(record["nmse_test"], float)
@@ -85,18 +76,17 @@ def test_quick_report_builds_learns_and_rebuilds_from_its_records(tmp_path):
     assert len(lines) == sum(len(p.groups) for p in module.studies.plan(ProbeConfig.quick()).values())
     (run.directory / "results.json").unlink()
     (run.directory / "report.md").unlink()
-    module.main(["--quick", "--report-only", "--quiet", "--root", str(tmp_path), "--name", "ci"])
+    module.main(["--quick", "--report-only", "--quiet", "--runs_root", str(tmp_path), "--run-name", "ci"])
     assert json.loads((run.directory / "results.json").read_text()) == results
     assert (run.directory / "report.md").read_text() == report
     # a rerun under another config is refused before anything is trained, naming the fields
-    other = dataclasses.replace(ProbeConfig.quick(), seeds=(0, 1))
     with pytest.raises(runner.ConfigMismatch, match=r"seeds: \[0\] -> \[0, 1\]"):
-        module.main(["--quick", "--quiet", "--root", str(tmp_path), "--name", "ci"], config=other)
+        module.main(["--quick", "--quiet", "--runs_root", str(tmp_path), "--run_name", "ci", "--probe.seeds", "0", "1"])
     assert (run.directory / runner.RECORDS).read_text().splitlines() == lines
 
 
 def _start(root: pathlib.Path, name: str) -> subprocess.Popen:
-    command = [sys.executable, "-c", TINY_MAIN, str(EXPERIMENT), "--only", "wiener", "--root", str(root),
+    command = [sys.executable, str(EXPERIMENT), "--quick", *TINY, "--only", "wiener", "--runs_root", str(root),
                "--run-name", name]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
 

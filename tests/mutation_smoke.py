@@ -43,6 +43,7 @@ class Outcome(enum.Enum):
     SURVIVED = "survived"
     NOT_APPLIED = "patch did not apply"
     TIMEOUT = "timeout"
+    NOT_FOUND = "tests not found"
 
 
 MUTANTS = (
@@ -51,77 +52,103 @@ MUTANTS = (
         "rnnjax/core/cells/min_gated.py",
         "return 1.0 - z, z * candidate",
         "return z, (1.0 - z) * candidate",
-        ("tests/core/test_cells.py", "tests/core/test_parallel.py"),
+        (
+            "tests/core/test_cells.py::test_step_matches_reference_maths",
+            "tests/core/test_cells.py::test_min_gated_cells_match_reference_equations",
+            "tests/core/test_parallel.py::test_linear_form_matches_the_gate_equations",
+        ),
     ),
     Mutant(
         "min_lstm: forget and input gates swapped",
         "rnnjax/core/cells/min_gated.py",
         "f_pre, i_pre, candidate = jnp.split(u, 3, axis=-1)",
         "i_pre, f_pre, candidate = jnp.split(u, 3, axis=-1)",
-        ("tests/core/test_cells.py", "tests/core/test_parallel.py"),
+        (
+            "tests/core/test_cells.py::test_step_matches_reference_maths",
+            "tests/core/test_cells.py::test_min_gated_cells_match_reference_equations",
+            "tests/core/test_parallel.py::test_linear_form_matches_the_gate_equations",
+        ),
     ),
     Mutant(
         "GRU (PyTorch) reset gate on the input part",
         "rnnjax/core/cells/gru.py",
         "n = jnp.tanh(u_n + r * v_n)",
         "n = jnp.tanh(r * u_n + v_n)",
-        ("tests/core/test_cells.py",),
+        ("tests/core/test_cells.py::test_step_matches_reference_maths",),
     ),
     Mutant(
         "GRU manual BPTT forward: reset gate on the input part",
         "rnnjax/core/cells/gru.py",
         "n = jnp.tanh(u[:, 2 * hidden :] + r_z[:, :hidden] * v[:, 2 * hidden :])",
         "n = jnp.tanh(r_z[:, :hidden] * u[:, 2 * hidden :] + v[:, 2 * hidden :])",
-        ("tests/core/test_bptt.py",),
+        (
+            "tests/core/test_bptt.py::test_backward_matches_autodiff",
+            "tests/core/test_bptt.py::test_manual_vjp_matches_rnn_and_autodiff",
+        ),
     ),
     Mutant(
         "length mask off by one (t <= length valid)",
         "rnnjax/core/inputs.py",
         "return jnp.arange(time_steps) < lengths[..., None]",
         "return jnp.arange(time_steps) <= lengths[..., None]",
-        ("tests/core/test_unroll.py", "tests/core/test_padding.py"),
+        (
+            "tests/core/test_unroll.py::test_padding_matches_each_sequence_alone",
+            "tests/core/test_padding.py::test_rnn_ignores_nan_padding",
+        ),
     ),
     Mutant(
         "bidirectional: backward direction not reversed",
         "rnnjax/core/unroll.py",
         "reverse=direction == 1,",
         "reverse=False,",
-        ("tests/core/test_unroll.py",),
+        (
+            "tests/core/test_unroll.py::test_bidirectional_stack_on_padded_batch_matches_unpadded",
+            "tests/core/test_unroll.py::test_stacked_bidirectional_matches_manual_composition",
+        ),
     ),
     Mutant(
         "reverse with resets: segment boundary not shifted",
         "rnnjax/core/inputs.py",
         "if reverse:  # reset[t] starts a segment at t",
         "if False:  # reset[t] starts a segment at t",
-        ("tests/core/test_unroll.py", "tests/core/test_padding.py"),
+        ("tests/core/test_unroll.py::test_reset_equals_starting_a_fresh_sequence",),
     ),
     Mutant(
         "training: same key every step",
         "rnnjax/training/train.py",
         "key = jax.random.fold_in(state.key, state.step)",
         "key = jax.random.fold_in(state.key, 0)",
-        ("tests/training/test_train.py",),
+        ("tests/training/test_train.py::test_fit_and_fit_many_use_a_new_key_every_step",),
     ),
     Mutant(
         "checkpoint restore ignores the saved PRNG key",
         "rnnjax/training/checkpoint.py",
         "return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like))",
         "return like",
-        ("tests/training/test_checkpoint.py",),
+        (
+            "tests/training/test_checkpoint.py::test_round_trip_keeps_values_dtypes_and_typed_keys",
+            "tests/training/test_checkpoint.py::test_exact_resume_is_bit_for_bit",
+        ),
     ),
     Mutant(
         "attention softmax over the batch axis",
         "rnnjax/tasks/seq2seq.py",
         "weights = jax.nn.softmax(scores, axis=-1) * mask",
         "weights = jax.nn.softmax(scores, axis=0) * mask",
-        ("tests/tasks/test_seq2seq.py",),
+        (
+            "tests/tasks/test_seq2seq.py::test_attend_equals_masked_softmax_in_numpy",
+            "tests/tasks/test_seq2seq.py::test_decoder_equals_numpy_equations",
+        ),
     ),
     Mutant(
         "attention over padded memory (mask ignored)",
         "rnnjax/tasks/seq2seq.py",
         "mask = memory.mask if scores.ndim == 2 else memory.mask[:, None, :]",
         "mask = (memory.mask | True) if scores.ndim == 2 else (memory.mask | True)[:, None, :]",
-        ("tests/tasks/test_seq2seq.py",),
+        (
+            "tests/tasks/test_seq2seq.py::test_attend_equals_masked_softmax_in_numpy",
+            "tests/tasks/test_seq2seq.py::test_padding_is_ignored_and_jit_vmap_agree",
+        ),
     ),
     Mutant(
         "CTC collapse keeps repeated labels",
@@ -135,7 +162,7 @@ MUTANTS = (
         "rnnjax/probes/sweep.py",
         "return jnp.mean((predictions - targets) ** 2) / jnp.var(targets)",
         "return jnp.mean((predictions - targets) ** 2) / jnp.var(predictions)",
-        ("tests/probes/test_sweep.py",),
+        ("tests/probes/test_sweep.py::test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models",),
     ),
 )
 
@@ -197,7 +224,9 @@ def judge(copy: Path, mutant: Mutant, timeout: float) -> tuple[Outcome, str]:
         return Outcome.TIMEOUT, f"no verdict within {timeout:.0f} s"
     if status == 0:
         return Outcome.SURVIVED, tail
-    if status not in (1, 2):  # 3: internal error, 4: usage error, 5: no tests collected
+    if status in (4, 5):  # usage error (a test id not found), no tests collected
+        return Outcome.NOT_FOUND, tail.replace("\n", " ")
+    if status not in (1, 2):  # 3: internal error
         raise RuntimeError(f"pytest exited with {status} for {mutant.name}:\n{tail}")
     return Outcome.KILLED, first_failure(tail)
 
@@ -226,6 +255,26 @@ def format_table(rows: list[tuple[Mutant, Outcome, str, float]]) -> str:
     return "\n".join(lines)
 
 
+def missing_tests(mutant: Mutant) -> list[str]:
+    """The test ids of ``mutant`` whose file or test function is not in the working tree."""
+    missing = []
+    for test in mutant.tests:
+        file, _, function = test.partition("::")
+        path = ROOT / file
+        if not path.exists() or (function and f"def {function}(" not in path.read_text()):
+            missing.append(test)
+    return missing
+
+
+def describe(mutant: Mutant) -> str:
+    """Whether the patch applies and its tests exist in the working tree (for ``--list``)."""
+    file = ROOT / mutant.path
+    applies = file.exists() and file.read_text().count(mutant.old) == 1
+    missing = missing_tests(mutant)
+    status = "applies" if applies else "PATCH DOES NOT APPLY"
+    return f"{status}: {mutant.name} ({mutant.path})" + (f"; TESTS NOT FOUND: {missing}" if missing else "")
+
+
 def select(names: str) -> tuple[Mutant, ...]:
     if not names:
         return MUTANTS
@@ -246,8 +295,7 @@ def main() -> None:
     mutants = select(args.only)
     if args.list:
         for mutant in mutants:
-            applies = (ROOT / mutant.path).exists() and (ROOT / mutant.path).read_text().count(mutant.old) == 1
-            print(f"{'applies' if applies else 'PATCH DOES NOT APPLY'}: {mutant.name} ({mutant.path})")
+            print(describe(mutant))
         return
     with tempfile.TemporaryDirectory(prefix="rnnjax-mutants-") as folder:
         copy = copy_repository(Path(folder))

@@ -23,7 +23,7 @@ from rnnjax.core.cells import make_cell
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import batch_indices
-from rnnjax.data.sentiment import load_sentiment, tokenize
+from rnnjax.data.sentiment import bag_of_words_baseline, load_sentiment
 from rnnjax.tasks.heads import ManyToOne, embedding_init
 from rnnjax.tasks.losses import cross_entropy
 from rnnjax.training.runs import Run, markdown_table
@@ -57,23 +57,6 @@ class SentimentConfig:
         optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=60)
         return cls(variants=("gru_bi",), embed_size=16, hidden_size=16, num_steps=60, eval_every=30,
                    optimizer=optimizer, limit=800, regularisation=(1.0,), run=RunConfig.quick())  # fmt: skip
-
-
-def bag_of_words_baseline(data, regularisation) -> dict:
-    """Logistic regression on binary uni+bigram counts; C chosen on validation."""
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    vectorizer = CountVectorizer(tokenizer=tokenize, token_pattern=None, ngram_range=(1, 2), binary=True)
-    features = vectorizer.fit_transform(data.train.texts)
-    best = None
-    for c in regularisation:
-        model = LogisticRegression(C=c, max_iter=2000).fit(features, data.train.labels)
-        val = float((model.predict(vectorizer.transform(data.val.texts)) == data.val.labels).mean())
-        if best is None or val > best[0]:
-            best = (val, c, model)
-    test = float((best[2].predict(vectorizer.transform(data.test.texts)) == data.test.labels).mean())
-    return {"val_accuracy": best[0], "test_accuracy": test, "C": best[1]}
 
 
 def make_model(config, variant: str) -> ManyToOne:

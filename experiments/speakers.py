@@ -25,7 +25,7 @@ from rnnjax.core.cells import make_cell
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import device_batch_indices
-from rnnjax.data.speakers import NUM_SPEAKERS, load_speakers
+from rnnjax.data.speakers import NUM_SPEAKERS, load_speakers, statistics_baseline
 from rnnjax.tasks.heads import ManyToOne, dense
 from rnnjax.tasks.losses import cross_entropy
 from rnnjax.training.runs import markdown_table
@@ -58,21 +58,6 @@ class SpeakersConfig:
     def quick(cls):
         optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=60)
         return cls(hidden_size=16, seeds=2, num_steps=60, chunk_steps=30, optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
-
-
-def statistics_baseline(data) -> float:
-    """Test accuracy of logistic regression on per-utterance mean, std, first and last frame."""
-    from sklearn.linear_model import LogisticRegression
-
-    def features(split):
-        rows = []
-        for frames, length in zip(split.frames, split.lengths):
-            valid = frames[:length]
-            rows.append(np.concatenate([valid.mean(0), valid.std(0), valid[0], valid[-1]]))
-        return np.array(rows)
-
-    model = LogisticRegression(C=1.0, max_iter=5000).fit(features(data.train), data.train.labels)
-    return float((model.predict(features(data.test)) == data.test.labels).mean())
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -60,8 +60,10 @@ def train_model(
 ) -> Any:
     """make_optimizer -> init_state(params, fold_in(key, 1)) -> fit with a Checkpointer; the trained params.
 
-    A run stopped part-way resumes from ``checkpoint_dir``; ``hooks`` are :func:`rnnjax.training.train.fit`'s.
+    A run stopped part-way resumes from ``checkpoint_dir``; ``hooks`` are :func:`rnnjax.training.train.fit`'s
+    (``log_every`` defaults to 50 steps, or a quarter of a shorter run, so a short run still logs a curve).
     """
+    hooks.setdefault("log_every", max(1, min(50, num_steps // 4)))
     transformation = make_optimizer(optimizer)
     state = init_state(params, transformation, jax.random.fold_in(key, 1))
     step = make_train_step(loss_fn, transformation)

@@ -204,7 +204,7 @@ def toeplitz_floor(cross: np.ndarray, delay: int | None, power: np.ndarray | Non
             continue
         diagonal = np.moveaxis(cross, 1, 2)[lags == lag]  # [T - |lag|, output]
         explained += float(np.sum(diagonal.sum(axis=0) ** 2) / (length - abs(lag)))
-    return float((power.sum() - explained) / power.sum())
+    return max(0.0, float((power.sum() - explained) / power.sum()))  # rounding can leave -1e-16
 
 
 def time_invariant_floor(target: Target, length: int, delay: int | None = 0) -> float:

@@ -220,7 +220,12 @@ def time_invariant_floor(target: Target, length: int, delay: int | None = 0) -> 
 
 
 def rank_floor(target: Target, length: int, width: int) -> float:
-    """Eckart-Young: best NMSE of a linear map through a width-m vector, sum_{i >= m} s_i^2 / sum_i s_i^2."""
+    """Eckart-Young: best NMSE of a linear map through a width-m vector, sum_{i >= m} s_i^2 / sum_i s_i^2.
+
+    Needs E[x x^T] = I (i.i.d. zero-mean unit-variance inputs). Linear RNN encoder-decoders reach it for reversal
+    (shift registers keep and replay the last m inputs); for other operators it is only a lower bound for them,
+    and it does not bind nonlinear encoders.
+    """
     _checks.positive_int("width", width)
     operator = linear_operator(target, length)
     singular = np.linalg.svd(operator.reshape(-1, length), compute_uv=False)

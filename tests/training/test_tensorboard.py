@@ -97,3 +97,22 @@ def test_disabled_writes_nothing(tmp_path):
         resolve_enabled("yes")
     with pytest.raises(TypeError, match="image: expected a PNG path or a matplotlib Figure; got int"):
         png_bytes(3)
+
+
+def test_reader_agrees_with_tensorboards_own(tmp_path):
+    """read_events against TensorBoard's EventAccumulator (where tensorboard is installed)."""
+    accumulator_module = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    figure = matplotlib.figure.Figure(figsize=(1, 1), dpi=40)
+    with Run("check", name="reader", config={"a": 1}, root=tmp_path) as run:
+        for step in range(1, 4):
+            run.log(step, loss=1.0 / step, accuracy=0.25 * step)
+        run.log_figure("figure", figure, step=2)
+    ours = read_events(run.directory)
+    accumulator = accumulator_module.EventAccumulator(str(run.directory), size_guidance={"images": 0, "scalars": 0})
+    accumulator.Reload()
+    assert sorted(accumulator.Tags()["scalars"]) == sorted(ours.scalars)
+    for tag in ours.scalars:
+        assert [(e.step, e.value) for e in accumulator.Scalars(tag)] == ours.scalars[tag]
+    (image,) = accumulator.Images("figure")
+    assert (image.step, image.encoded_image_string) == ours.images["figure"][0]
+    assert (image.width, image.height) == (40, 40)

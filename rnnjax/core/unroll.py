@@ -103,7 +103,9 @@ def rnn(
       xs: ``[*batch, time, input]`` (or ``[time, *batch, input]`` if ``time_major``);
         any number of batch dims, including none. Values at invalid steps are never read
         (NaN padding is harmless).
-      lengths: int ``[*batch]``; steps ``t >= length`` are padding.
+      lengths: int ``[*batch]``; steps ``t >= length`` are padding. Concrete lengths outside
+        ``[0, time]`` raise ValueError; traced ones (inside ``jit``) cannot be checked and act as
+        clipped to ``[0, time]`` (wrap the call in ``jax.experimental.checkify`` for your own check).
       mask: bool ``[*batch, time]``; False steps are skipped (carry held, output 0).
         Give ``lengths`` or ``mask``, not both.
       initial_carry: carry with leaves ``[*batch, hidden]`` or ``[hidden]`` (shared);

@@ -295,7 +295,9 @@ def _encoder_decoder_specs(config: ProbeConfig) -> list[ModelSpec]:
 
 def encoder_decoder(config: ProbeConfig) -> StudyPlan:
     """Study 7: encoder -> width-m vector -> decoder (+- attention) on N -> M maps, against the rank floor."""
-    train = config.train(length=config.encoder_decoder_length, long_factors=())
+    # few steps per sequence: 8x the sequences for about the same interval (evaluation is cheap at this length)
+    test_size = 8 * config.test_size
+    train = config.train(length=config.encoder_decoder_length, long_factors=(), test_size=test_size)
     specs = _encoder_decoder_specs(config)
     sweep_args = {"seeds": config.seeds, "config": train, "study": "encoder_decoder"}
     groups = plan_groups(_encoder_decoder_family(), specs, widths=config.encoder_decoder_widths, **sweep_args)

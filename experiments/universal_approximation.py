@@ -116,6 +116,7 @@ def train(plans: dict, records_path, quiet: bool) -> None:
         print(f"plan ({backend}):\n{runner.describe(plans, done)}", file=sys.stderr, flush=True)
     if not todo:
         return
+    todo = runner.smallest_first(todo)  # a quick first measurement for the estimate; results keep the plan order
     progress = Progress(sum(g.work for g in todo), sum(g.models for g in todo), len(todo), enabled=not quiet)
     estimate = lambda group, seconds: progress.note(runner.estimate_line(todo, group, seconds, backend))  # noqa: E731
     runner.execute(todo, records_path, progress, after_first=estimate)

@@ -111,6 +111,13 @@ def test_interrupted_then_resumed_records_equal_an_uninterrupted_run(tmp_path):
     assert len(rows_whole) == 2 * 2 + 1 and drop(rows_whole) == drop(rows_resumed)
 
 
+def test_smallest_group_goes_first_and_the_others_keep_their_order():
+    groups = runner.all_groups(_plans())  # widths 2, 3 of a one-layer linear cell, then a tanh RNN at width 2
+    cheap = dataclasses.replace(groups[1], seeds=(0,))
+    assert runner.smallest_first([groups[0], cheap, groups[2]]) == [cheap, groups[0], groups[2]]
+    assert runner.smallest_first(groups[:1]) == groups[:1] and runner.smallest_first([]) == []
+
+
 def test_estimate_scales_the_measured_group_by_work():
     groups = runner.all_groups(_plans())
     assert runner.estimate_seconds(groups[:1], groups[0], 3.0) == pytest.approx(3.0)

@@ -82,7 +82,15 @@ def test_bridge_connects_different_cells_and_sizes(key):
     vector = jnp.concatenate(finals[-1], -1)
     bridge = params["decoder"]["bridge"]
     np.testing.assert_allclose(carry.h, jnp.tanh(vector @ bridge.h["kernel"] + bridge.h["bias"]), rtol=1e-12)
-    assert np.isfinite(float(model.loss(params, src, src_lengths, targets, target_lengths)))
+    np.testing.assert_allclose(carry.c, jnp.tanh(vector @ bridge.c["kernel"] + bridge.c["bias"]), rtol=1e-12)
+    # The loss is the masked cross-entropy of the decoder started from that carry (numpy log-softmax).
+    inputs = model.decoder.shift_right(targets, target_lengths)
+    logits = np.asarray(model.decoder.apply(params["decoder"], carry, inputs))
+    log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+    valid = np.arange(4) < np.asarray(target_lengths)[:, None]
+    picked = np.take_along_axis(log_probs, np.where(valid, targets, 0)[..., None], -1)[..., 0]
+    expected = -picked[valid].mean()
+    np.testing.assert_allclose(model.loss(params, src, src_lengths, targets, target_lengths), expected, rtol=1e-12)
 
 
 def test_bad_inputs_raise_clear_errors(key):

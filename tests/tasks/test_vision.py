@@ -31,7 +31,12 @@ def initial():
 def test_shapes_gradients_reach_the_cnn_and_jit_agrees(initial):
     model, params = initial
     images, captions, lengths = toy_tasks.bar_captions(0, batch=4)
-    assert model.encode(params, images).shape == (4, 32)
+    vectors = model.cnn.apply({"params": params["cnn"]}, images)  # the Flax module itself
+    np.testing.assert_allclose(model.encode(params, images), vectors, rtol=1e-6)
+    bridge = params["decoder"]["bridge"]  # a GRU carry: one tanh dense layer from the semantic vector
+    np.testing.assert_allclose(
+        model.initial_carry(params, images), np.tanh(vectors @ bridge["kernel"] + bridge["bias"]), rtol=1e-5, atol=1e-6
+    )
     loss = model.loss(params, images, captions, lengths)  # eager
     loss_fn = jax.jit(model.loss)
     np.testing.assert_allclose(loss_fn(params, images, captions, lengths), loss, rtol=1e-5)

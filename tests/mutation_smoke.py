@@ -164,6 +164,48 @@ MUTANTS = (
         "return jnp.mean((predictions - targets) ** 2) / jnp.var(predictions)",
         ("tests/probes/test_sweep.py::test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models",),
     ),
+    Mutant(
+        "NMSE interval: delta method without the ratio term",
+        "rnnjax/probes/statistics.py",
+        "jnp.std(errors - ratio * spreads, ddof=1)",
+        "jnp.std(errors, ddof=1)",
+        ("tests/probes/test_statistics.py",),
+    ),
+    Mutant(
+        "LSTM manual BPTT: cell gradient not scaled by the forget gate",
+        "rnnjax/core/cells/lstm.py",
+        "return LSTMState(h=d_z @ kernel_t, c=d_c * f), d_z",
+        "return LSTMState(h=d_z @ kernel_t, c=d_c), d_z",
+        ("tests/core/test_bptt.py::test_backward_matches_autodiff",),
+    ),
+    Mutant(
+        "seq2seq bridge without its tanh",
+        "rnnjax/tasks/seq2seq.py",
+        "lambda p, _: jnp.tanh(dense(p, vector))",
+        "lambda p, _: dense(p, vector)",
+        ("tests/tasks/test_seq2seq.py::test_bridge_connects_different_cells_and_sizes",),
+    ),
+    Mutant(
+        "best checkpoint always by the smallest metric (best_mode ignored)",
+        "rnnjax/training/checkpoint.py",
+        "best_mode=mode.value,",
+        'best_mode="min",',
+        ("tests/training/test_checkpoint.py",),
+    ),
+    Mutant(
+        "warm-up one step ahead",
+        "rnnjax/training/train.py",
+        "ramp = jnp.minimum(1.0, t / warmup) if warmup > 0 else 1.0",
+        "ramp = jnp.minimum(1.0, (t + 1) / warmup) if warmup > 0 else 1.0",
+        ("tests/training/test_train.py::test_schedule_warmup_then_cosine",),
+    ),
+    Mutant(
+        "benchmark flop count without the input projection",
+        "benchmarks/many.py",
+        "return 3 * 2 * batch * time_steps * (1 + hidden) * 4 * hidden",
+        "return 3 * 2 * batch * time_steps * hidden * 4 * hidden",
+        ("tests/test_benchmarks.py::test_flops_per_step_matches_the_traced_matmuls",),
+    ),
 )
 
 

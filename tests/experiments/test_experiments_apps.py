@@ -92,8 +92,13 @@ def test_caption_digits_quick(tmp_path):
 
 def test_speech_ctc_quick(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNJAX_CACHE", str(tmp_path / "cache"))
-    results, _ = run_quick("speech_ctc", tmp_path)
-    assert results["digit_error_rate"]["greedy"] >= 0 and results["digit_error_rate"]["beam"] >= 0
+    results, returned = run_quick("speech_ctc", tmp_path)
+    assert returned["target_met"] == results["target_met"]
+    # 30 steps still emit blanks only (digit error rate 1.0), but the CTC loss falls: measured 45.3 (steps 1-7)
+    # -> 15.2 -> 10.9 (steps 15-21); a model that does not train stays near its first value.
+    losses = logged(tmp_path / "speech_ctc" / "quick", "train/loss")
+    assert len(losses) >= 4 and losses[-1] < 0.5 * losses[0]
+    assert 0 <= results["digit_error_rate"]["beam"] <= 1 and 0 <= results["digit_error_rate"]["greedy"] <= 1
     voices = results["digit_error_rate"]["beam_by_voice"]
     assert all(voice.split("+")[1] in results["test_variants"] for voice in voices)
 

@@ -98,7 +98,6 @@ def test_speech_ctc_quick(tmp_path, monkeypatch):
     # -> 15.2 -> 10.9 (steps 15-21); a model that does not train stays near its first value.
     losses = logged(tmp_path / "speech_ctc" / "quick", "train/loss")
     assert len(losses) >= 4 and losses[-1] < 0.5 * losses[0]
-    assert 0 <= results["digit_error_rate"]["beam"] <= 1 and 0 <= results["digit_error_rate"]["greedy"] <= 1
     voices = results["digit_error_rate"]["beam_by_voice"]
     assert all(voice.split("+")[1] in results["test_variants"] for voice in voices)
 

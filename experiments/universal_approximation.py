@@ -8,9 +8,9 @@
 
 Writes runs/universal_approximation/<name>/{config.json, records.jsonl, results.json, report.md, plots/*.png}:
 config.json first, then one line of records.jsonl per finished group, so an interrupted run keeps its finished
-groups and a rerun with the same --run-name resumes (see rnnjax.probes.runner; --fresh starts over). Progress
-goes to stderr (a bar on a terminal, plain lines in a log; --quiet for none). See docs/universal_approximation.md for the question, the
-literature and how to read the plots.
+groups and a rerun with the same --run-name resumes (see rnnjax.probes.runner; --fresh starts over). Progress goes
+to stderr (a bar on a terminal, plain lines in a log; --quiet for none). See docs/universal_approximation.md for
+the question, the literature and how to read the plots.
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ def markdown(records, extras, files, coverage, config, args) -> str:
             continue
         lines += [f"## {title}", "", _sentence(studies.STUDIES[study].__doc__), ""]
         if not coverage[study].complete:
-            lines += [f"**Partial:** {coverage[study].groups_done} of {coverage[study].groups_total} groups recorded.", ""]
+            done, total = coverage[study].groups_done, coverage[study].groups_total
+            lines += [f"**Partial:** {done} of {total} groups recorded.", ""]
         if study in notes:
             lines += [f"**Measured:** {notes[study]}", ""]
         if study == "width":

@@ -35,6 +35,19 @@ import optax
 from rnnjax import _checks
 from rnnjax.tasks import checking
 from rnnjax.tasks.losses import Reduction, check_labels, check_lengths, float_array, integer_array, length_mask, reduce
+from rnnjax.typing import (
+    ArrayLike,
+    Float,
+    FrameLogits,
+    LabelSequences,
+    Lengths,
+    LengthsOut,
+    Loss,
+    SequenceLengths,
+    Tokens,
+    TokensOut,
+    shaped,
+)
 
 
 def _check_blank(blank_id: Any, classes: int) -> int:
@@ -57,15 +70,16 @@ def _check_ctc_inputs(logits, logit_lengths, labels, label_lengths, blank_id) ->
     return logits, logit_lengths, labels, label_lengths
 
 
+@shaped
 def ctc_loss(
-    logits: jax.Array,
-    logit_lengths: jax.Array,
-    labels: jax.Array,
-    label_lengths: jax.Array,
+    logits: FrameLogits,
+    logit_lengths: SequenceLengths,
+    labels: LabelSequences,
+    label_lengths: SequenceLengths,
     *,
     blank_id: int = 0,
     reduction: Reduction | str = Reduction.MEAN,
-) -> jax.Array:
+) -> Loss:
     """-log sum_{alignments a: collapse(a) = labels} prod_t p(a_t | x), via ``optax.ctc_loss``.
 
     Args:
@@ -104,9 +118,10 @@ def _ctc_core(logits, logit_lengths, labels, label_lengths, *, blank_id):
     return per_sequence
 
 
+@shaped
 def collapse(
-    tokens: jax.Array, lengths: jax.Array | None = None, *, blank_id: int = 0, pad_id: int = -1
-) -> tuple[jax.Array, jax.Array]:
+    tokens: Tokens, lengths: Lengths | None = None, *, blank_id: int = 0, pad_id: int = -1
+) -> tuple[TokensOut, LengthsOut]:
     """B(a): merge runs of equal ids, then drop blanks (``aa-b-bb`` -> ``abb``); jit-able.
 
     Args:
@@ -139,7 +154,14 @@ def collapse(
     return flat.reshape(tokens.shape), keep.sum(-1)
 
 
-def greedy_decode(logits: jax.Array, logit_lengths: jax.Array | None = None, *, blank_id: int = 0, pad_id: int = -1):
+@shaped
+def greedy_decode(
+    logits: Float[ArrayLike, "*batch time classes"],
+    logit_lengths: Lengths | None = None,
+    *,
+    blank_id: int = 0,
+    pad_id: int = -1,
+) -> tuple[TokensOut, LengthsOut]:
     """Best-path decoding: collapse(argmax_k logits[t, k]) for ``logits [..., time, classes]``."""
     logits = float_array("logits", logits)
     if logits.ndim < 2:

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from rnnjax import _checks
 from rnnjax.tasks import checking
+from rnnjax.typing import Array, ArrayLike, Bool, Labels, Lengths, Logits, Loss, PositionMask, Targets, shaped
 
 
 class Reduction(enum.Enum):
@@ -60,7 +61,8 @@ def length_mask(lengths: jax.Array, max_length: int) -> jax.Array:
     return jnp.arange(max_length) < lengths[..., None]
 
 
-def sequence_mask(lengths: jax.Array, max_length: int) -> jax.Array:
+@shaped
+def sequence_mask(lengths: Lengths, max_length: int) -> Bool[Array, "*batch time"]:
     """mask[..., t] = t < lengths[...]; bool [*batch, max_length].
 
     ``lengths`` must lie in [0, max_length]: checked when concrete and in :func:`checking.checked` mode; traced
@@ -109,14 +111,15 @@ def check_labels(labels: jax.Array, num_classes: int, mask: jax.Array | None = N
     checking.ids_in_range(argument, labels, num_classes, mask)
 
 
+@shaped
 def cross_entropy(
-    logits: jax.Array,
-    labels: jax.Array,
-    mask: jax.Array | None = None,
+    logits: Logits,
+    labels: Labels,
+    mask: PositionMask | None = None,
     *,
     label_smoothing: float = 0.0,
     reduction: Reduction | str = Reduction.MEAN,
-) -> jax.Array:
+) -> Loss:
     """-log softmax(logits)[label], averaged over valid positions.
 
     Args:
@@ -149,13 +152,14 @@ def cross_entropy(
     return reduce(nll, mask, reduction)
 
 
+@shaped
 def mse(
-    predictions: jax.Array,
-    targets: jax.Array,
-    mask: jax.Array | None = None,
+    predictions: Targets,
+    targets: Targets,
+    mask: Bool[ArrayLike, "..."] | None = None,
     *,
     reduction: Reduction | str = Reduction.MEAN,
-) -> jax.Array:
+) -> Loss:
     """(prediction - target)^2 summed over the feature axis when ``mask`` is one rank lower.
 
     ``mask`` may have the shape of ``predictions`` or drop its last (feature) axis;

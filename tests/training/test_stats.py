@@ -1,0 +1,76 @@
+"""rnnjax.training.stats against scipy.stats (t-interval, t quantiles, Wilson interval, exact McNemar)."""
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from rnnjax.training import stats
+
+
+@pytest.mark.parametrize("degrees_of_freedom", [1, 2, 4, 9, 30, 200])
+@pytest.mark.parametrize("probability", [0.6, 0.9, 0.975, 0.995, 0.1])
+def test_student_t_quantile_matches_scipy(probability, degrees_of_freedom):
+    expected = scipy_stats.t.ppf(probability, degrees_of_freedom)
+    assert stats.student_t_quantile(probability, degrees_of_freedom) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("value", [-3.0, -0.4, 0.0, 0.7, 2.5, 12.0])
+def test_student_t_cdf_matches_scipy(value):
+    assert stats.student_t_cdf(value, 5) == pytest.approx(scipy_stats.t.cdf(value, 5), abs=1e-12)
+
+
+@pytest.mark.parametrize("a, b, x", [(0.5, 0.5, 0.3), (2.0, 5.0, 0.9), (15.0, 0.5, 0.97), (1.0, 1.0, 0.25)])
+def test_regularized_beta_matches_scipy(a, b, x):
+    from scipy import special
+
+    assert stats.regularized_beta(a, b, x) == pytest.approx(special.betainc(a, b, x), rel=1e-10)
+
+
+@pytest.mark.parametrize("values", [[0.981, 0.985, 0.978], [1.0, 2.0, 4.0, 8.0, 16.0], [0.5, 0.52]])
+@pytest.mark.parametrize("confidence", [0.95, 0.9])
+def test_seed_summary_matches_scipy_t_interval(values, confidence):
+    summary = stats.seed_summary(values, confidence)
+    low, high = scipy_stats.t.interval(confidence, len(values) - 1, loc=np.mean(values), scale=scipy_stats.sem(values))
+    assert summary.mean == pytest.approx(np.mean(values))
+    assert summary.standard_deviation == pytest.approx(np.std(values, ddof=1))
+    assert (summary.low, summary.high) == pytest.approx((low, high), rel=1e-9)
+    assert summary.as_dict()["count"] == len(values)
+
+
+def test_seed_summary_of_equal_values_is_a_point_and_needs_two_seeds():
+    summary = stats.seed_summary([0.99, 0.99, 0.99])
+    assert (summary.low, summary.high) == pytest.approx((0.99, 0.99))
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.seed_summary([0.99])
+
+
+@pytest.mark.parametrize("hits, count", [(0, 10), (3, 10), (10, 10), (820, 1066), (1046, 1066), (365, 370)])
+def test_wilson_interval_matches_scipy(hits, count):
+    expected = scipy_stats.binomtest(hits, count).proportion_ci(0.95, method="wilson")
+    assert stats.wilson_interval(hits, count) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+def test_wilson_interval_rejects_bad_counts():
+    with pytest.raises(ValueError, match="hits"):
+        stats.wilson_interval(11, 10)
+    with pytest.raises(TypeError, match="count"):
+        stats.wilson_interval(1, True)
+
+
+@pytest.mark.parametrize("only_first, only_second", [(0, 0), (1, 0), (31, 18), (5, 5), (40, 12), (0, 9), (200, 170)])
+def test_mcnemar_exact_matches_scipy_binomial_test(only_first, only_second):
+    discordant = only_first + only_second
+    expected = 1.0 if discordant == 0 else scipy_stats.binomtest(only_first, discordant, 0.5).pvalue
+    assert stats.mcnemar_exact(only_first, only_second) == pytest.approx(min(1.0, expected), rel=1e-9)
+
+
+def test_mcnemar_from_predictions_counts_discordant_items():
+    rng = np.random.default_rng(0)
+    first, second = rng.random(300) < 0.8, rng.random(300) < 0.7
+    comparison = stats.mcnemar_from_predictions(first, second)
+    table = np.array([[np.sum(first & second), np.sum(first & ~second)], [np.sum(~first & second), 0]])
+    assert (comparison.only_first, comparison.only_second) == (table[0, 1], table[1, 0])
+    expected = scipy_stats.binomtest(int(table[0, 1]), int(table[0, 1] + table[1, 0])).pvalue
+    assert comparison.p_value == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="second_right"):
+        stats.mcnemar_from_predictions(first, second[:10])

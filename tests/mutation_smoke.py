@@ -158,11 +158,21 @@ MUTANTS = (
         ("tests/tasks/test_ctc.py",),
     ),
     Mutant(
-        "NMSE divided by the variance of the predictions",
+        "training NMSE divided by the variance of the inputs",
         "rnnjax/probes/sweep.py",
-        "return jnp.mean((predictions - targets) ** 2) / jnp.var(targets)",
-        "return jnp.mean((predictions - targets) ** 2) / jnp.var(predictions)",
+        "scale = jnp.var(labels)",
+        "scale = jnp.var(xs)",
         ("tests/probes/test_sweep.py::test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models",),
+    ),
+    Mutant(
+        "test NMSE divided by the spread of the predictions",
+        "rnnjax/probes/statistics.py",
+        "spreads = jnp.sum((targets - jnp.mean(targets)) ** 2, axis=axes)",
+        "spreads = jnp.sum((predictions - jnp.mean(predictions)) ** 2, axis=axes)",
+        (
+            "tests/probes/test_statistics.py::test_point_estimate_is_the_pooled_nmse_and_bounds_are_ordered",
+            "tests/probes/test_sweep.py::test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models",
+        ),
     ),
     Mutant(
         "NMSE interval: delta method without the ratio term",

@@ -29,6 +29,18 @@ def test_interval_matches_the_spread_over_repeated_test_sets():
     assert 0.9 <= coverage <= 0.99
 
 
+def test_interval_of_an_untrained_model_matches_the_spread():
+    """NMSE near 1: the delta method's -R * spread term dominates (dropping it widens the interval ~8x)."""
+
+    def untrained(key):
+        predictions, targets = _test_set(key, 200)
+        return jnp.stack(nmse_interval(predictions - 0.8 * targets, targets))
+
+    estimates, lows, highs = jax.vmap(untrained)(jax.random.split(jax.random.key(2), 400)).T
+    assert float(jnp.mean(estimates)) == pytest.approx(1.0, abs=0.1)
+    half_width = float(jnp.mean(highs - lows)) / 2
+    assert half_width == pytest.approx(1.959963984540054 * float(jnp.std(estimates)), rel=0.3)  # measured: +14%
+
 def test_point_estimate_is_the_pooled_nmse_and_bounds_are_ordered():
     predictions, targets = _test_set(jax.random.key(1), 50)
     value, low, high = nmse_interval(predictions, targets)

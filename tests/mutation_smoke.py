@@ -200,7 +200,7 @@ MUTANTS = (
         "rnnjax/training/checkpoint.py",
         "best_mode=mode.value,",
         'best_mode="min",',
-        ("tests/training/test_checkpoint.py",),
+        ("tests/training/test_checkpoint.py::test_best_mode_max_keeps_the_largest_metric",),
     ),
     Mutant(
         "warm-up one step ahead",

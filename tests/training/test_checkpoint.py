@@ -97,6 +97,15 @@ def test_keeps_last_k_and_best_by_metric(tmp_path):
         Checkpointer(tmp_path / "x", save_every=0)
 
 
+def test_best_mode_max_keeps_the_largest_metric(tmp_path):
+    state = _fresh_state()
+    with Checkpointer(tmp_path, save_every=1, keep=1, best_metric="val/accuracy", best_mode="max") as checkpointer:
+        for step, accuracy in {1: 0.5, 2: 0.9, 3: 0.7}.items():
+            checkpointer.save(step, state._replace(step=jnp.int32(step)), metrics={"val/accuracy": accuracy})
+        checkpointer.wait()
+        assert checkpointer.best_step() == 2
+        assert int(checkpointer.restore_best(state).step) == 2
+
 KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys

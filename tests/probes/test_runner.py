@@ -122,7 +122,7 @@ def test_estimate_scales_the_measured_group_by_work():
     groups = runner.all_groups(_plans())
     assert runner.estimate_seconds(groups[:1], groups[0], 3.0) == pytest.approx(3.0)
     assert runner.estimate_seconds(groups[:1] * 4, groups[0], 3.0) == pytest.approx(12.0)
-    bigger = dataclasses.replace(groups[0], seeds=(0, 1, 2, 3))  # twice the models: more work, less than twice (compile)
+    bigger = dataclasses.replace(groups[0], seeds=(0, 1, 2, 3))  # twice the models: more work, < 2x (compile)
     ratio = runner.estimate_seconds([bigger], groups[0], 1.0)
     assert 1.0 < ratio < 2.0
     assert "estimated time for all 3 groups on cpu" in runner.estimate_line(groups, groups[0], 3.0, "cpu")

@@ -1,6 +1,5 @@
 """Parity with Equinox LSTMCell / GRUCell (float64, max abs diff <= 1e-9)."""
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import pytest
@@ -8,6 +7,8 @@ import pytest
 from rnnjax.core.cells import LSTMState
 from rnnjax.core.unroll import rnn
 from rnnjax.interop import from_equinox
+
+eqx = pytest.importorskip("equinox")
 
 TOLERANCE = 1e-9
 INPUT, HIDDEN, TIME = 3, 4, 7

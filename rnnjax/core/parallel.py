@@ -98,17 +98,8 @@ def parallel_rnn(
     cells and O(T hidden^3) for the dense linear cell.
     """
     form = linear_form(cell)
-    prepared = prepare(
-        cell,
-        params,
-        xs,
-        lengths=lengths,
-        mask=mask,
-        initial_carry=initial_carry,
-        reset=reset,
-        reverse=reverse,
-        time_major=time_major,
-    )
+    arrays = {"lengths": lengths, "mask": mask, "initial_carry": initial_carry, "reset": reset}
+    prepared = prepare(cell, params, xs, **arrays, reverse=reverse, time_major=time_major)
     if prepared.time_steps == 0:
         return rnn(cell, params, xs, initial_carry=initial_carry, time_major=time_major)
     u = cell.project(params, prepared.xs)  # [time, batch, ...]

@@ -135,17 +135,8 @@ def rnn(
     backward = as_enum(Backward, backward, "backward")
     if backward is Backward.MANUAL and reset is not None:
         raise ValueError("backward='manual' does not support reset (use backward='autodiff')")
-    prepared = prepare(
-        cell,
-        params,
-        xs,
-        lengths=lengths,
-        mask=mask,
-        initial_carry=initial_carry,
-        reset=reset,
-        reverse=reverse,
-        time_major=time_major,
-    )
+    arrays = {"lengths": lengths, "mask": mask, "initial_carry": initial_carry, "reset": reset}
+    prepared = prepare(cell, params, xs, **arrays, reverse=reverse, time_major=time_major)
     options = ScanOptions(unroll, hoist_projection_default(hoist_projection))
     if backward is Backward.MANUAL:
         ys, final = manual_unroll(cell, params, prepared, reverse=reverse, options=options)

@@ -117,20 +117,37 @@ def make_date_corpus(
     languages: Sequence[str] = LANGUAGES,
     styles: Sequence[str] = STYLES,
     direction: Direction | str = Direction.TO_ISO,
+    train_years: tuple[int, int] = (FIRST_YEAR, LAST_YEAR),
 ) -> DateCorpus:
-    """Random dates in 1950-2049; ``num_test_years`` whole years (chosen by seed) are test-only."""
+    """Random dates; ``num_test_years`` whole years of 1950-2049 (chosen by seed) are test-only.
+
+    Training dates come from the other years of the inclusive range ``train_years`` (1950-2049 by default; a wider
+    range such as (1000, 2999) shows ISO -> German every digit in every year position, see experiments/translate_dates.py).
+    """
     direction = Direction(direction)
     all_years = np.arange(FIRST_YEAR, LAST_YEAR + 1)
     if not 1 <= num_test_years < len(all_years):
         raise ValueError(f"num_test_years must be in [1, {len(all_years) - 1}]; got {num_test_years}")
+    _check_train_years(train_years, direction)
     rng = np.random.default_rng(seed)
     test_years = np.sort(rng.choice(all_years, num_test_years, replace=False))
-    train_years = np.setdiff1d(all_years, test_years)
-    train = _examples(rng, num_train, train_years, languages, styles, direction)
+    training_years = np.setdiff1d(np.arange(train_years[0], train_years[1] + 1), test_years)
+    train = _examples(rng, num_train, training_years, languages, styles, direction)
     test = _examples(rng, num_test, test_years, languages, styles, direction)
     corpus = DateCorpus(train, test, tuple(int(y) for y in test_years))
     assert_no_leakage(corpus)
     return corpus
+
+
+def _check_train_years(train_years: tuple[int, int], direction: Direction) -> None:
+    """A (first, last) pair of years in 1-9999; inside 1950-2049 for TO_ISO (two-digit years must map back)."""
+    if len(train_years) != 2 or not all(isinstance(y, int) and not isinstance(y, bool) for y in train_years):
+        raise TypeError(f"train_years must be a (first, last) pair of ints; got {train_years!r}")
+    first, last = train_years
+    low, high = (FIRST_YEAR, LAST_YEAR) if direction is Direction.TO_ISO else (1, 9999)
+    if not low <= first < last <= high:
+        raise ValueError(f"train_years must satisfy {low} <= first < last <= {high} for {direction.value}; "
+                         f"got {train_years!r}")
 
 
 def assert_no_leakage(corpus: DateCorpus) -> None:

@@ -25,6 +25,21 @@ def test_dates_hold_out_whole_years():
     assert {e.style for e in corpus.train} == set(dates.STYLES)
 
 
+def test_dates_wide_training_years_keep_the_held_out_years_and_their_test_set():
+    default = dates.make_date_corpus(5, 3000, 200, direction="iso_to_german")
+    wide = dates.make_date_corpus(5, 3000, 200, direction="iso_to_german", train_years=(1000, 2999))
+    assert wide.test_years == default.test_years and 1950 <= min(wide.test_years) <= max(wide.test_years) <= 2049
+    train_years = {e.date.year for e in wide.train}
+    assert train_years.isdisjoint(wide.test_years) and min(train_years) < 1100 and max(train_years) > 2900
+    digits = {(position, e.source[position]) for e in wide.train for position in range(4)}
+    assert {(position, digit) for position in (2, 3) for digit in "0123456789"} <= digits
+    assert all(e.target == dates.render(e.date, "de", "long") for e in wide.train[:50])
+    with pytest.raises(ValueError, match="train_years"):  # two-digit years need 1950-2049 in the to-ISO direction
+        dates.make_date_corpus(0, 10, 5, train_years=(1000, 2999))
+    with pytest.raises(TypeError, match="train_years"):
+        dates.make_date_corpus(0, 10, 5, direction="iso_to_german", train_years=(1000.0, 2999))
+
+
 def test_dates_leak_check_fires():
     corpus = dates.make_date_corpus(0, 100, 20)
     leaky = dataclasses.replace(corpus, train=corpus.train + corpus.test[:1])

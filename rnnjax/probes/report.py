@@ -310,11 +310,13 @@ def _reversal(records: Rows, delays: list[int]) -> str:
     first = lambda **w: _select(records, **where, **w)[0]  # noqa: E731
     bi_models = sorted({r["model"] for r in _select(records, bidirectional=True, **where)} - {"linear-bi"})
     nonlinear_bi = "; ".join(f"{m} {_with_interval(records, model=m, **where)}" for m in bi_models)
+    linear_bi = _select(records, model="linear-bi", **where)  # absent when the run has no bidirectional models
+    bi_floor = _fmt(linear_bi[0]["time_invariant_floor"]) if linear_bi else "-"
     return (
         f"Reversal (not time-invariant): causal floor {_fmt(first(delay=0)['causal_floor'])} at D=0 and "
         f"{_fmt(first(delay=max(delays))['causal_floor'])} at D={max(delays)} (0 bidirectionally), but the "
         f"time-invariant floor that binds every linear RNN is {_fmt(first(model='linear', delay=0)['time_invariant_floor'])} "
-        f"(D=0) and {_fmt(first(model='linear-bi')['time_invariant_floor'])} bidirectionally; trained: linear D=0 "
+        f"(D=0) and {bi_floor} bidirectionally; trained: linear D=0 "
         f"{_with_interval(records, model='linear', delay=0, **where)}, linear-bi "
         f"{_with_interval(records, model='linear-bi', **where)}"
         + (f", nonlinear bidirectional: {nonlinear_bi}" if nonlinear_bi else "")

@@ -100,6 +100,9 @@ def pool(ys: jax.Array, lengths: jax.Array | None, pooling: Pooling | str) -> ja
     MEAN and MAX reduce over steps ``t < length`` (zero for an empty sequence); LAST
     reads ``ys[length - 1]`` (zero for an empty sequence; ManyToOne's LAST uses the final carries instead, which
     for a bidirectional encoder also covers the backward direction).
+
+    ``lengths`` must lie in [0, time]: checked when concrete and in :func:`rnnjax.tasks.checked` mode; traced
+    lengths outside act as clipped.
     """
     pooling = _checks.as_enum(Pooling, pooling, "pooling")
     ys = float_array("ys", ys)

@@ -212,8 +212,9 @@ class Decoder:
         return memory_size
 
     def _check_carry(self, carry: Any, batch: int) -> None:
-        if batch_size("carry", carry) != batch:
-            raise ValueError(f"carry must have batch size {batch} (that of the tokens); got {batch_size('carry', carry)}")
+        carry_batch = batch_size("carry", carry)
+        if carry_batch != batch:
+            raise ValueError(f"carry must have batch size {batch} (that of the tokens); got {carry_batch}")
 
     def zero_carry(self, params: dict[str, Any], batch: int) -> Any:
         """Zero initial carry with leaves [batch, hidden]."""

@@ -127,7 +127,7 @@ def test_groups_have_stable_ids_and_sweep_reports_progress_per_group(capsys):
 def test_bad_configurations_raise():
     with pytest.raises(ValueError, match="readout 'none' needs a one-layer linear cell"):
         ModelSpec("gru", readout=Readout.NONE)
-    with pytest.raises(ValueError, match="delay must be a non-negative int"):
+    with pytest.raises(ValueError, match="delay must be >= 0; got -1"):
         ModelSpec("gru", delay=-1)
     with pytest.raises(ValueError, match="must share output_size"):
         sweep([targets.delay(1), targets.delay_line(2)], [ModelSpec("gru")], config=TINY)

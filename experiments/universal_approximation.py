@@ -1,4 +1,4 @@
-"""Is universal approximation possible for many-to-many tasks? Six studies, one report.
+"""Is universal approximation possible for many-to-many tasks? Seven studies, one report.
 
     python experiments/universal_approximation.py            # a few minutes on 2 CPU cores
     python experiments/universal_approximation.py --full     # the long version (prints its plan and an estimate)
@@ -30,32 +30,7 @@ from rnnjax.probes.sweep import RESULT_FIELDS  # noqa: E402
 from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
 from rnnjax.training.runs import Run  # noqa: E402
 
-SECTIONS = {
-    "causality": ("1. Causal vs non-causal many-to-many", ["causality"]),
-    "width": ("2. Width thresholds (exact representability)", ["width"]),
-    "memory": ("3. Memory decay: the curse of memory", ["memory", "memory_steps"]),
-    "wiener": ("4. Nonlinear fading memory: a Wiener system", ["wiener"]),
-    "non_fading": ("5. Non-fading memory: parity and counting", ["non_fading_lengths"]),
-    "depth": ("6. Depth vs width for deep narrow ReLU RNNs", ["depth", "depth_lengths"]),
-}
-
-ANSWER = """\
-**Short answer.** Yes for causal maps with fading memory, and no for the rest, for a reason that width
-cannot fix. RNNs approximate the whole output sequence of a causal fading-memory map: the error falls towards
-0 as the width grows, and a linear RNN whose width reaches a linear target's state-space order fits it
-exactly (NMSE ~1e-30 in float64). For a non-causal target no unidirectional RNN, of any width or cell, gets
-below an error floor. We compute that floor in closed form and training reaches it. It is an information
-limit, not an expressivity one: it goes away with a bidirectional model, with an output delay D that covers
-the target's look-ahead, or in the many-to-one setting (label at the end). Inside the causal class, the width
-a target needs depends on how its memory decays (delayed or slowly decaying memory costs width). A linear
-readout stays at the best linear filter's error on a nonlinear fading-memory map whatever the width, while an
-MLP readout on a linear RNN (Boyd and Chua's structure) or a nonlinear cell does not. Maps without fading
-memory sit outside the theorems: at the training length they are learned, but whether the solution holds on
-longer sequences depends on the map (see study 5). The numbers below come from this run. The theory
-columns give the optimum that no training can beat: an exact value, or a band [lower, upper] where the exact
-optimum has no closed form. A trained value above the theory shows an optimisation failure; theory above
-zero shows an expressivity or information limit.
-"""
+SECTIONS = report.SECTIONS  # study -> (title, plots); the short answer is report.answer(records)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,9 +112,10 @@ def _timing(coverage: dict) -> str:
 
 
 def markdown(records, extras, files, coverage, config, args) -> str:
-    notes = report.findings(records)
+    notes = report.findings(records, extras)
     seconds = sum(c.seconds for c in coverage.values())
-    lines = ["# Universal approximation for many-to-many tasks: an empirical probe", "", ANSWER]
+    lines = ["# Universal approximation for many-to-many tasks: an empirical probe", "", report.answer(records)]
+    lines += [f"**Error:** {line}" for line in report.violations(records)]
     lines += [f"Run `{args.name}` ({args.mode}): {len(records)} trained models in {seconds:.0f} s of training on "
               f"{platform.machine()} ({jax.device_count()} {jax.default_backend()} device(s)); training length "
               f"T={config.length}, seeds {list(config.seeds)}. {_timing(coverage)}", ""]  # fmt: skip

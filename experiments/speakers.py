@@ -20,12 +20,12 @@ import numpy as np
 
 from rnnjax.analysis import plots
 
-from rnnjax.training import train
+from rnnjax.training import stats, train
 from rnnjax.core.cells import make_cell
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import device_batch_indices
-from rnnjax.data.speakers import NUM_SPEAKERS, load_speakers, statistics_baseline
+from rnnjax.data.speakers import NUM_SPEAKERS, load_speakers, statistics_baseline_predictions
 from rnnjax.tasks.heads import ManyToOne, dense
 from rnnjax.tasks.losses import cross_entropy
 from rnnjax.training.runs import markdown_table
@@ -111,13 +111,31 @@ def main(argv: list[str] | None = None) -> dict:
         "val_accuracy_per_seed": val.tolist(),
         "test_accuracy_mean": float(test.mean()),
         "test_accuracy_min": float(test.min()),
-        "baseline_statistics_logreg": statistics_baseline(data),
         "train_seconds_all_seeds": seconds,
         "examples": {n: len(getattr(data, n).labels) for n in ("train", "val", "test")},
+        **against_baseline(np.asarray(test_probs.argmax(-1)), data),
     }
     run.write_results(results)
     write_report(run, config, results)
     return results
+
+
+def against_baseline(seed_predictions: np.ndarray, data) -> dict:
+    """Seed summary of single-model test accuracy, Wilson intervals, exact McNemar tests of each seed vs the baseline.
+
+    Args:
+      seed_predictions: [seeds, test] predicted speakers of each single model.
+    """
+    labels = data.test.labels
+    baseline = statistics_baseline_predictions(data)
+    right = seed_predictions == labels[None]
+    return {
+        "test_accuracy_summary": stats.seed_summary(right.mean(-1)).as_dict(),
+        "test_accuracy_wilson_95_per_seed": [stats.wilson_interval(int(r.sum()), r.size) for r in right],
+        "baseline_statistics_logreg": float((baseline == labels).mean()),
+        "baseline_wilson_95": stats.wilson_interval(int((baseline == labels).sum()), labels.size),
+        "mcnemar_vs_baseline_per_seed": [stats.mcnemar_from_predictions(r, baseline == labels).as_dict() for r in right],
+    }
 
 
 def write_report(run, config, results) -> None:
@@ -126,12 +144,20 @@ def write_report(run, config, results) -> None:
     bars = {f"seed {i}": a for i, a in enumerate(results["test_accuracy_per_seed"])}
     bars |= {"ensemble": results["test_accuracy"], "stats+logreg": results["baseline_statistics_logreg"]}
     plots.bars(bars, run.plot_path("test_accuracy"), ylabel="test accuracy")
-    pairs = zip(results["val_accuracy_per_seed"], results["test_accuracy_per_seed"])
-    rows = [{"seed": i, "val accuracy": v, "test accuracy": t} for i, (v, t) in enumerate(pairs)]
+    pairs = zip(results["val_accuracy_per_seed"], results["test_accuracy_per_seed"],
+                results["test_accuracy_wilson_95_per_seed"], results["mcnemar_vs_baseline_per_seed"])
+    rows = [{"seed": i, "val accuracy": v, "test accuracy": t, "test 95% Wilson": f"{low:.4f}-{high:.4f}",
+             "only RNN right": m["only_first"], "only logreg right": m["only_second"], "McNemar p": m["p_value"]}
+            for i, (v, t, (low, high), m) in enumerate(pairs)]
+    summary = stats.SeedSummary(**{k: v for k, v in results["test_accuracy_summary"].items() if k != "count"})
+    low, high = results["baseline_wilson_95"]
     run.write_report(
         f"# Speakers: JapaneseVowels speaker identification\n\n{results['examples']} utterances; "
         f"{config.cell.upper()} {config.hidden_size}, {config.pooling} pooling over valid frames; {config.seeds} seeds "
         f"trained at once with `fit_many` in {results['train_seconds_all_seeds']:.0f} s.\n\n{markdown_table(rows)}\n\n"
+        f"Single model, test accuracy over seeds: **{summary.text()}**; logistic regression on utterance statistics: "
+        f"{results['baseline_statistics_logreg']:.4f} (95% Wilson {low:.4f}-{high:.4f}). McNemar: exact two-sided "
+        "test of each seed against the baseline on the same test utterances.\n\n"
         f"Ensemble of the {config.seeds} seeds (mean probabilities): **test accuracy {results['test_accuracy']:.4f}** "
         f"(single seeds: mean {results['test_accuracy_mean']:.4f}); logistic regression on utterance statistics: "
         f"{results['baseline_statistics_logreg']:.4f}.\n\n![test accuracy](plots/test_accuracy.png)\n"

@@ -124,7 +124,7 @@ def load_sentiment(
 
 
 def bag_of_words_baseline(data: Sentiment, regularisation: tuple[float, ...]) -> dict:
-    """Logistic regression on binary uni+bigram counts; C chosen on validation."""
+    """Logistic regression on binary uni+bigram counts; C chosen on validation (test predictions for paired tests)."""
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -136,5 +136,6 @@ def bag_of_words_baseline(data: Sentiment, regularisation: tuple[float, ...]) ->
         val = float((model.predict(vectorizer.transform(data.val.texts)) == data.val.labels).mean())
         if best is None or val > best[0]:
             best = (val, c, model)
-    test = float((best[2].predict(vectorizer.transform(data.test.texts)) == data.test.labels).mean())
-    return {"val_accuracy": best[0], "test_accuracy": test, "C": best[1]}
+    predictions = best[2].predict(vectorizer.transform(data.test.texts))
+    test = float((predictions == data.test.labels).mean())
+    return {"val_accuracy": best[0], "test_accuracy": test, "C": best[1], "test_predictions": predictions}

@@ -1,0 +1,239 @@
+"""The main job's workload against PyTorch: many small many-to-many models trained at once.
+
+Each configuration (cell, width, T, number of models) trains ``models`` independent models on the probe's
+teacher-RNN target (1 -> 1 features, 256 training sequences of length T, minibatch 64, ``steps`` Adam steps with
+warmup + cosine decay and global-norm clipping at 1) three ways, in one process:
+
+- rnnjax: :func:`rnnjax.probes.sweep.sweep`, every model in ONE compiled ``jit(vmap(...))`` program;
+- torch loop: what a PyTorch user writes: for each model, ``nn.GRU``/``nn.LSTM`` + ``nn.Linear`` +
+  ``torch.optim.Adam`` + ``clip_grad_norm_``;
+- torch.func: ``torch.func.vmap`` + ``functional_call`` over a hand-written torch cell, all models at once
+  (the best torch offers for many models; a Python loop over time, per-model clipping, stacked Adam).
+
+Every model sees the same training and test sequences in all three (drawn from the same JAX keys as the
+sweep's), so the final test NMSEs show the work is equal. Times are wall clock, compilation included
+("cold"); rnnjax's "warm" figure reruns the compiled program on other seeds.
+
+    python benchmarks/sweep.py                        # the full grid (long on 2 CPU cores)
+    python benchmarks/sweep.py --cells gru --widths 16 --lengths 32 --models 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from rnnjax.probes import targets
+from rnnjax.probes.models import ModelSpec
+from rnnjax.probes.sweep import TrainConfig, sweep
+
+TRAIN_SIZE, BATCH_SIZE, LEARNING_RATE, CLIP_NORM, TEST_SIZE = 256, 64, 1e-2, 1.0, 256
+
+
+def probe_data(target, seed: int, config: TrainConfig):
+    """The sweep's own training and test sets for one seed (same key derivation as ``train_run``)."""
+    k_data, _, _, k_test = jax.random.split(jax.random.key(seed), 4)
+    train = targets.sample(target, k_data, config.train_size, config.length)
+    test = targets.sample(target, jax.random.fold_in(k_test, 1), config.test_size, config.length)
+    return [tuple(torch.from_numpy(np.array(a, np.float32)) for a in pair) for pair in (train, test)]
+
+
+def schedule(step: int, steps: int) -> float:
+    """optax.warmup_cosine_decay_schedule(0, lr, steps // 20, steps, lr / 100) as a multiplier of lr."""
+    warmup = max(1, steps // 20)
+    if step < warmup:
+        return step / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class TorchModel(torch.nn.Module):
+    """nn.GRU / nn.LSTM + nn.Linear: a PyTorch user's many-to-many model."""
+
+    def __init__(self, cell: str, width: int):
+        super().__init__()
+        layer = torch.nn.GRU if cell == "gru" else torch.nn.LSTM
+        self.rnn, self.readout = layer(1, width, batch_first=True), torch.nn.Linear(width, 1)
+
+    def forward(self, xs):
+        return self.readout(self.rnn(xs)[0])
+
+
+def nmse(predictions, labels) -> float:
+    return float(torch.mean((predictions - labels) ** 2) / torch.var(labels, unbiased=False))
+
+
+def torch_loop(cell: str, width: int, data, steps: int) -> list[float]:
+    """Train one TorchModel per seed, one after the other; return each model's test NMSE."""
+    errors = []
+    for seed, ((xs, ys), (test_xs, test_ys)) in enumerate(data):
+        torch.manual_seed(seed)
+        model = TorchModel(cell, width)
+        optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step, steps))
+        generator, scale = torch.Generator().manual_seed(seed), torch.var(ys, unbiased=False)
+        for _ in range(steps):
+            batch = torch.randperm(TRAIN_SIZE, generator=generator)[:BATCH_SIZE]
+            loss = torch.mean((model(xs[batch]) - ys[batch]) ** 2) / scale
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+            optimizer.step()
+            scheduler.step()
+        with torch.no_grad():
+            errors.append(nmse(model(test_xs), test_ys))
+    return errors
+
+
+class HandCell(torch.nn.Module):
+    """A hand-written GRU (PyTorch convention) or LSTM over [batch, time, 1] + a linear readout."""
+
+    def __init__(self, cell: str, width: int):
+        super().__init__()
+        gates = 3 if cell == "gru" else 4
+        bound = 1.0 / math.sqrt(width)
+        uniform = lambda *shape: torch.nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))  # noqa: E731
+        self.cell, self.width = cell, width
+        self.input_kernel, self.recurrent_kernel = uniform(1, gates * width), uniform(width, gates * width)
+        self.input_bias, self.recurrent_bias = uniform(gates * width), uniform(gates * width)
+        self.readout, self.readout_bias = uniform(width, 1), uniform(1)
+
+    def forward(self, xs):
+        h = xs.new_zeros(xs.shape[0], self.width)
+        c, outputs = h, []
+        projected = xs @ self.input_kernel + self.input_bias
+        for t in range(xs.shape[1]):
+            recurrent = h @ self.recurrent_kernel + self.recurrent_bias
+            if self.cell == "gru":
+                xr, xz, xn = projected[:, t].chunk(3, -1)
+                hr, hz, hn = recurrent.chunk(3, -1)
+                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+            else:
+                i, f, g, o = (projected[:, t] + recurrent).chunk(4, -1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs, 1) @ self.readout + self.readout_bias
+
+
+def torch_func(cell: str, width: int, data, steps: int) -> list[float]:
+    """All models at once: torch.func.vmap(functional_call) over stacked HandCell params."""
+    models = len(data)
+    torch.manual_seed(0)
+    params, buffers = torch.func.stack_module_state([HandCell(cell, width) for _ in range(models)])
+    base = HandCell(cell, width).to("meta")
+    forward = torch.func.vmap(lambda p, b, x: torch.func.functional_call(base, (p, b), (x,)))
+    xs, ys = (torch.stack([d[0][k] for d in data]) for k in (0, 1))
+    test_xs, test_ys = (torch.stack([d[1][k] for d in data]) for k in (0, 1))
+    scale = torch.var(ys, dim=(1, 2, 3), unbiased=False)
+    optimizer = torch.optim.Adam(params.values(), lr=LEARNING_RATE)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step, steps))
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.arange(models)[:, None]
+    for _ in range(steps):
+        batch = torch.argsort(torch.rand(models, TRAIN_SIZE, generator=generator), 1)[:, :BATCH_SIZE]
+        errors = torch.mean((forward(params, buffers, xs[rows, batch]) - ys[rows, batch]) ** 2, dim=(1, 2, 3))
+        optimizer.zero_grad(set_to_none=True)
+        torch.sum(errors / scale).backward()
+        clip_per_model(list(params.values()), models)
+        optimizer.step()
+        scheduler.step()
+    with torch.no_grad():
+        predictions = forward(params, buffers, test_xs)
+    return [nmse(predictions[m], test_ys[m]) for m in range(models)]
+
+
+def clip_per_model(tensors, models: int) -> None:
+    """clip_grad_norm_ for each model separately: the leading axis of every stacked gradient is the model."""
+    squares = sum(t.grad.reshape(models, -1).pow(2).sum(1) for t in tensors)
+    factor = torch.clamp(CLIP_NORM / (squares.sqrt() + 1e-6), max=1.0)
+    for t in tensors:
+        t.grad.mul_(factor.reshape(models, *([1] * (t.grad.dim() - 1))))
+
+
+def rnnjax_sweep(cell: str, width: int, config: TrainConfig, seeds) -> tuple[list[float], float]:
+    """Train one model per seed with the probe's sweep; return (test NMSEs, wall seconds)."""
+    start = time.perf_counter()
+    records, _ = sweep(targets.teacher_rnn(0), [ModelSpec(cell)], widths=(width,), seeds=seeds, delays=(0,),
+                       config=config)
+    return [r["nmse_test"] for r in records], time.perf_counter() - start
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def run_configuration(cell: str, width: int, length: int, models: int, steps: int) -> dict:
+    config = TrainConfig(length=length, train_size=TRAIN_SIZE, batch_size=BATCH_SIZE, steps=steps,
+                         learning_rate=LEARNING_RATE, clip_norm=CLIP_NORM, test_size=TEST_SIZE, long_factors=())
+    seeds = tuple(range(models))
+    target = targets.teacher_rnn(0)
+    data = [probe_data(target, seed, config) for seed in seeds]
+    ours, cold = rnnjax_sweep(cell, width, config, seeds)
+    _, warm = rnnjax_sweep(cell, width, config, tuple(range(models, 2 * models)))
+    loop_errors, loop_seconds = timed(torch_loop, cell, width, data, steps)
+    func_errors, func_seconds = timed(torch_func, cell, width, data, steps)
+    median = lambda values: float(np.median(values))  # noqa: E731
+    return {
+        "cell": cell, "width": width, "length": length, "models": models, "steps": steps,
+        "rnnjax_cold_s": cold, "rnnjax_warm_s": warm, "torch_loop_s": loop_seconds, "torch_func_s": func_seconds,
+        "loop_over_rnnjax": loop_seconds / cold, "func_over_rnnjax": func_seconds / cold,
+        "nmse_rnnjax": median(ours), "nmse_torch_loop": median(loop_errors), "nmse_torch_func": median(func_errors),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| cell | width | T | models | rnnjax cold s (warm) | torch loop s | torch.func s | loop / rnnjax | "
+        "func / rnnjax | median test NMSE rnnjax / loop / func |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['cell']} | {r['width']} | {r['length']} | {r['models']} | {r['rnnjax_cold_s']:.1f} "
+            f"({r['rnnjax_warm_s']:.1f}) | {r['torch_loop_s']:.1f} | {r['torch_func_s']:.1f} | "
+            f"{r['loop_over_rnnjax']:.1f}x | {r['func_over_rnnjax']:.1f}x | "
+            f"{r['nmse_rnnjax']:.3g} / {r['nmse_torch_loop']:.3g} / {r['nmse_torch_func']:.3g} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", default="gru,lstm")
+    parser.add_argument("--widths", default="16,32")
+    parser.add_argument("--lengths", default="32,100")
+    parser.add_argument("--models", default="16,64")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    grid = [(c, int(w), int(t), int(m)) for c in args.cells.split(",") for w in args.widths.split(",")
+            for t in args.lengths.split(",") for m in args.models.split(",")]
+    rows = []
+    for cell, width, length, models in grid:
+        rows.append(run_configuration(cell, width, length, models, args.steps))
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    print(table(rows))
+    if args.out:
+        meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
+                "torch": torch.__version__, "backend": jax.default_backend()}
+        with open(args.out, "w") as file:
+            json.dump({"meta": meta, "rows": rows}, file, indent=1)
+
+
+if __name__ == "__main__":
+    jnp.zeros(())  # start the backend after rnnjax has set its XLA flags
+    main()

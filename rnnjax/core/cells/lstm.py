@@ -92,28 +92,64 @@ def _lstm_initial_carry(params, batch_shape=()):
     return LSTMState(h=zeros, c=zeros)
 
 
+def _gate_scale(hidden: int, dtype) -> jax.Array:
+    """[4 * hidden] scale of each gate's tanh argument: 1/2 for the sigmoid gates i, f, o and 1 for g."""
+    return jnp.repeat(jnp.asarray((0.5, 0.5, 1.0, 0.5), dtype), hidden)
+
+
+@jax.custom_jvp
+def one_tanh_gates(z: jax.Array) -> jax.Array:
+    """[i, f, g, o] after their nonlinearity from z = [z_i, z_f, z_g, z_o] ([..., 4H]) with one tanh.
+
+    sigma(x) = (1 + tanh(x / 2)) / 2, so gates = s * tanh(s * z) + 1 - s with s = 1/2 on i, f, o and 1 on g.
+    """
+    scale = _gate_scale(z.shape[-1] // 4, z.dtype)
+    return scale * jnp.tanh(scale * z) + (1.0 - scale)
+
+
+@one_tanh_gates.defjvp
+def _one_tanh_gates_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    gates = one_tanh_gates(z)
+    is_cell_gate = jnp.arange(z.shape[-1]) // (z.shape[-1] // 4) == 2
+    slope = jnp.where(is_cell_gate, 1.0 - gates * gates, gates * (1.0 - gates))  # tanh' = 1 - g^2, sigma' = s (1 - s)
+    return gates, slope * dz
+
+
+def gates_on_slices(z: jax.Array) -> jax.Array:
+    """[i, f, g, o] after their nonlinearity: sigmoid on the slices [z_i, z_f] and z_o, tanh on z_g."""
+    hidden = z.shape[-1] // 4
+    i_f = jax.nn.sigmoid(z[..., : 2 * hidden])
+    g = jnp.tanh(z[..., 2 * hidden : 3 * hidden])
+    return jnp.concatenate([i_f, g, jax.nn.sigmoid(z[..., 3 * hidden :])], axis=-1)
+
+
+def activate_gates(z: jax.Array) -> jax.Array:
+    """The gate nonlinearities of z ([..., 4H]): on XLA CPU :func:`one_tanh_gates`, which ran the
+    forward pass 3x faster there (``benchmarks/README.md``); elsewhere :func:`gates_on_slices`."""
+    return one_tanh_gates(z) if jax.default_backend() == "cpu" else gates_on_slices(z)
+
+
+def _lstm_update(carry: LSTMState, gates: jax.Array) -> LSTMState:
+    """c' = f * c + i * g;  h' = o * tanh(c') from the activated gates [i, f, g, o]."""
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
+    c = f * carry.c + i * g
+    return LSTMState(h=o * jnp.tanh(c), c=c)
+
+
 def _lstm_recur(params, carry, u):
-    z = u + carry.h @ params["recurrent_kernel"]
-    i, f, g, o = jnp.split(z, 4, axis=-1)
-    c = jax.nn.sigmoid(f) * carry.c + jax.nn.sigmoid(i) * jnp.tanh(g)
-    h = jax.nn.sigmoid(o) * jnp.tanh(c)
-    return LSTMState(h=h, c=c), h
+    new = _lstm_update(carry, activate_gates(u + carry.h @ params["recurrent_kernel"]))
+    return new, new.h
 
 
 def _lstm_forward(inputs: RuleInputs, options: ScanOptions) -> ForwardPass:
     params = inputs.params
-    hidden = params["recurrent_kernel"].shape[0]
     kernel = params["recurrent_kernel"]
     scanned, project = input_projection(inputs.xs, params["input_kernel"], params["bias"], options.hoist_projection)
 
     def step(carry, x):
-        z = project(x) + carry.h @ kernel  # x_t W + b + h_{t-1} U
-        i_f = jax.nn.sigmoid(z[:, : 2 * hidden])
-        g = jnp.tanh(z[:, 2 * hidden : 3 * hidden])
-        o = jax.nn.sigmoid(z[:, 3 * hidden :])
-        c = i_f[:, hidden:] * carry.c + i_f[:, :hidden] * g
-        h = o * jnp.tanh(c)
-        return LSTMState(h, c), jnp.concatenate([i_f, g, o], axis=-1)
+        gates = activate_gates(project(x) + carry.h @ kernel)  # z = x_t W + b + h_{t-1} U
+        return _lstm_update(carry, gates), gates
 
     final, carries, gates = forward_scan(step, inputs.carry0, scanned, inputs.valid, options.unroll)
     return ForwardPass(mask_outputs(carries.h, inputs.valid), final, LSTMResiduals(carries, gates))

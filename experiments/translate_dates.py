@@ -55,7 +55,7 @@ class Config:
     batch_size: int = 64
     steps: int = 3000
     german_steps: int = 3000  # the ISO -> German long form model (1500 fails on repeated year digits, see above)
-    german_train_years: tuple[int, int] = (1000, 2999)  # training years of ISO -> German (held-out years excluded)
+    german_train_years: tuple[int, int] = (1950, 2049)  # training years of ISO -> German (held-out years excluded)
     seeds: int = 3  # seeds run + 0, 1, ...: each its own held-out years, data order and initialisation
     beam_width: int = 4
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=100, decay="cosine", decay_steps=3000)

@@ -38,7 +38,7 @@ class SpeakersConfig:
 
     cell: str = "gru"
     hidden_size: int = 64
-    bidirectional: bool = False
+    bidirectional: bool = True  # 3 seeds, 2026-11-29: BiGRU-64 98.20% +- 0.16% single model; GRU-64 was 96.2-97.3%
     pooling: str = "mean"
     input_noise: float = 0.5
     dropout: float = 0.5

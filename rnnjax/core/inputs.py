@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rnnjax import checking
 from rnnjax._checks import is_concrete, shape_str
 from rnnjax.core.cell import Carry, Cell, Params, check_params
 
@@ -58,8 +59,11 @@ def check_xs(cell: Cell, params: Params, xs: Any, time_major: bool) -> tuple[tup
 
 
 def check_lengths(lengths: Any, batch_shape: tuple[int, ...], time_steps: int) -> jax.Array:
-    """Integer lengths of the batch shape, in [0, time_steps] (checked when concrete; traced values are
-    not checked, and steps at or beyond the length are padding either way)."""
+    """Integer lengths of the batch shape, in [0, time_steps].
+
+    Checked now when concrete; traced values are checked only inside :func:`rnnjax.checking.checked` (elsewhere
+    they act as if clipped to [0, time_steps]: steps at or beyond the length are padding either way).
+    """
     lengths = jnp.asarray(lengths)
     if not jnp.issubdtype(lengths.dtype, jnp.integer):
         raise TypeError(f"lengths must be an integer array; got dtype {lengths.dtype}")
@@ -75,6 +79,8 @@ def check_lengths(lengths: Any, batch_shape: tuple[int, ...], time_steps: int) -
             raise ValueError(
                 f"lengths must lie in [0, {time_steps}] (the number of time steps); got values in [{low}, {high}]"
             )
+    elif lengths.size:
+        checking.lengths_in_range("lengths", lengths, time_steps)  # a checkify check in checked mode only
     return lengths
 
 

@@ -16,7 +16,7 @@ near 1e5 from optax's log(0) surrogate.
 
 Value checks (label ids in [0, classes) and not the blank, lengths in range) run
 when the values are concrete, also inside ``jit`` when the arrays come from
-outside it; for traced values they run only in :func:`rnnjax.tasks.checking.checked`
+outside it; for traced values they run only in :func:`rnnjax.checking.checked`
 mode, and otherwise an out-of-range id gives a finite, wrong loss and an
 out-of-range length acts as if clipped to [0, time].
 """
@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 from rnnjax import _checks
-from rnnjax.tasks import checking
+from rnnjax import checking
 from rnnjax.tasks.losses import Reduction, check_labels, check_lengths, float_array, integer_array, length_mask, reduce
 from rnnjax.typing import (
     ArrayLike,

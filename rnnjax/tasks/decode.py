@@ -17,7 +17,7 @@ API:
 
 Wrap calls in ``jax.jit`` with ``step_fn`` closed over (or ``functools.partial``).
 Start tokens must lie in [0, vocab): checked when concrete and in
-:func:`rnnjax.tasks.checking.checked` mode; a traced id outside gives a NaN
+:func:`rnnjax.checking.checked` mode; a traced id outside gives a NaN
 embedding (id >= vocab) or one counted from the end (negative id), depending on
 ``step_fn``.
 """
@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnjax import _checks
-from rnnjax.tasks import checking
+from rnnjax import checking
 
 StepFn = Callable[[Any, jax.Array], tuple[Any, jax.Array]]
 

@@ -71,7 +71,7 @@ def embedding_init(key: jax.Array, vocab_size: int, embed_size: int, dtype: Any 
 def embed(table: jax.Array, tokens: jax.Array, argument: str = "tokens") -> jax.Array:
     """table[tokens] for int tokens [...] and table [vocab, embed].
 
-    Ids must lie in [0, vocab): checked when concrete and in :func:`rnnjax.tasks.checking.checked` mode; traced ids
+    Ids must lie in [0, vocab): checked when concrete and in :func:`rnnjax.checking.checked` mode; traced ids
     outside give NaN rows (id >= vocab) or rows counted from the end (negative ids).
     """
     table = float_array("table", table)

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnjax import _checks
-from rnnjax.tasks import checking
+from rnnjax import checking
 from rnnjax.typing import Array, ArrayLike, Bool, Labels, Lengths, Logits, Loss, PositionMask, Targets, shaped
 
 
@@ -130,7 +130,7 @@ def cross_entropy(
       reduction: MEAN (over valid positions), SUM, or NONE.
 
     Label ids must lie in [0, classes) at valid positions: checked when concrete and in
-    :func:`rnnjax.tasks.checking.checked` mode; traced ids outside are not caught: an id >= classes gives a NaN loss,
+    :func:`rnnjax.checking.checked` mode; traced ids outside are not caught: an id >= classes gives a NaN loss,
     a negative one counts from the end (-1 reads the last class) and gives a finite, wrong loss.
     """
     logits = float_array("logits", logits)

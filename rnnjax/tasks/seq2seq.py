@@ -31,7 +31,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnnjax.tasks import checking, decode
+from rnnjax import checking
+from rnnjax.tasks import decode
 from rnnjax._checks import as_enum, has_shape, integer, positive_int, shape_str
 from rnnjax.core.cells import Cell
 from rnnjax.tasks.heads import (
@@ -323,7 +324,7 @@ class Decoder:
     def check_targets(self, targets: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Validate int targets [batch, time] and lengths [batch]: lengths in [0, time], ids in [0, vocab) where valid.
 
-        Values are checked when concrete and in :func:`rnnjax.tasks.checking.checked` mode; traced lengths outside
+        Values are checked when concrete and in :func:`rnnjax.checking.checked` mode; traced lengths outside
         act as clipped, and traced ids outside give a NaN (id >= vocab) or wrong (negative id) loss.
         """
         targets = integer_array("targets", targets)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnjax.core.cells import gru
-from rnnjax.tasks.checking import checked
+from rnnjax.checking import checked
 from rnnjax.tasks.ctc import ctc_loss
 from rnnjax.tasks.decode import greedy
 from rnnjax.tasks.heads import embed
@@ -105,3 +105,18 @@ def test_decoder_targets_and_start_tokens_raise_in_checked_mode(key):
     with pytest.raises(ValueError, match=r"start_tokens must be ids in \[0, 5\) at valid positions; got 6"):
         checked(decode)(jnp.array([0, 6]))
     np.testing.assert_array_equal(checked(decode)(jnp.array([0, 2])).tokens, decode(jnp.array([0, 2])).tokens)
+
+
+def test_rnn_traced_lengths_clip_unchecked_and_raise_in_checked_mode():
+    import rnnjax
+
+    cell = rnnjax.gru()
+    params = cell.init(jax.random.key(0), 2, 3, jnp.float64)
+    xs = jax.random.normal(jax.random.key(1), (2, 4, 2), jnp.float64)
+    run = lambda p, xs, lengths: rnnjax.rnn(cell, p, xs, lengths=lengths)[0]  # noqa: E731
+    too_long = jnp.array([4, 9])
+    clipped = jax.jit(run)(params, xs, too_long)  # documented: traced lengths act as clipped to [0, time]
+    np.testing.assert_allclose(clipped, run(params, xs, jnp.array([4, 4])), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"lengths must be in \[0, 4\]"):
+        checked(run)(params, xs, too_long)
+    np.testing.assert_allclose(checked(run)(params, xs, jnp.array([4, 2])), run(params, xs, jnp.array([4, 2])))

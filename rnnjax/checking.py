@@ -1,4 +1,4 @@
-"""Value checks of task inputs: now when the values are concrete, in checked mode when they are traced.
+"""Value checks of inputs (task ids and lengths, the core's lengths): now when concrete, in checked mode when traced.
 
 Shapes, dtypes and Python arguments are checked whenever a task function is called or traced. The values inside
 arrays (label and token ids, lengths) can only be read when they are concrete. Inside ``jit``, ``vmap`` or ``grad``

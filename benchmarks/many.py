@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import optax
 
 from rnnjax.core.cells import lstm
-from rnnjax.training.train import fit, fit_many, init_many, init_state, make_train_step, train_step_body
 from rnnjax.core.unroll import rnn
+from rnnjax.training.train import fit, fit_many, init_many, init_state, make_train_step, train_step_body
 
 CELL = lstm()
 # name: (batch, time, hidden, steps); input size 1 and a scalar readout throughout

@@ -15,19 +15,18 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from matplotlib.figure import Figure
 
+from rnnjax.analysis.plots import learning_curves
 from rnnjax.core.cells import gru
-from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.data import captions
 from rnnjax.tasks.metrics import word_error_rate
-from rnnjax.analysis.plots import learning_curves
-from rnnjax.training.runs import Run
 from rnnjax.tasks.seq2seq import Decoder
-from rnnjax.training.recipes import train_model
-from rnnjax.training.train import OptimizerConfig
 from rnnjax.tasks.vision import Captioner
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
+from rnnjax.training.recipes import train_model
+from rnnjax.training.runs import Run
+from rnnjax.training.train import OptimizerConfig
 
 MAX_LENGTH = captions.MAX_DIGITS + 2
 

@@ -15,19 +15,18 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from matplotlib.figure import Figure
 
+from rnnjax.analysis.plots import learning_curves
 from rnnjax.core.cells import lstm
-from rnnjax.training.config import RunConfig, RunField, cli, require_positive
+from rnnjax.core.unroll import RNN
 from rnnjax.data import entities
 from rnnjax.data.dates import UNK, Vocabulary
 from rnnjax.tasks.heads import Tagger, embed, embedding_init
-from rnnjax.analysis.plots import learning_curves
-from rnnjax.training.runs import Run
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.training.recipes import PrefixedRun, random_rows, train_model
+from rnnjax.training.runs import Run
 from rnnjax.training.train import OptimizerConfig
-from rnnjax.core.unroll import RNN
 
 
 @dataclasses.dataclass(frozen=True)

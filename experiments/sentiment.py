@@ -21,17 +21,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
-
-from rnnjax.training import stats, train
 from rnnjax.core.cells import make_cell
-from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import RunConfig, RunField, cli, require_positive
+from rnnjax.core.unroll import RNN
 from rnnjax.data import batch_indices
 from rnnjax.data.sentiment import bag_of_words_baseline, load_sentiment
 from rnnjax.tasks.heads import ManyToOne, embedding_init
 from rnnjax.tasks.losses import cross_entropy
+from rnnjax.training import stats, train
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.training.runs import Run, markdown_table
-from rnnjax.core.unroll import RNN
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,16 +21,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
-
-from rnnjax.training import train
 from rnnjax.core.cells import lstm
-from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import RunConfig, RunField, cli, require_positive
+from rnnjax.core.unroll import RNN
 from rnnjax.data.shakespeare import decode, load_shakespeare
 from rnnjax.tasks.heads import dense, dense_init, embedding_init
 from rnnjax.tasks.losses import cross_entropy
+from rnnjax.training import train
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.training.runs import markdown_table
-from rnnjax.core.unroll import RNN
 
 
 @dataclasses.dataclass(frozen=True)

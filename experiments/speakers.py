@@ -19,17 +19,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
-
-from rnnjax.training import stats, train
 from rnnjax.core.cells import make_cell
-from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.config import RunConfig, RunField, cli, require_positive
+from rnnjax.core.unroll import RNN
 from rnnjax.data import device_batch_indices
 from rnnjax.data.speakers import NUM_SPEAKERS, load_speakers, statistics_baseline_predictions
 from rnnjax.tasks.heads import ManyToOne, dense
 from rnnjax.tasks.losses import cross_entropy
+from rnnjax.training import stats, train
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.training.runs import markdown_table
-from rnnjax.core.unroll import RNN
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,20 +14,19 @@ import time
 
 import jax
 import numpy as np
-
 from matplotlib.figure import Figure
 
+from rnnjax.analysis.plots import learning_curves
 from rnnjax.core.cells import lstm
-from rnnjax.training.config import RunConfig, RunField, cli, require_positive
-from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
+from rnnjax.core.unroll import RNN
 from rnnjax.data import speech
+from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 from rnnjax.tasks.heads import Tagger
 from rnnjax.tasks.metrics import error_rate, trim
-from rnnjax.analysis.plots import learning_curves
-from rnnjax.training.runs import Run
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.training.recipes import train_model
+from rnnjax.training.runs import Run
 from rnnjax.training.train import OptimizerConfig
-from rnnjax.core.unroll import RNN
 
 BUCKETS = (24, 40, 56, 72, 1000)  # frame-count caps of the training batches
 

@@ -19,19 +19,18 @@ import time
 import jax
 import jax.numpy as jnp
 
-from rnnjax.tasks import toy_tasks
-
-from rnnjax.training import train
 from rnnjax.core.cells import gru
-from rnnjax.training.config import RunConfig, RunField, cli, require_positive
+from rnnjax.core.unroll import RNN
+from rnnjax.tasks import toy_tasks
 from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 from rnnjax.tasks.heads import ManyToOne, Tagger
 from rnnjax.tasks.losses import cross_entropy, sequence_mask
 from rnnjax.tasks.metrics import error_rate, sequence_accuracy, token_accuracy, trim
-from rnnjax.training.runs import markdown_table
 from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
-from rnnjax.core.unroll import RNN
 from rnnjax.tasks.vision import Captioner, ConvEncoder
+from rnnjax.training import train
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
+from rnnjax.training.runs import markdown_table
 
 
 class Task(enum.Enum):

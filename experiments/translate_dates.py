@@ -24,19 +24,18 @@ import time
 
 import jax
 import numpy as np
-
 from matplotlib.figure import Figure
 
-from rnnjax.core.cells import gru
-from rnnjax.training.config import RunConfig, RunField, cli, require_positive
-from rnnjax.data import dates
 from rnnjax.analysis.plots import learning_curves
-from rnnjax.training import stats
-from rnnjax.training.runs import Run
-from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
-from rnnjax.training.recipes import PrefixedRun, random_rows, train_model
-from rnnjax.training.train import OptimizerConfig
+from rnnjax.core.cells import gru
 from rnnjax.core.unroll import RNN
+from rnnjax.data import dates
+from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
+from rnnjax.training import stats
+from rnnjax.training.config import RunConfig, RunField, cli, require_positive
+from rnnjax.training.recipes import PrefixedRun, random_rows, train_model
+from rnnjax.training.runs import Run
+from rnnjax.training.train import OptimizerConfig
 
 # (source, target) lengths in characters, <eos> included.
 LENGTHS = {dates.Direction.TO_ISO: (32, 12), dates.Direction.ISO_TO_GERMAN: (12, 20)}

@@ -16,9 +16,10 @@ from rnnjax.core.cells import (  # noqa: E402
     linear_rnn,
     lstm,
     make_cell,
+    min_gru,
+    min_lstm,
     simple_rnn,
 )
-from rnnjax.core.cells import min_gru, min_lstm  # noqa: E402
 from rnnjax.core.unroll import RNN, Backward, Merge, merge_directions, rnn  # noqa: E402
 
 __all__ = [

@@ -8,8 +8,8 @@ import torch
 from flax import linen
 
 from rnnjax.core.cells import LSTMState, gru, lstm, make_cell, simple_rnn
-from rnnjax.interop import from_flax_cell, from_torch
 from rnnjax.core.unroll import RNN, rnn
+from rnnjax.interop import from_flax_cell, from_torch
 
 BATCH, TIME, INPUT, HIDDEN = 2, 5, 3, 4
 

@@ -23,7 +23,6 @@ from rnnjax.interop.keras import KerasBidirectional, KerasLayer, KerasRNN, from_
 from rnnjax.interop.torch import TorchMode, TorchRNN, from_torch
 
 
-
 def __getattr__(name: str):
     if name == "RNNLayer":
         from rnnjax.interop.nnx_module import RNNLayer  # noqa: PLC0415 - imports flax.nnx

@@ -27,8 +27,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from rnnjax import _checks
 from rnnjax.probes import models
 from rnnjax.probes.models import ModelSpec
-from rnnjax.probes.statistics import nmse_interval
 from rnnjax.probes.progress import Progress
+from rnnjax.probes.statistics import nmse_interval
 from rnnjax.probes.targets import Target, sample_inputs
 from rnnjax.training.train import warmup_cosine_adam
 

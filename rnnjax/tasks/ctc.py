@@ -32,8 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnnjax import _checks
-from rnnjax import checking
+from rnnjax import _checks, checking
 from rnnjax.tasks.losses import Reduction, check_labels, check_lengths, float_array, integer_array, length_mask, reduce
 from rnnjax.typing import (
     ArrayLike,

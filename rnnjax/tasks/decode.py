@@ -29,8 +29,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnnjax import _checks
-from rnnjax import checking
+from rnnjax import _checks, checking
 
 StepFn = Callable[[Any, jax.Array], tuple[Any, jax.Array]]
 

@@ -19,8 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnnjax import _checks
-from rnnjax import checking
+from rnnjax import _checks, checking
 from rnnjax.typing import Array, ArrayLike, Bool, Labels, Lengths, Logits, Loss, PositionMask, Targets, shaped
 
 

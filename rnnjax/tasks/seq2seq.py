@@ -32,9 +32,10 @@ import jax
 import jax.numpy as jnp
 
 from rnnjax import checking
-from rnnjax.tasks import decode
 from rnnjax._checks import as_enum, has_shape, integer, positive_int, shape_str
 from rnnjax.core.cells import Cell
+from rnnjax.core.unroll import RNN, rnn
+from rnnjax.tasks import decode
 from rnnjax.tasks.heads import (
     TokenInput,
     carry_vector,
@@ -48,7 +49,6 @@ from rnnjax.tasks.heads import (
     last_carry_vector,
 )
 from rnnjax.tasks.losses import check_labels, check_lengths, cross_entropy, float_array, integer_array, length_mask
-from rnnjax.core.unroll import RNN, rnn
 
 
 class Attention(enum.Enum):

@@ -4,8 +4,6 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from rnnjax.core.bptt import manual_vjp
-from rnnjax.core.cells import LSTMState, make_cell
 from rnnjax.analysis.diagnostics import (
     carry_gradient_norms,
     carry_gradients,
@@ -13,6 +11,8 @@ from rnnjax.analysis.diagnostics import (
     jacobian_products,
     jacobian_singular_values,
 )
+from rnnjax.core.bptt import manual_vjp
+from rnnjax.core.cells import LSTMState, make_cell
 from rnnjax.core.unroll import rnn
 
 

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 from rnnjax.core.bptt import manual_vjp, rnn_manual_vjp
-from rnnjax.core.cells import CELL_NAMES, lstm, make_cell, min_gru
+from rnnjax.core.cells import CELL_NAMES, make_cell, min_gru
 from rnnjax.core.truncated import chunk_value_and_grad, truncated_bptt_grads
 from rnnjax.core.unroll import RNN, rnn
 

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 from rnnjax.data import captions, dates
+from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 

@@ -10,8 +10,7 @@ from flax import nnx
 
 from rnnjax.core.cells import gru, lstm
 from rnnjax.core.unroll import RNN
-from rnnjax.interop import from_torch
-from rnnjax.interop import RNNLayer
+from rnnjax.interop import RNNLayer, from_torch
 
 TOLERANCE = 1e-9
 INPUT, HIDDEN, BATCH, TIME, STEPS = 3, 4, 5, 7, 4

@@ -8,8 +8,8 @@ import torch
 from flax import linen
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnjax.interop import TorchMode, from_flax_carry, from_flax_cell, from_torch
 from rnnjax.core.unroll import rnn
+from rnnjax.interop import TorchMode, from_flax_carry, from_flax_cell, from_torch
 
 TOLERANCE = 1e-9
 MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")

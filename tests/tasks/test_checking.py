@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnjax.core.cells import gru
 from rnnjax.checking import checked
+from rnnjax.core.cells import gru
 from rnnjax.tasks.ctc import ctc_loss
 from rnnjax.tasks.decode import greedy
 from rnnjax.tasks.heads import embed

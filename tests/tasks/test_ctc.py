@@ -8,12 +8,12 @@ import numpy as np
 import optax
 import pytest
 
-from rnnjax.tasks import toy_tasks
 from rnnjax.core.cells import gru
+from rnnjax.core.unroll import RNN
+from rnnjax.tasks import toy_tasks
 from rnnjax.tasks.ctc import batch_prefix_beam_search, collapse, ctc_loss, greedy_decode, prefix_beam_search
 from rnnjax.tasks.heads import Tagger
 from rnnjax.tasks.metrics import error_rate, trim
-from rnnjax.core.unroll import RNN
 
 
 def _collapse_py(alignment, blank):

@@ -6,12 +6,12 @@ import numpy as np
 import optax
 import pytest
 
-from rnnjax.tasks import toy_tasks
 from rnnjax.core.cells import gru, lstm
+from rnnjax.core.unroll import RNN, rnn
+from rnnjax.tasks import toy_tasks
 from rnnjax.tasks.heads import ManyToOne, Tagger, dense, dense_init, embedding_init, pool
 from rnnjax.tasks.losses import cross_entropy, sequence_mask
 from rnnjax.tasks.metrics import token_accuracy
-from rnnjax.core.unroll import RNN, rnn
 
 
 def _inputs(key, batch=3, time=6, features=4):

@@ -6,12 +6,12 @@ import numpy as np
 import optax
 import pytest
 
-from rnnjax.tasks import toy_tasks
 from rnnjax.core.cells import gru, lstm, simple_rnn
+from rnnjax.core.unroll import RNN
+from rnnjax.tasks import toy_tasks
 from rnnjax.tasks.losses import cross_entropy, sequence_mask
 from rnnjax.tasks.metrics import token_accuracy
 from rnnjax.tasks.seq2seq import Decoder, Memory, Seq2Seq, attend
-from rnnjax.core.unroll import RNN
 
 START, END, VOCAB = 0, 1, 7
 

@@ -6,8 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from rnnjax.tasks import toy_tasks
 from rnnjax.core.cells import gru
+from rnnjax.tasks import toy_tasks
 from rnnjax.tasks.losses import sequence_mask
 from rnnjax.tasks.metrics import sequence_accuracy
 from rnnjax.tasks.seq2seq import Decoder

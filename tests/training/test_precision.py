@@ -8,9 +8,9 @@ import optax
 import pytest
 
 from rnnjax.core.cells import gru
+from rnnjax.core.unroll import rnn
 from rnnjax.training.precision import cast_floating, mixed_precision
 from rnnjax.training.train import init_state, make_train_step
-from rnnjax.core.unroll import rnn
 
 CELL = gru()
 

@@ -4,12 +4,11 @@ import jax
 import numpy as np
 import optax
 import pytest
+from helpers import CONFIG, OPTIMIZER, batch_fn, init_params, loss_fn
 
 from rnnjax.training import recipes
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.runs import Run
-
-from helpers import CONFIG, OPTIMIZER, batch_fn, init_params, loss_fn
 
 
 def test_random_rows_draws_the_documented_rows():

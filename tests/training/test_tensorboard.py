@@ -8,8 +8,8 @@ import jax
 import matplotlib.figure
 import numpy as np
 import pytest
-
 from helpers import OPTIMIZER, STEP, batch_fn, init_params, loss_fn
+
 from rnnjax.training import train
 from rnnjax.training.runs import Run, to_jsonable
 from rnnjax.training.tensorboard import MODELS_FOLDER, png_bytes, read_events, resolve_enabled

@@ -1,23 +1,17 @@
 """Training: optimizer config, the donated step vs a manual update, fit_many vs separate runs, non-finite stop."""
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-from rnnjax.training import train
-from rnnjax.core.cells import simple_rnn
-from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.runs import Run
-from rnnjax.core.unroll import RNN
-
 from helpers import CONFIG, NET, OPTIMIZER, STEP, XS, YS, batch_fn, init_params, loss_fn  # noqa: F401
 
-
+from rnnjax.training import train
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.runs import Run
 
 SWEEP = train.make_sweep_optimizer(CONFIG)
 

@@ -15,10 +15,28 @@ import jax.numpy as jnp
 
 from rnnjax._checks import shape_str
 from rnnjax.core.bptt.scan import mask_outputs
-from rnnjax.core.cell import Capability, Carry, Cell, Cotangents, Gradients, Params, RuleInputs, ScanOptions, VJPRule
-from rnnjax.core.cell import require
-from rnnjax.core.inputs import Prepared, check_carry, flatten_carry, flatten_steps, hoist_projection_default, prepare
-from rnnjax.core.inputs import restore_layout, unflatten_carry
+from rnnjax.core.cell import (
+    Capability,
+    Carry,
+    Cell,
+    Cotangents,
+    Gradients,
+    Params,
+    RuleInputs,
+    ScanOptions,
+    VJPRule,
+    require,
+)
+from rnnjax.core.inputs import (
+    Prepared,
+    check_carry,
+    flatten_carry,
+    flatten_steps,
+    hoist_projection_default,
+    prepare,
+    restore_layout,
+    unflatten_carry,
+)
 
 NEEDS_RULE = "backward='manual' (and the hand-written BPTT of rnnjax.core.bptt) needs one; use backward='autodiff'"
 

@@ -16,8 +16,18 @@ import jax.numpy as jnp
 
 from rnnjax._checks import as_enum, positive_int
 from rnnjax.core.bptt.scan import contract, forward_scan, mask_outputs, previous, reverse_scan, sum_steps
-from rnnjax.core.cell import Cell, Cotangents, ForwardPass, Gradients, Initializer, LinearForm, Params, RuleInputs
-from rnnjax.core.cell import ScanOptions, VJPRule
+from rnnjax.core.cell import (
+    Cell,
+    Cotangents,
+    ForwardPass,
+    Gradients,
+    Initializer,
+    LinearForm,
+    Params,
+    RuleInputs,
+    ScanOptions,
+    VJPRule,
+)
 from rnnjax.core.cells.base import build_cell, check_sizes
 
 _SHARED_KEYS = frozenset({"B", "C", "D"})

@@ -15,12 +15,37 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnnjax.core.bptt.scan import contract, forward_scan, input_projection, mask_outputs, materialized_transpose
-from rnnjax.core.bptt.scan import previous, reverse_scan, sum_steps
-from rnnjax.core.cell import Cell, Cotangents, ForwardPass, Gates, Gradients, Initializer, RuleInputs, ScanOptions
-from rnnjax.core.cell import Squash, VJPRule
-from rnnjax.core.cells.base import build_cell, check_sizes, default_input_init
-from rnnjax.core.cells.base import default_recurrent_init, gate_blocks, kernel_projection, zeros_carry
+from rnnjax.core.bptt.scan import (
+    contract,
+    forward_scan,
+    input_projection,
+    mask_outputs,
+    materialized_transpose,
+    previous,
+    reverse_scan,
+    sum_steps,
+)
+from rnnjax.core.cell import (
+    Cell,
+    Cotangents,
+    ForwardPass,
+    Gates,
+    Gradients,
+    Initializer,
+    RuleInputs,
+    ScanOptions,
+    Squash,
+    VJPRule,
+)
+from rnnjax.core.cells.base import (
+    build_cell,
+    check_sizes,
+    default_input_init,
+    default_recurrent_init,
+    gate_blocks,
+    kernel_projection,
+    zeros_carry,
+)
 from rnnjax.core.cells.simple import KERNEL_KEYS
 
 

@@ -14,12 +14,35 @@ import jax
 import jax.numpy as jnp
 
 from rnnjax._checks import as_enum
-from rnnjax.core.bptt.scan import contract, forward_scan, input_projection, mask_outputs, materialized_transpose
-from rnnjax.core.bptt.scan import previous, reverse_scan, sum_steps
-from rnnjax.core.cell import Cell, Cotangents, ForwardPass, Gates, Gradients, Initializer, RuleInputs
-from rnnjax.core.cell import ScanOptions, Squash, VJPRule
-from rnnjax.core.cells.base import build_cell, check_sizes
-from rnnjax.core.cells.base import default_input_init, default_recurrent_init, kernel_projection
+from rnnjax.core.bptt.scan import (
+    contract,
+    forward_scan,
+    input_projection,
+    mask_outputs,
+    materialized_transpose,
+    previous,
+    reverse_scan,
+    sum_steps,
+)
+from rnnjax.core.cell import (
+    Cell,
+    Cotangents,
+    ForwardPass,
+    Gates,
+    Gradients,
+    Initializer,
+    RuleInputs,
+    ScanOptions,
+    Squash,
+    VJPRule,
+)
+from rnnjax.core.cells.base import (
+    build_cell,
+    check_sizes,
+    default_input_init,
+    default_recurrent_init,
+    kernel_projection,
+)
 
 KERNEL_KEYS = frozenset({"input_kernel", "recurrent_kernel", "bias"})
 

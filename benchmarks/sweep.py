@@ -161,12 +161,10 @@ def clip_per_model(tensors, models: int) -> None:
         t.grad.mul_(factor.reshape(models, *([1] * (t.grad.dim() - 1))))
 
 
-def rnnjax_sweep(cell: str, width: int, config: TrainConfig, seeds) -> tuple[list[float], float]:
-    """Train one model per seed with the probe's sweep; return (test NMSEs, wall seconds)."""
-    start = time.perf_counter()
-    records, _ = sweep(targets.teacher_rnn(0), [ModelSpec(cell)], widths=(width,), seeds=seeds, delays=(0,),
-                       config=config)
-    return [r["nmse_test"] for r in records], time.perf_counter() - start
+def rnnjax_sweep(target, cell: str, width: int, config: TrainConfig, seeds) -> list[float]:
+    """Train one model per seed with the probe's sweep; return the test NMSEs."""
+    records, _ = sweep(target, [ModelSpec(cell)], widths=(width,), seeds=seeds, delays=(0,), config=config)
+    return [r["nmse_test"] for r in records]
 
 
 def timed(fn, *args):
@@ -181,8 +179,8 @@ def run_configuration(cell: str, width: int, length: int, models: int, steps: in
     seeds = tuple(range(models))
     target = targets.teacher_rnn(0)
     data = [probe_data(target, seed, config) for seed in seeds]
-    ours, cold = rnnjax_sweep(cell, width, config, seeds)
-    _, warm = rnnjax_sweep(cell, width, config, tuple(range(models, 2 * models)))
+    ours, cold = timed(rnnjax_sweep, target, cell, width, config, seeds)
+    _, warm = timed(rnnjax_sweep, target, cell, width, config, tuple(range(models, 2 * models)))
     loop_errors, loop_seconds = timed(torch_loop, cell, width, data, steps)
     func_errors, func_seconds = timed(torch_func, cell, width, data, steps)
     median = lambda values: float(np.median(values))  # noqa: E731

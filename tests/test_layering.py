@@ -2,6 +2,7 @@
 
 * ``rnnjax.core`` imports nothing from tasks, training, analysis, probes, interop or data;
 * ``rnnjax.tasks`` imports nothing from training, analysis, probes or interop;
+* nothing in rnnjax imports ``rnnjax.apps`` (the experiments' applications sit on top);
 * no import cycle among rnnjax modules (a package's ``__init__`` counts: ``from a.b import c`` runs ``a.b``);
 * no module imports a private (``_name``) object from another rnnjax module, except from ``rnnjax._checks``.
 """
@@ -184,6 +185,13 @@ def test_core_imports_nothing_above_it():
 
 def test_tasks_import_nothing_above_them():
     assert layer_violations(GRAPH, "rnnjax.tasks", ABOVE_TASKS) == []
+
+
+def test_nothing_imports_the_applications():
+    below = sorted({module.split(".")[1] for module in GRAPH.modules if module.count(".") >= 1} - {"apps"})
+    for layer in below:
+        assert layer_violations(GRAPH, f"rnnjax.{layer}", ("rnnjax.apps",)) == [], layer
+    assert "rnnjax.apps" not in {t for item in GRAPH.imports["rnnjax"] for t in targets(item, GRAPH.modules)}
 
 
 def test_no_import_cycles():

@@ -5,6 +5,7 @@ API:
     low, high = wilson_interval(hits=1046, count=1066)  # 95% Wilson score interval of one accuracy
     p = mcnemar_exact(only_first=31, only_second=18)    # two-sided exact McNemar (binomial) p-value
     p = mcnemar_from_predictions(first_right, second_right)  # the same from per-item correctness
+    compare_with_baseline(seed_right, baseline_right)   # seeds vs one baseline on the same test items
     student_t_quantile(0.975, degrees_of_freedom=2)      # 4.3027
 """
 
@@ -33,6 +34,12 @@ class SeedSummary:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self) | {"values": list(self.values), "count": len(self.values)}
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> "SeedSummary":
+        """The inverse of :meth:`as_dict` (reads a results.json entry back)."""
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if k == "values" else v for k, v in stored.items() if k in fields})
 
     def text(self, digits: int = 4) -> str:
         """"0.9812 +- 0.0031 (95% CI 0.9735-0.9889, 3 seeds)"."""
@@ -147,3 +154,31 @@ def mcnemar_from_predictions(first_right: Sequence[bool], second_right: Sequence
     _checks.has_shape("second_right", second, first.shape)
     only_first, only_second = int((first & ~second).sum()), int((~first & second).sum())
     return PairedComparison(only_first, only_second, int(first.size), mcnemar_exact(only_first, only_second))
+
+
+def compare_with_baseline(seed_right, baseline_right, confidence: float = 0.95) -> dict:
+    """Single models (one per seed) against one baseline on the same test items.
+
+    Args:
+      seed_right: [seeds, items] whether each seed's model gets each test item right (>= 2 seeds).
+      baseline_right: [items] whether the baseline gets it right.
+
+    Returns:
+      ``accuracy`` (:func:`seed_summary` over the seeds' accuracies, as a dict), ``wilson_per_seed``,
+      ``baseline_accuracy``, ``baseline_wilson`` and ``mcnemar_per_seed`` (:class:`PairedComparison` dicts), and
+      ``beats_baseline``: every seed right on more items alone than the baseline, with McNemar p < 1 - confidence.
+    """
+    seeds, baseline = np.asarray(seed_right, bool), np.asarray(baseline_right, bool)
+    if seeds.ndim != 2:
+        raise ValueError(f"seed_right must be [seeds, items]; got shape {seeds.shape}")
+    _checks.has_shape("baseline_right", baseline, seeds.shape[1:])
+    paired = [mcnemar_from_predictions(right, baseline) for right in seeds]
+    count = int(baseline.size)
+    return {
+        "accuracy": seed_summary(seeds.mean(-1), confidence).as_dict(),
+        "wilson_per_seed": [wilson_interval(int(right.sum()), count, confidence) for right in seeds],
+        "baseline_accuracy": float(baseline.mean()),
+        "baseline_wilson": wilson_interval(int(baseline.sum()), count, confidence),
+        "mcnemar_per_seed": [p.as_dict() for p in paired],
+        "beats_baseline": all(p.only_first > p.only_second and p.p_value < 1.0 - confidence for p in paired),
+    }

@@ -74,3 +74,17 @@ def test_mcnemar_from_predictions_counts_discordant_items():
     assert comparison.p_value == pytest.approx(expected, rel=1e-9)
     with pytest.raises(ValueError, match="second_right"):
         stats.mcnemar_from_predictions(first, second[:10])
+
+
+def test_compare_with_baseline_counts_each_seed_against_the_same_items():
+    labels_right = np.array([[1, 1, 1, 0, 1, 1], [1, 1, 0, 1, 1, 1]], bool)
+    baseline = np.array([1, 0, 1, 1, 0, 1], bool)
+    result = stats.compare_with_baseline(labels_right, baseline)
+    assert result["accuracy"]["values"] == [5 / 6, 5 / 6] and result["baseline_accuracy"] == 4 / 6
+    assert [(m["only_first"], m["only_second"]) for m in result["mcnemar_per_seed"]] == [(2, 1), (2, 1)]
+    assert result["beats_baseline"] is False  # 2 vs 1 discordant items: p = 1
+    assert stats.SeedSummary.from_dict(result["accuracy"]) == stats.seed_summary([5 / 6, 5 / 6])
+    strong = stats.compare_with_baseline(np.ones((3, 40), bool), np.arange(40) % 4 != 0)  # 10 items only seeds get
+    assert strong["beats_baseline"] and all(m["p_value"] < 0.01 for m in strong["mcnemar_per_seed"])
+    with pytest.raises(ValueError, match="baseline_right"):
+        stats.compare_with_baseline(labels_right, baseline[:5])

@@ -462,11 +462,13 @@ def _init_many_body(init_params, optimizer, keys):
 _init_many = jax.jit(_init_many_body, static_argnums=(0, 1))
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer", "batch_fn", "num_steps"))
-def _scan_many(loss_fn, optimizer, batch_fn, num_steps, states, start):
+@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer", "batch_fn", "num_steps", "per_run_batches"))
+def _scan_many(loss_fn, optimizer, batch_fn, num_steps, states, start, per_run_batches=False):
+    step_one = functools.partial(train_step_body, loss_fn, optimizer)
+
     def one_step(carry, step):
-        batch = batch_fn(step)  # shared by all runs: computed once, outside the vmap
-        return jax.vmap(lambda state: train_step_body(loss_fn, optimizer, state, batch))(carry)  # vmapped over runs
+        batch = batch_fn(step)  # computed once, outside the vmap: shared, or leaves [runs, ...] per run
+        return jax.vmap(step_one, in_axes=(0, 0 if per_run_batches else None))(carry, batch)  # vmapped over runs
 
     return jax.lax.scan(one_step, states, start + jnp.arange(num_steps, dtype=jnp.int32))
 
@@ -486,6 +488,7 @@ def fit_many(
     num_steps: int,
     *,
     chunk_steps: int | None = None,
+    per_run_batches: bool = False,
     **hooks: Any,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """Train N runs in one compiled program: ``vmap`` over runs inside ``lax.scan`` over steps.
@@ -497,6 +500,8 @@ def fit_many(
       batch_fn: jittable ``batch_fn(step) -> batch`` (data on device), shared by all runs.
       num_steps: total number of steps, >= 1.
       chunk_steps: at most this many steps per compiled scan (default: up to the next hook).
+      per_run_batches: ``batch_fn(step)`` gives each run its own batch (leaves ``[N, ...]``, e.g. each seed its
+        own data split) instead of one batch for all runs.
       **hooks: as for :func:`fit` (:class:`Hooks`). Chunks end where a hook acts (every ``log_every``
         steps with a run, every ``eval_every``, at the checkpointer's interval); ``eval_fn`` gets the
         stacked params, train metrics are means over runs and steps.
@@ -512,7 +517,8 @@ def fit_many(
     loop, history, begin = _Loop(settings, start, num_steps), [], start
     while begin < num_steps:
         stop = _next_stop(begin, num_steps, chunk_steps, settings.boundaries())
-        states, metrics = _scan_many(loss_fn, optimizer, batch_fn, stop - begin, states, jnp.int32(begin))
+        states, metrics = _scan_many(loss_fn, optimizer, batch_fn, stop - begin, states, jnp.int32(begin),
+                                     per_run_batches=per_run_batches)
         history.append(metrics)
         _check_runs_finite(loop, states, metrics["finite"], begin)
         if getattr(settings.run, "events", None) is not None:  # one TensorBoard curve per run (models/<index>/)

@@ -112,6 +112,27 @@ def test_fit_many_over_seeds_equals_separate_runs():
     assert not np.allclose(states.params["head"][0], states.params["head"][1])
 
 
+def test_fit_many_per_run_batches_equal_separate_runs_on_their_own_data():
+    keys = jax.random.split(jax.random.key(8), 2)
+    shifts = jnp.array([0.0, 1.5])  # run i trains on targets shifted by shifts[i]
+
+    def per_run_batch_fn(step):
+        xs, ys = batch_fn(step)
+        return jnp.stack([xs, xs]), ys[None] + shifts[:, None]
+
+    states = train.init_many(init_params, OPTIMIZER, keys)
+    states, metrics = train.fit_many(loss_fn, OPTIMIZER, states, per_run_batch_fn, 5, per_run_batches=True)
+    for index in range(2):
+        init_key, train_key = jax.random.split(keys[index])
+        alone = train.init_state(init_params(init_key), OPTIMIZER, train_key)
+        for step in range(5):
+            xs, ys = batch_fn(step)
+            alone, _ = STEP(alone, (xs, ys + shifts[index]))
+        np.testing.assert_allclose(states.params["head"][index], alone.params["head"], rtol=1e-9, atol=1e-12)
+    shared, _ = train.fit_many(loss_fn, OPTIMIZER, train.init_many(init_params, OPTIMIZER, keys), batch_fn, 5)
+    assert not np.allclose(states.params["head"][1], shared.params["head"][1])  # run 1 did see its own data
+
+
 def test_fit_many_over_learning_rates_equals_separate_runs():
     rates = jnp.array([0.01, 0.1])
     keys = jnp.stack([jax.random.key(5)] * 2)

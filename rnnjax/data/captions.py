@@ -97,6 +97,33 @@ def tile(images: np.ndarray, labels: np.ndarray, count: int, seed: int, min_digi
     return CaptionSet(strips, digits, caption_tokens(digits))
 
 
+def tile_on_device(key, images, labels, count: int, min_digits: int = 2, max_digits: int = MAX_DIGITS) -> dict:
+    """Jittable :func:`tile` (the same distribution from ``jax.random``; for ``fit_many``'s batch functions).
+
+    Args:
+      key: a typed key; images: one pool [n, 8, 8]; labels: [n]; count, min_digits, max_digits: Python ints.
+
+    Returns:
+      ``{"images": [count, 8, 32], "digits": [count, 4] (-1 pad), "tokens": [count, 5]}`` as in :class:`CaptionSet`.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if not 1 <= min_digits <= max_digits <= MAX_DIGITS:
+        raise ValueError(f"need 1 <= min_digits <= max_digits <= {MAX_DIGITS}; got {min_digits}, {max_digits}")
+    size_key, pick_key = jax.random.split(key)
+    sizes = jax.random.randint(size_key, (count, 1), min_digits, max_digits + 1)
+    picks = jax.random.randint(pick_key, (count, MAX_DIGITS), 0, images.shape[0])
+    present = jnp.arange(MAX_DIGITS) < sizes
+    tiles = jnp.where(present[:, :, None, None], images[picks], 0.0)  # [count, position, row, column]
+    strips = tiles.transpose(0, 2, 1, 3).reshape(count, TILE, TILE * MAX_DIGITS)
+    digits = jnp.where(present, labels[picks], -1).astype(jnp.int32)
+    position = jnp.arange(MAX_DIGITS + 1)
+    words = FIRST_WORD + jnp.pad(digits, ((0, 0), (0, 1)))
+    tokens = jnp.where(position < sizes, words, jnp.where(position == sizes, EOS, PAD)).astype(jnp.int32)
+    return {"images": strips, "digits": digits, "tokens": tokens}
+
+
 def caption_tokens(digits: np.ndarray) -> np.ndarray:
     """Digits [n, 4] (-1 pad) -> word tokens [n, 5]: words then <eos>, then <pad>."""
     tokens = np.full((len(digits), MAX_DIGITS + 1), PAD, np.int32)

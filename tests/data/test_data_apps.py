@@ -102,6 +102,31 @@ def test_caption_tokens_match_words():
     assert captions.caption(np.array([3, 1, 4, -1])) == "three one four"
 
 
+def test_captions_tile_on_device_matches_the_numpy_layout():
+    import jax
+
+    pools = captions.split_digits(0)
+    tile = jax.jit(captions.tile_on_device, static_argnames="count")
+    strips = jax.device_get(tile(jax.random.key(3), pools.train_images, pools.train_labels, count=64))
+    digits = strips["digits"]
+    np.testing.assert_array_equal(strips["tokens"], captions.caption_tokens(digits))  # words, <eos>, <pad>
+    counts = (digits >= 0).sum(1)
+    assert counts.min() == 2 and counts.max() == 4 and (digits[:, :2] >= 0).all()  # filled from the left
+    for strip, row in zip(strips["images"], digits):
+        for position, digit in enumerate(row):
+            tile_pixels = strip[:, position * captions.TILE : (position + 1) * captions.TILE]
+            if digit < 0:
+                assert not tile_pixels.any()
+            else:  # a training scan of that digit, in place
+                matches = (pools.train_images == tile_pixels).all((1, 2))
+                assert matches.any() and (pools.train_labels[matches] == digit).all()
+    again = jax.device_get(tile(jax.random.key(3), pools.train_images, pools.train_labels, count=64))
+    np.testing.assert_array_equal(again["images"], strips["images"])
+    with pytest.raises(ValueError, match="min_digits <= max_digits"):
+        captions.tile_on_device(jax.random.key(0), pools.train_images, pools.train_labels, 4, min_digits=3,
+                                max_digits=2)
+
+
 # --------------------------------------------------------------------------- speech
 
 

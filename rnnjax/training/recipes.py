@@ -1,9 +1,11 @@
 """The compositions of the training pieces that experiments share: one model trained with checkpoints, batches
-of random rows, and several models logging into one run.
+of random rows, several models logging into one run, and one model per seed in one compiled program.
 
     batches = random_rows({"x": xs, "y": ys}, batch_size=64, seed=0)       # step -> batch, a pure function
     params = train_model(loss_fn, params, OptimizerConfig(...), batches, 3000, key=key,
                          checkpoint_dir=run.path("checkpoints", "uni"), save_every=1000, run=PrefixedRun(run, "uni"))
+    states = train_many(loss_fn, init_params, OptimizerConfig(...), device_batch_fn, 3000,
+                        keys=jax.random.split(key, 3), checkpoint_dir=..., save_every=1000, run=run)  # [3, ...]
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ import numpy as np
 
 from rnnjax import _checks
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.train import LossFn, OptimizerConfig, fit, init_state, make_optimizer, make_train_step
+from rnnjax.training.train import (
+    LossFn,
+    OptimizerConfig,
+    TrainState,
+    fit,
+    fit_many,
+    init_many,
+    init_state,
+    make_optimizer,
+    make_train_step,
+)
 
 
 class PrefixedRun:
@@ -70,3 +82,41 @@ def train_model(
     with Checkpointer(checkpoint_dir, save_every=save_every) as checkpointer:
         state = fit(state, step, batches, num_steps, checkpointer=checkpointer, **hooks)
     return state.params
+
+
+def train_many(
+    loss_fn: LossFn,
+    init_params: Callable[[jax.Array], Any],
+    optimizer: OptimizerConfig,
+    batch_fn: Callable[[jax.Array], Any],
+    num_steps: int,
+    *,
+    keys: jax.Array,
+    checkpoint_dir: str | pathlib.Path,
+    save_every: int,
+    **hooks: Any,
+) -> TrainState:
+    """init_many(init_params, keys) -> fit_many with a Checkpointer; the stacked states (leaves ``[runs, ...]``).
+
+    One model per key (``keys``: ``[runs]`` typed keys, e.g. one per seed) in one compiled program (vmap over
+    runs inside a scan over steps), all on the batches of the jittable ``batch_fn(step)``. A run stopped part-way
+    resumes from ``checkpoint_dir``. With ``run`` in ``hooks``, every ``log_every`` steps (default as in
+    :func:`train_model`) each run's mean loss is logged as ``train/loss_run<i>`` next to the mean over runs.
+    """
+    hooks.setdefault("log_every", max(1, min(50, num_steps // 4)))
+    transformation = make_optimizer(optimizer)
+    states = init_many(init_params, transformation, keys)
+    with Checkpointer(checkpoint_dir, save_every=save_every) as checkpointer:
+        start = checkpointer.latest_step() or 0
+        states, metrics = fit_many(loss_fn, transformation, states, batch_fn, num_steps, checkpointer=checkpointer,
+                                   **hooks)  # fmt: skip
+    if hooks.get("run") is not None and metrics:
+        _log_runs(hooks["run"], np.asarray(metrics["loss"]), start, hooks["log_every"])
+    return states
+
+
+def _log_runs(run: Any, losses: np.ndarray, start: int, every: int) -> None:
+    """Each run's mean of ``losses [runs, steps]`` over every ``every`` steps after ``start``, at the window's end."""
+    for begin in range(0, losses.shape[1], every):
+        window = losses[:, begin : begin + every].mean(1)
+        run.log(start + min(begin + every, losses.shape[1]), **{f"train/loss_run{i}": v for i, v in enumerate(window)})

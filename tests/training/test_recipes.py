@@ -1,12 +1,13 @@
-"""recipes: random_rows vs numpy's generator, PrefixedRun's names, train_model vs a hand-written optax loop."""
+"""recipes: random_rows vs numpy's generator, PrefixedRun's names, train_model vs a hand-written optax loop,
+train_many vs each run alone."""
 
 import jax
 import numpy as np
 import optax
 import pytest
-from helpers import CONFIG, OPTIMIZER, batch_fn, init_params, loss_fn
+from helpers import CONFIG, OPTIMIZER, STEP, batch_fn, init_params, loss_fn
 
-from rnnjax.training import recipes
+from rnnjax.training import recipes, train
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.runs import Run
 
@@ -45,3 +46,20 @@ def test_train_model_equals_a_hand_written_loop(tmp_path):
     again = recipes.train_model(loss_fn, init_params(key), CONFIG, batch_fn, 5, key=key,
                                 checkpoint_dir=tmp_path / "ckpt", save_every=2, progress=False)  # fmt: skip
     jax.tree.map(np.testing.assert_array_equal, again, params)  # restored from the final checkpoint
+
+
+def test_train_many_equals_each_run_alone_and_logs_each_run(tmp_path):
+    """Run i of train_many is fit() from init_params(split(keys[i])[0]) with train key split(keys[i])[1]."""
+    keys = jax.random.split(jax.random.key(6), 2)
+    run = Run("toy", name="many", root=tmp_path, tensorboard=False)
+    states = recipes.train_many(loss_fn, init_params, CONFIG, batch_fn, 5, keys=keys, checkpoint_dir=tmp_path / "ckpt",
+                                save_every=5, run=run, log_every=2, progress=False)  # fmt: skip
+    for index, key in enumerate(keys):
+        init_key, train_key = jax.random.split(key)
+        alone = train.fit(train.init_state(init_params(init_key), OPTIMIZER, train_key), STEP, batch_fn, 5)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[index], b, rtol=1e-9), states.params, alone.params)
+    logged = {record["step"]: record for record in run.read_metrics() if "train/loss_run0" in record}
+    means = {r["step"]: r["train/loss"] for r in run.read_metrics() if "train/loss" in r}
+    assert sorted(logged) == [2, 4, 5]  # windows of log_every steps, the last one shorter
+    for step, record in logged.items():  # the mean over runs is what fit_many logs for the window
+        assert np.isclose((record["train/loss_run0"] + record["train/loss_run1"]) / 2, means[step], rtol=1e-6)

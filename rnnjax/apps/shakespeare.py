@@ -1,0 +1,210 @@
+"""Shakespeare: a character LSTM language model trained over seeds, scored in nats per held-out character.
+
+    corpus = load_shakespeare()
+    model = CharModel(len(corpus.alphabet), embed_size=32, hidden_size=256)
+    trained = train_seeds(config, model, corpus, run)    # every seed in one fit_many program
+    results = evaluate(config, model, corpus, trained)
+    write_report(run, config, results)
+
+Training reads random crops of the training plays; each seed draws its own crops from its own key, so seeds
+differ in initialisation and data order, and a run is a pure function of (seed, step). Held-out loss runs the
+model over contiguous streams of the validation plays, carrying the state across chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnjax.analysis import plots
+from rnnjax.core.cells import lstm
+from rnnjax.core.unroll import RNN
+from rnnjax.data.shakespeare import Corpus, decode
+from rnnjax.tasks.heads import dense, dense_init, embedding_init
+from rnnjax.tasks.losses import cross_entropy
+from rnnjax.training import stats, train
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.runs import markdown_table
+
+
+@dataclasses.dataclass(frozen=True)
+class CharModel:
+    """logits_t = W LSTM(E[x_<=t]) + b; params {"embedding", "rnn", "readout"}."""
+
+    vocab_size: int
+    embed_size: int
+    hidden_size: int
+
+    @property
+    def rnn(self) -> RNN:
+        return RNN(lstm(), self.hidden_size)
+
+    def init(self, key: jax.Array) -> dict:
+        k_embed, k_rnn, k_out = jax.random.split(key, 3)
+        return {"embedding": embedding_init(k_embed, self.vocab_size, self.embed_size) * 0.1,
+                "rnn": self.rnn.init(k_rnn, self.embed_size),
+                "readout": dense_init(k_out, self.hidden_size, self.vocab_size)}  # fmt: skip
+
+    def apply(self, params: dict, tokens: jax.Array, carry: Any = None) -> tuple[jax.Array, Any]:
+        """tokens int [batch, time] -> (logits [batch, time, vocab], carry)."""
+        ys, finals = self.rnn.apply(params["rnn"], params["embedding"][tokens], initial_carry=carry)
+        return dense(params["readout"], ys), finals
+
+
+def random_crops(ids: jax.Array, key: jax.Array, batch_size: int, width: int) -> jax.Array:
+    """int [batch_size, width]: crops ids[s : s + width] at uniform starts s drawn from ``key`` (jittable)."""
+    starts = jax.random.randint(key, (batch_size,), 0, ids.shape[0] - width + 1)
+    return ids[starts[:, None] + jnp.arange(width)]
+
+
+def make_loss(model: CharModel, batch_size: int, seq_length: int):
+    """loss_fn(params, ids, key): next-character cross-entropy on crops that each run draws from its own key."""
+
+    def loss_fn(params, ids, key):
+        crops = random_crops(ids, key, batch_size, seq_length + 1)
+        logits, _ = model.apply(params, crops[:, :-1])
+        return cross_entropy(logits, crops[:, 1:]), {}
+
+    return loss_fn
+
+
+def stream_loss(model: CharModel, params: dict, ids: np.ndarray, streams: int, chunk: int) -> np.ndarray:
+    """Mean nats/char over ``ids`` cut into ``streams`` contiguous rows, the state carried across chunks.
+
+    ``params`` stacked over seeds (leaves [seeds, ...]); returns [seeds].
+    """
+    usable = (len(ids) - 1) // (streams * chunk) * streams * chunk
+    if usable == 0:
+        raise ValueError(f"ids must hold more than streams * chunk = {streams * chunk} characters; got {len(ids)}")
+    inputs, targets = ids[:usable].reshape(streams, -1), ids[1 : usable + 1].reshape(streams, -1)
+    carry, total = None, 0.0
+    for begin in range(0, inputs.shape[1], chunk):
+        window = slice(begin, begin + chunk)
+        loss, carry = _chunk_loss(model, params, inputs[:, window], targets[:, window], carry)
+        total = total + np.asarray(loss, np.float64)
+    return total / (inputs.shape[1] // chunk)
+
+
+@functools.partial(jax.jit, static_argnames="model")
+def _chunk_loss(model, params, inputs, targets, carry):
+    def one(seed_params, seed_carry):  # vmapped over seeds
+        logits, finals = model.apply(seed_params, inputs, seed_carry)
+        return cross_entropy(logits, targets), finals
+
+    return jax.vmap(one)(params, carry)
+
+
+def sample(model: CharModel, params: dict, prompt_ids: np.ndarray, key, length: int, temperature: float) -> np.ndarray:
+    """One seed's params: prime on the prompt, then x_t ~ softmax(logits / temperature) for ``length`` characters."""
+    logits, carry = model.apply(params, jnp.asarray(prompt_ids)[None])
+
+    def one(state, step_key):
+        carry, logits = state
+        token = jax.random.categorical(step_key, logits / temperature)
+        new_logits, carry = model.apply(params, token[:, None], carry)
+        return (carry, new_logits[:, -1]), token[0]
+
+    _, tokens = jax.lax.scan(one, (carry, logits[:, -1]), jax.random.split(key, length))
+    return np.asarray(tokens)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    params: dict  # stacked over seeds, from the step with the best mean validation loss
+    steps: int
+    best_step: int
+    minutes: float  # wall, all seeds together
+    cpu_minutes: float
+
+
+def _budget_clock(config: Any, started: float, started_cpu: float):
+    """CPU seconds used, or wall seconds scaled so that ``max_wall_minutes`` also ends training."""
+
+    def clock():
+        wall_scaled = (time.perf_counter() - started) * config.cpu_minutes / config.max_wall_minutes
+        return max(time.process_time() - started_cpu, wall_scaled)
+
+    return clock
+
+
+def train_seeds(config: Any, model: CharModel, corpus: Corpus, run: Any) -> Trained:
+    """``config.seeds`` models in one ``fit_many`` program, stopped at ``num_steps`` or the CPU/wall budget."""
+    train_ids, val_ids = jnp.asarray(corpus.train), corpus.val[: config.eval_chars]
+
+    def eval_fn(params):  # the mean over seeds picks the checkpoint; each seed is logged too
+        losses = stream_loss(model, params, val_ids, 16, 128)
+        return {"loss": losses.mean()} | {f"loss_seed_{i}": loss for i, loss in enumerate(losses)}
+
+    optimizer = train.make_optimizer(config.optimizer)
+    keys = jax.random.split(jax.random.key(config.run.seed), config.seeds)
+    states = train.init_many(model.init, optimizer, keys)
+    checkpointer = Checkpointer(run.checkpoint_dir, save_every=config.eval_every, keep=2, best_metric="val/loss")
+    started, started_cpu = time.perf_counter(), time.process_time()
+    states, _ = train.fit_many(
+        make_loss(model, config.batch_size, config.seq_length), optimizer, states, lambda step: train_ids,
+        config.num_steps, run=run, eval_fn=eval_fn, eval_every=config.eval_every, checkpointer=checkpointer,
+        max_seconds=60 * config.cpu_minutes, clock=_budget_clock(config, started, started_cpu),
+        progress=False if config.run.quiet else None,
+    )  # fmt: skip
+    minutes, cpu_minutes = (time.perf_counter() - started) / 60, (time.process_time() - started_cpu) / 60
+    best = checkpointer.restore_best(states)
+    best_step = checkpointer.best_step()
+    checkpointer.close()
+    return Trained(best.params, int(np.asarray(states.step)[0]), best_step, minutes, cpu_minutes)
+
+
+def evaluate(config: Any, model: CharModel, corpus: Corpus, trained: Trained) -> dict:
+    """Per-seed held-out nats/char with the seed summary, and the first seed's samples."""
+    losses = stream_loss(model, trained.params, corpus.val[: config.final_eval_chars], 32, 128)
+    first = jax.tree.map(lambda leaf: leaf[0], trained.params)
+    prompt = np.array([corpus.alphabet.index(c) for c in config.prompt])
+    key = jax.random.fold_in(jax.random.key(config.run.seed), 2)
+    samples = {str(t): config.prompt + decode(sample(model, first, prompt, key, config.sample_length, t),
+                                              corpus.alphabet) for t in config.temperatures}  # fmt: skip
+    summary = stats.seed_summary(losses) if len(losses) > 1 else None
+    return {
+        "val_nats_per_char": float(losses.mean()),
+        "val_bits_per_char": float(losses.mean()) / math.log(2),
+        "val_nats_per_char_per_seed": losses.tolist(),
+        "val_nats_per_char_summary": None if summary is None else summary.as_dict(),
+        "seeds_below_target": int((losses <= config.target_nats).sum()),
+        "train_minutes": trained.minutes,
+        "train_cpu_minutes": trained.cpu_minutes,
+        "steps": trained.steps,
+        "best_step": trained.best_step,
+        "chars_seen_per_seed": trained.steps * config.batch_size * config.seq_length,
+        "val_chars_evaluated": min(config.final_eval_chars, len(corpus.val)),
+        "corpus_chars": {"train": len(corpus.train), "val": len(corpus.val), "alphabet": len(corpus.alphabet)},
+        "samples": samples,
+    }
+
+
+def report_markdown(config: Any, results: dict) -> str:
+    """report.md: per-seed held-out loss, the seed summary, the time of all seeds together, samples."""
+    rows = [{"seed": i, "val nats/char": loss, "val bits/char": loss / math.log(2)}
+            for i, loss in enumerate(results["val_nats_per_char_per_seed"])]  # fmt: skip
+    summary = results["val_nats_per_char_summary"]
+    over_seeds = "one seed" if summary is None else stats.SeedSummary.from_dict(summary).text(3) + " nats/char"
+    samples = "\n".join(f"### temperature {t}\n\n```\n{text}\n```\n" for t, text in results["samples"].items())
+    return (
+        f"# Shakespeare: character-level LSTM\n\nLSTM {config.hidden_size}, embedding {config.embed_size}, crops of "
+        f"{config.seq_length}, batch {config.batch_size}; held-out plays, {results['val_chars_evaluated']} "
+        f"validation characters. {config.seeds} seeds in one fit_many program: {results['steps']} steps each in "
+        f"{results['train_minutes']:.1f} min wall ({results['train_cpu_minutes']:.1f} CPU-min) for all seeds "
+        f"together.\n\n{markdown_table(rows)}\n\nOver seeds: {over_seeds}; {results['seeds_below_target']} of "
+        f"{config.seeds} seeds at or below the target {config.target_nats} nats/char.\n\n"
+        f"![loss](plots/loss.png)\n\n## Samples (seed 0)\n\n{samples}"
+    )
+
+
+def write_report(run: Any, config: Any, results: dict) -> None:
+    seeds = [f"val/loss_seed_{i}" for i in range(config.seeds)]
+    plots.learning_curves(run, ["train/loss", *seeds], run.plot_path("loss"), title="nats per character")
+    run.write_report(report_markdown(config, results))

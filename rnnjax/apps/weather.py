@@ -1,0 +1,258 @@
+"""Weather: a GRU that corrects ridge's 24-h temperature forecast, trained over seeds, against ridge and persistence.
+
+    data = load_weather(96, 24)
+    forecaster = Forecaster.build(config, data, ridge_baseline(data, config.ridge_alphas))
+    trained = train_seeds(config, forecaster, data, run)          # every seed in one fit_many program
+    results, forecasts = evaluate(config, forecaster, data, trained)
+    write_report(run, config, data, results, forecasts)
+
+The forecast is ``base + scale * GRU(window)``: ``base`` is the temperature now plus ridge's predicted change
+(``ridge_skip``) or the temperature now alone, and the readout starts at zero, so every seed starts as the base.
+
+Errors of forecasts on neighbouring windows are correlated (the same weather spell), so a paired comparison
+on the hourly test windows would overstate the evidence. :func:`block_bootstrap` resamples whole blocks of
+``block_days`` contiguous days (circular block bootstrap, Politis & Romano 1992) of the per-window
+difference |model - truth| - |baseline - truth| and gives the interval of the mean difference (the MAE gap)
+and a two-sided p-value for "no difference".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnjax import _checks
+from rnnjax.analysis import plots
+from rnnjax.core.cells import make_cell
+from rnnjax.core.unroll import RNN
+from rnnjax.data import device_batch_indices
+from rnnjax.data.weather import TEMPERATURE, Ridge, Weather, Windows, ridge_predict
+from rnnjax.tasks.heads import ManyToOne, dense
+from rnnjax.training import stats, train
+from rnnjax.training.checkpoint import Checkpointer
+from rnnjax.training.runs import markdown_table
+
+
+def make_model(config: Any, key: jax.Array, input_size: int) -> tuple[ManyToOne, dict]:
+    """(model, params); with ``ridge_skip`` the readout starts at zero, so the model starts as ridge."""
+    model = ManyToOne(RNN(make_cell(config.cell), config.hidden_size), num_outputs=1)
+    params = model.init(key, input_size=input_size, dtype=jnp.float32)
+    if config.ridge_skip:
+        params["readout"] = jax.tree.map(jnp.zeros_like, params["readout"])
+    return model, params
+
+
+def make_loss(config: Any, model: ManyToOne):
+    """L1 (or MSE) on the normalised residual target, with input noise and dropout before the readout."""
+
+    def loss_fn(params, batch, key):
+        inputs, residual = batch
+        noise_key, drop_key = jax.random.split(key)
+        inputs = inputs + config.input_noise * jax.random.normal(noise_key, inputs.shape, inputs.dtype)
+        features = model.encode(params, inputs)
+        keep = jax.random.bernoulli(drop_key, 1.0 - config.dropout, features.shape)
+        features = jnp.where(keep, features / (1.0 - config.dropout), 0.0)
+        error = dense(params["readout"], features)[:, 0] - residual
+        loss = jnp.mean(jnp.abs(error)) if config.l1_loss else jnp.mean(error**2)
+        return loss, {}
+
+    return loss_fn
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Forecaster:
+    """forecast = base(split) + scale * model(window): the stacked params of every seed predict at once."""
+
+    model: ManyToOne
+    ridge: Ridge
+    ridge_skip: bool
+    scale: float  # deg C per unit of the model's output (the training temperature's sd)
+
+    @classmethod
+    def build(cls, config: Any, data: Weather, ridge: Ridge) -> "Forecaster":
+        model, _ = make_model(config, jax.random.key(0), data.train.inputs.shape[-1])
+        return cls(model, ridge, config.ridge_skip, float(data.std[TEMPERATURE]))
+
+    def base(self, split: Windows) -> np.ndarray:
+        """deg C: what the model corrects (ridge's forecast, or persistence)."""
+        return split.current + (ridge_predict(self.ridge.weights, split.inputs) if self.ridge_skip else 0.0)
+
+    def residual(self, split: Windows) -> np.ndarray:
+        """The model's training target, (target - base) / scale."""
+        return ((split.target - self.base(split)) / self.scale).astype(np.float32)
+
+    def predict(self, params: dict, split: Windows, batch_size: int = 512) -> np.ndarray:
+        """[seeds, examples] forecasts in deg C from params stacked over seeds."""
+        correction = train.batched_apply(lambda x: _apply_seeds(self.model, params, x).T, (split.inputs,), batch_size)
+        return self.base(split) + self.scale * correction.T
+
+
+@functools.partial(jax.jit, static_argnames="model")
+def _apply_seeds(model, params, inputs):
+    return jax.vmap(lambda p: model.apply(p, inputs)[:, 0])(params)  # vmapped over seeds
+
+
+def mean_absolute_error(forecasts: np.ndarray, split: Windows) -> np.ndarray:
+    """MAE over the last axis (examples): [seeds] from [seeds, examples], a scalar from [examples]."""
+    return np.abs(forecasts - split.target).mean(-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    params: dict  # stacked over seeds, from the step with the best validation MAE of the seeds' mean
+    best_step: int
+    seconds: float
+    cpu_seconds: float
+
+
+def train_seeds(config: Any, forecaster: Forecaster, data: Weather, run: Any) -> Trained:
+    """Every seed in one ``fit_many`` program (data on device), early-stopped on the ensemble's validation MAE."""
+    inputs = jnp.asarray(data.train.inputs)
+    residual = jnp.asarray(forecaster.residual(data.train))
+    data_key = jax.random.key(config.run.seed + 1000)
+
+    def batch_fn(step):  # jittable: the order is a pure function of (seed, step), shared by the seeds
+        index = device_batch_indices(data_key, step, len(residual), config.batch_size)
+        return inputs[index], residual[index]
+
+    def evaluate_val(params):
+        val = forecaster.predict(params, data.val)
+        single = mean_absolute_error(val, data.val)
+        return {"mae": mean_absolute_error(val.mean(0), data.val), "mae_single_mean": single.mean()}
+
+    optimizer = train.make_optimizer(config.optimizer)
+    keys = jax.random.split(jax.random.key(config.run.seed), config.seeds)
+    states = train.init_many(lambda key: make_model(config, key, inputs.shape[-1])[1], optimizer, keys)
+    checkpointer = Checkpointer(run.checkpoint_dir, save_every=config.eval_every, keep=2, best_metric="val/mae")
+    started, started_cpu = time.perf_counter(), time.process_time()
+    states, _ = train.fit_many(
+        make_loss(config, forecaster.model), optimizer, states, batch_fn, config.num_steps, run=run,
+        eval_fn=evaluate_val, eval_every=config.eval_every, log_every=config.eval_every,
+        checkpointer=checkpointer, progress=False if config.run.quiet else None,
+    )  # fmt: skip
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
+    best = checkpointer.restore_best(states)
+    best_step = checkpointer.best_step()
+    checkpointer.close()
+    return Trained(best.params, best_step, seconds, cpu_seconds)
+
+
+def block_bootstrap(
+    differences: np.ndarray, block: int, draws: int = 10_000, seed: int = 0, confidence: float = 0.95
+) -> dict[str, float]:
+    """Circular block bootstrap of mean(differences) over its last axis (a time series).
+
+    Resamples ceil(n / block) blocks of ``block`` contiguous items (wrapping at the end) ``draws`` times; the
+    same blocks for every row of ``differences: [..., n]``. Returns per row ``mean``, the percentile interval
+    ``low``-``high`` and ``p_value``: the two-sided share of bootstrap means, centred on the observed mean,
+    at least as far from it as the observed mean is from 0 ((hits + 1) / (draws + 1)).
+    """
+    differences = np.asarray(differences, np.float64)
+    size = differences.shape[-1]
+    _checks.integer("block", block, minimum=1, maximum=size)
+    _checks.positive_int("draws", draws)
+    _checks.probability("confidence", confidence)
+    starts = np.random.default_rng(seed).integers(size, size=(draws, -(-size // block)))
+    index = ((starts[:, :, None] + np.arange(block)) % size).reshape(draws, -1)[:, :size]
+    means = differences[..., index].mean(-1)  # [..., draws]
+    observed = differences.mean(-1)
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1.0 - tail], axis=-1)
+    hits = (np.abs(means - observed[..., None]) >= np.abs(observed)[..., None]).sum(-1)
+    p_value = (hits + 1) / (draws + 1)
+    return {"mean": observed.tolist(), "low": low.tolist(), "high": high.tolist(), "p_value": p_value.tolist()}
+
+
+def compare_errors(forecasts: np.ndarray, baseline: np.ndarray, split: Windows, block: int, **bootstrap) -> dict:
+    """MAE(forecasts) - MAE(baseline) on the same windows with :func:`block_bootstrap`; ``beats``: the interval
+    lies below 0 (for ``forecasts: [seeds, examples]``, on every row)."""
+    differences = np.abs(forecasts - split.target) - np.abs(baseline - split.target)
+    compared = block_bootstrap(differences, block, **bootstrap)
+    compared["beats"] = bool(np.all(np.asarray(compared["high"]) < 0.0))
+    return compared
+
+
+def evaluate(config: Any, forecaster: Forecaster, data: Weather, trained: Trained) -> tuple[dict, dict]:
+    """(results.json entries, test forecasts by model) for the ensemble, each seed, ridge and persistence."""
+    rnn_test = forecaster.predict(trained.params, data.test)
+    forecasts = {"RNN": rnn_test.mean(0), "ridge": data.test.current + ridge_predict(forecaster.ridge.weights,
+                 data.test.inputs), "persistence": data.test.current}  # fmt: skip
+    val_baselines = {"ridge": forecaster.ridge.val_mae, "persistence": mean_absolute_error(data.val.current, data.val)}
+    single = mean_absolute_error(rnn_test, data.test)
+    block = max(1, config.block_days * 24 // config.stride)
+    compare = dict(block=block, draws=config.bootstrap_draws, seed=config.run.seed)
+    results = {f"test_mae_{name.lower()}": float(mean_absolute_error(f, data.test)) for name, f in forecasts.items()}
+    results |= {f"val_mae_{name}": float(value) for name, value in val_baselines.items()}
+    results |= {
+        "val_mae_rnn": float(mean_absolute_error(forecaster.predict(trained.params, data.val).mean(0), data.val)),
+        "test_mae_rnn_single_seeds": single.tolist(),
+        "test_mae_single_seed_summary": stats.seed_summary(single).as_dict(),
+        "bootstrap": {"block_days": config.block_days, "block_windows": block, "draws": config.bootstrap_draws},
+        "single_seeds_vs_ridge": compare_errors(rnn_test, forecasts["ridge"], data.test, **compare),
+        "ensemble_vs_ridge": compare_errors(forecasts["RNN"], forecasts["ridge"], data.test, **compare),
+        "ensemble_vs_persistence": compare_errors(forecasts["RNN"], forecasts["persistence"], data.test, **compare),
+        "ridge_alpha": forecaster.ridge.alpha,
+        "best_step": trained.best_step,
+        "train_seconds": trained.seconds,
+        "train_cpu_seconds": trained.cpu_seconds,
+        "examples": {name: len(split.target) for name, split in zip(("train", "val", "test"), data[:3])},
+    }
+    results["every_seed_beats_ridge"] = results["single_seeds_vs_ridge"]["beats"]
+    results["rnn_beats_baselines"] = all(results[f"ensemble_vs_{name}"]["beats"] for name in ("ridge", "persistence"))
+    return results, forecasts
+
+
+def _gap_text(compared: dict, row: int | None = None) -> str:
+    """One comparison (``row`` of a per-seed one) as "-0.07 (95% CI -0.11 to -0.03, p 0.001)"."""
+    pick = (lambda v: v) if row is None else (lambda v: v[row])
+    return (f"{pick(compared['mean']):+.3f} (95% CI {pick(compared['low']):+.3f} to {pick(compared['high']):+.3f}, "
+            f"p {pick(compared['p_value']):.3g})")  # fmt: skip
+
+
+def report_markdown(config: Any, results: dict) -> str:
+    """report.md: the models' MAEs, the seed summary and the block-bootstrap comparisons."""
+    summary = stats.SeedSummary.from_dict(results["test_mae_single_seed_summary"])
+    names = {"rnn": "RNN (mean of seeds)", "ridge": "ridge", "persistence": "persistence"}
+    rows = [{"model": name, "val MAE (deg C)": results[f"val_mae_{key}"],
+             "test MAE (deg C)": results[f"test_mae_{key}"]}
+            for key, name in names.items()]  # fmt: skip
+    seeds = [{"seed": i, "test MAE (deg C)": mae, "minus ridge (deg C)": _gap_text(results["single_seeds_vs_ridge"], i)}
+             for i, mae in enumerate(results["test_mae_rnn_single_seeds"])]  # fmt: skip
+    verdict = "every seed beats" if results["every_seed_beats_ridge"] else "not every seed beats"
+    return (
+        f"# Weather: temperature {config.horizon} h ahead from {config.window} h\n\n"
+        f"Greensboro NC TMY3 (pvlib), chronological 70/15/15 split, {results['examples']} windows. "
+        f"RNN: {'ridge forecast' if config.ridge_skip else 'persistence'} + {config.cell.upper()} "
+        f"{config.hidden_size} correction, {config.seeds} seeds in one fit_many program, {config.num_steps} steps in "
+        f"{results['train_seconds']:.0f} s wall ({results['train_cpu_seconds']:.0f} CPU-s); best validation step "
+        f"{results['best_step']}; ridge alpha {results['ridge_alpha']} (alpha and every RNN setting chosen on "
+        f"validation).\n\n{markdown_table(rows)}\n\nSingle seeds, test MAE: {summary.text(3)}.\n\n"
+        f"Paired with ridge on the same test windows: circular block bootstrap over blocks of "
+        f"{config.block_days} contiguous days ({results['bootstrap']['draws']} draws), MAE difference with its "
+        f"95% interval; {verdict} ridge beyond noise.\n\n{markdown_table(seeds)}\n\n"
+        f"Mean of the seeds minus ridge: {_gap_text(results['ensemble_vs_ridge'])}; minus persistence: "
+        f"{_gap_text(results['ensemble_vs_persistence'])}.\n\n"
+        "![test MAE](plots/test_mae.png)\n![forecast](plots/test_forecast.png)\n"
+        "![validation MAE](plots/val_mae.png)\n![train loss](plots/train_loss.png)\n"
+    )
+
+
+def write_report(run: Any, config: Any, data: Weather, results: dict, forecasts: dict[str, np.ndarray]) -> None:
+    """Plots (learning curves, the first test weeks, test MAEs) and report.md."""
+    loss = "L1" if config.l1_loss else "MSE"
+    plots.learning_curves(run, ["train/loss"], run.plot_path("train_loss"), title=f"train {loss} (normalised)",
+                          log_y=True)  # fmt: skip
+    plots.learning_curves(run, ["val/mae"], run.plot_path("val_mae"), title="validation MAE (deg C)")
+    span = slice(0, min(14 * 24, len(data.test.target)) // config.stride)
+    plots.lines({"true": data.test.target[span]} | {name: f[span] for name, f in forecasts.items()},
+                run.plot_path("test_forecast"), xlabel=f"test window (stride {config.stride} h)", ylabel="deg C",
+                title=f"temperature {config.horizon} h ahead, first test weeks")  # fmt: skip
+    plots.bars({name: results[f"test_mae_{name.lower()}"] for name in forecasts}, run.plot_path("test_mae"),
+               ylabel="test MAE (deg C)")  # fmt: skip
+    run.write_report(report_markdown(config, results))

@@ -1,0 +1,49 @@
+"""Single models (one per seed) against one baseline on the same test items, as report text.
+
+API:
+    comparison = stats.compare_with_baseline(seed_right, baseline_right)
+    rows = seed_rows(comparison, val_accuracy)       # one markdown-table row per seed
+    text = pooled_statement(comparison, "logreg")    # the seeds together against the baseline, in words
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rnnjax.training import stats
+
+
+def seed_rows(comparison: dict, val_accuracy: Sequence[float], baseline_name: str = "baseline") -> list[dict]:
+    """Per seed: validation and test accuracy, the test Wilson interval, discordant items and McNemar p."""
+    accuracy = comparison["accuracy"]["values"]
+    if len(val_accuracy) != len(accuracy):
+        raise ValueError(f"val_accuracy must hold one value per seed ({len(accuracy)}); got {len(val_accuracy)}")
+    rows = []
+    for seed, (val, test, (low, high), paired) in enumerate(
+        zip(val_accuracy, accuracy, comparison["wilson_per_seed"], comparison["mcnemar_per_seed"])
+    ):
+        rows.append({"seed": seed, "val accuracy": val, "test accuracy": test,
+                     "test 95% Wilson": f"{low:.4f}-{high:.4f}", "only RNN right": paired["only_first"],
+                     f"only {baseline_name} right": paired["only_second"], "McNemar p": paired["p_value"]})  # fmt: skip
+    return rows
+
+
+def pooled_statement(comparison: dict, baseline_name: str = "the baseline") -> str:
+    """The seeds' mean and t-interval against the baseline's accuracy and Wilson interval, and the McNemar verdict."""
+    summary = stats.SeedSummary.from_dict(comparison["accuracy"])
+    baseline = comparison["baseline_accuracy"]
+    low, high = comparison["baseline_wilson"]
+    if summary.low > baseline:
+        position = "lies above the baseline's accuracy"
+    elif summary.high < baseline:
+        position = "lies below the baseline's accuracy"
+    else:
+        position = "contains the baseline's accuracy"
+    p_values = ", ".join(f"{paired['p_value']:.3g}" for paired in comparison["mcnemar_per_seed"])
+    verdict = "every seed beats" if comparison["beats_baseline"] else "not every seed beats"
+    return (
+        f"Single model over seeds: {summary.text()}; {baseline_name}: {baseline:.4f} "
+        f"(95% Wilson {low:.4f}-{high:.4f}). The seeds' t-interval {position} "
+        "(seed-to-seed spread only; the test set is one sample). Exact McNemar per "
+        f"seed: p = {p_values}: {verdict} {baseline_name} beyond test-set noise (p < 0.05, more items right alone)."
+    )

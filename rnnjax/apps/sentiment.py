@@ -1,0 +1,244 @@
+"""Sentence polarity: the word-level RNN, its training over seeds, the bag-of-words baseline and the report.
+
+API:
+    baseline = bag_of_words(data, regularisation=(0.3, 1.0, 3.0))   # logistic regression, C on validation
+    model = SentimentModel(RNN(make_cell("lstm"), 64), vocab_size=len(data.vocabulary), embed_size=100)
+    best = BestPerSeed(model, data.val, baseline["val_logits"], eval_every=50)  # keeps each seed's best params
+    seconds = train_seeds(model, data, baseline, best, config, run)  # fit_many over seeds, validated every 50 steps
+    results = evaluate(model, data, baseline, best)
+    write_report(run, config, results, len(data.vocabulary))
+
+Embeddings are trained from scratch (no downloaded vectors). With ``hybrid=True`` the baseline's logit enters
+the readout as a fixed input with a learned scale (out-of-fold logits on train, so the RNN sees how reliable it
+is on sentences the baseline has not fitted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnjax import _checks
+from rnnjax.analysis import plots
+from rnnjax.apps.comparison import pooled_statement, seed_rows
+from rnnjax.core.unroll import RNN
+from rnnjax.data import device_batch_indices
+from rnnjax.data.sentiment import UNKNOWN, Sentiment, Split, tokenize
+from rnnjax.tasks.heads import dense, dense_init, embedding_init, pool
+from rnnjax.tasks.losses import cross_entropy, length_mask
+from rnnjax.training import stats, train
+from rnnjax.training.runs import markdown_table
+
+SPLITS = ("train", "val", "test")
+
+
+class SentencePooling(enum.Enum):
+    MAX = "max"
+    MEAN = "mean"
+    ATTENTION = "attention"  # softmax_t(w . tanh(y_t) + b) weights over valid steps
+
+
+def bag_of_words(data: Sentiment, regularisation: tuple[float, ...]) -> dict:
+    """Logistic regression on binary uni+bigram counts, C chosen on validation accuracy.
+
+    Returns val/test accuracy, C, test predictions, and decision values (logits) per split: ``train_logits`` out of
+    fold (5-fold cross-fitting on train), ``val_logits`` and ``test_logits`` from the model fitted on all of train.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    vectorizer = CountVectorizer(tokenizer=tokenize, token_pattern=None, ngram_range=(1, 2), binary=True)
+    train_features = vectorizer.fit_transform(data.train.texts)
+    val_features, test_features = (vectorizer.transform(s.texts) for s in (data.val, data.test))
+    fitted = [LogisticRegression(C=c, max_iter=2000).fit(train_features, data.train.labels) for c in regularisation]
+    val_accuracy = [float((m.predict(val_features) == data.val.labels).mean()) for m in fitted]
+    best = int(np.argmax(val_accuracy))
+    model = fitted[best]
+    out_of_fold = cross_val_predict(LogisticRegression(C=regularisation[best], max_iter=2000), train_features,
+                                    data.train.labels, cv=5, method="decision_function")  # fmt: skip
+    predictions = model.predict(test_features)
+    return {"val_accuracy": val_accuracy[best], "test_accuracy": float((predictions == data.test.labels).mean()),
+            "C": regularisation[best], "test_predictions": predictions,
+            "train_logits": out_of_fold.astype(np.float32),
+            "val_logits": model.decision_function(val_features).astype(np.float32),
+            "test_logits": model.decision_function(test_features).astype(np.float32)}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class SentimentModel:
+    """logits = W pool(RNN(E[tokens])) + b (+ [0, s * baseline logit] when ``hybrid``).
+
+    Attributes:
+      encoder: the RNN over embedded words.
+      vocab_size, embed_size: the embedding table [vocab, embed], trained from scratch.
+      pooling: MAX, MEAN or ATTENTION over valid steps.
+      hybrid: add the bag-of-words logit to the positive class with a learned scale s (initially 1).
+    """
+
+    encoder: RNN
+    vocab_size: int
+    embed_size: int
+    pooling: SentencePooling = SentencePooling.MAX
+    hybrid: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "pooling", _checks.as_enum(SentencePooling, self.pooling, "pooling"))
+        _checks.positive_int("vocab_size", self.vocab_size)
+        _checks.positive_int("embed_size", self.embed_size)
+
+    def init(self, key: jax.Array) -> dict[str, Any]:
+        embed_key, encoder_key, readout_key, attention_key = jax.random.split(key, 4)
+        encoder = self.encoder.init(encoder_key, self.embed_size, jnp.float32)
+        features = self.encoder.output_size(encoder)
+        params = {"embedding": 0.1 * embedding_init(embed_key, self.vocab_size, self.embed_size),
+                  "encoder": encoder, "readout": dense_init(readout_key, features, 2)}  # fmt: skip
+        if self.pooling is SentencePooling.ATTENTION:
+            params["attention"] = dense_init(attention_key, features, 1)
+        if self.hybrid:
+            params["baseline_scale"] = jnp.ones((), jnp.float32)
+        return params
+
+    def features(self, params: dict[str, Any], words: jax.Array, lengths: jax.Array) -> jax.Array:
+        """The pooled sentence vector [batch, features] of embedded words [batch, time, embed]."""
+        outputs, _ = self.encoder.apply(params["encoder"], words, lengths=lengths)
+        if self.pooling is not SentencePooling.ATTENTION:
+            return pool(outputs, lengths, self.pooling.value)
+        scores = dense(params["attention"], jnp.tanh(outputs))[..., 0]
+        scores = jnp.where(length_mask(lengths, outputs.shape[1]), scores, -jnp.inf)
+        return jnp.einsum("bt,btf->bf", jax.nn.softmax(scores, axis=-1), outputs)
+
+    def logits(self, params, words, lengths, baseline_logits) -> jax.Array:
+        """[batch, 2] from embedded words; ``baseline_logits`` [batch] is used only when ``hybrid``."""
+        logits = dense(params["readout"], self.features(params, words, lengths))
+        if not self.hybrid:
+            return logits
+        return logits.at[:, 1].add((params["baseline_scale"] * baseline_logits).astype(logits.dtype))
+
+    def predict(self, params, tokens, lengths, baseline_logits) -> jax.Array:
+        """Logits [batch, 2] of token ids [batch, time], without dropout."""
+        return self.logits(params, params["embedding"][tokens], lengths, baseline_logits)
+
+
+def sentiment_loss(model: SentimentModel, dropout: tuple[float, float], params, batch, key):
+    """Cross-entropy with word dropout (a valid word becomes <unk>) and dropout on the embedded words.
+
+    ``dropout`` is (word dropout, embedding dropout); bind it with functools.partial.
+    """
+    word_dropout, embed_dropout = dropout
+    tokens, lengths, baseline_logits, labels = batch
+    word_key, embed_key = jax.random.split(key)
+    unknown = jax.random.bernoulli(word_key, word_dropout, tokens.shape) & length_mask(lengths, tokens.shape[1])
+    words = params["embedding"][jnp.where(unknown, UNKNOWN, tokens)]
+    keep = jax.random.bernoulli(embed_key, 1.0 - embed_dropout, words.shape)
+    logits = model.logits(params, jnp.where(keep, words / (1.0 - embed_dropout), 0.0), lengths, baseline_logits)
+    return cross_entropy(logits, labels), {"accuracy": jnp.mean(logits.argmax(-1) == labels)}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def seed_predictions(model: SentimentModel, params, tokens, lengths, baseline_logits) -> jax.Array:
+    """Predicted labels [seeds, examples] of stacked params."""
+    return jax.vmap(lambda p: model.predict(p, tokens, lengths, baseline_logits).argmax(-1))(params)
+
+
+class BestPerSeed:
+    """``fit_many``'s eval_fn, called every ``eval_every`` steps: validation accuracy per seed; keeps each seed's
+    best params and step so far (the first of equal accuracies)."""
+
+    def __init__(self, model: SentimentModel, split: Split, baseline_logits: np.ndarray, eval_every: int):
+        self.model, self.labels, self.eval_every = model, split.labels, _checks.positive_int("eval_every", eval_every)
+        self.inputs = (jnp.asarray(split.tokens), jnp.asarray(split.lengths), jnp.asarray(baseline_logits))
+        self.params, self.accuracy, self.step, self.evaluations = None, None, None, 0
+
+    def __call__(self, params) -> dict[str, float]:
+        accuracy = (np.asarray(seed_predictions(self.model, params, *self.inputs)) == self.labels).mean(-1)
+        self.evaluations += 1
+        if self.params is None:
+            self.params, self.accuracy, self.step = params, accuracy, np.full(accuracy.shape, self.eval_every)
+        better = accuracy > self.accuracy
+        self.params = jax.tree.map(lambda new, old: jnp.where(_leading(better, new), new, old), params, self.params)
+        self.accuracy = np.where(better, accuracy, self.accuracy)
+        self.step = np.where(better, self.evaluations * self.eval_every, self.step)
+        return {"accuracy": float(accuracy.mean()), **{f"accuracy_seed{i}": float(a) for i, a in enumerate(accuracy)}}
+
+
+def _leading(mask: np.ndarray, like: jax.Array) -> jax.Array:
+    """``mask`` [seeds] reshaped to broadcast against ``like`` [seeds, ...]."""
+    return jnp.asarray(mask).reshape(mask.shape + (1,) * (like.ndim - 1))
+
+
+def train_seeds(model: SentimentModel, data: Sentiment, baseline: dict, best: BestPerSeed, config: Any, run: Any):
+    """``config.seeds`` models in one ``fit_many``, validated every ``config.eval_every`` steps; returns seconds.
+
+    ``config`` needs seeds, batch_size, num_steps, eval_every, word_dropout, dropout, optimizer and run.seed. The
+    best params per seed are in ``best.params`` afterwards.
+    """
+    arrays = (data.train.tokens, data.train.lengths, baseline["train_logits"], data.train.labels)
+    tokens, lengths, baseline_logits, labels = (jnp.asarray(a) for a in arrays)
+    data_key = jax.random.key(config.run.seed + 1000)
+
+    def batch_fn(step):  # jittable: the data order is a pure function of (seed, step)
+        index = device_batch_indices(data_key, step, len(labels), config.batch_size)
+        return tokens[index], lengths[index], baseline_logits[index], labels[index]
+
+    loss_fn = functools.partial(sentiment_loss, model, (config.word_dropout, config.dropout))
+    optimizer = train.make_optimizer(config.optimizer)
+    states = train.init_many(model.init, optimizer, jax.random.split(jax.random.key(config.run.seed), config.seeds))
+    started = time.perf_counter()
+    train.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps, run=run, eval_fn=best,
+                   eval_every=config.eval_every, log_every=config.eval_every, description="sentiment")  # fmt: skip
+    return time.perf_counter() - started
+
+
+def evaluate(model: SentimentModel, data: Sentiment, baseline: dict, best: BestPerSeed) -> dict:
+    """Test accuracy of each seed's best-on-validation params, against the baseline on the same sentences."""
+    inputs = (jnp.asarray(data.test.tokens), jnp.asarray(data.test.lengths), jnp.asarray(baseline["test_logits"]))
+    right = np.asarray(seed_predictions(model, best.params, *inputs)) == data.test.labels
+    comparison = stats.compare_with_baseline(right, baseline["test_predictions"] == data.test.labels)
+    hits = int(round(baseline["test_accuracy"] * len(data.test.labels)))
+    kept = {k: v for k, v in baseline.items() if not k.endswith(("_logits", "_predictions"))}
+    return {
+        "test_accuracy": comparison["accuracy"]["mean"],  # single model, mean over seeds
+        "val_accuracy_per_seed": best.accuracy.tolist(),
+        "best_step_per_seed": best.step.tolist(),
+        "val_accuracy": stats.seed_summary(best.accuracy).as_dict(),
+        "baseline_bag_of_words": kept | {"test_wilson_95": stats.wilson_interval(hits, len(data.test.labels))},
+        "against_baseline": comparison,
+        "examples": {name: len(getattr(data, name).labels) for name in SPLITS},
+    }
+
+
+def model_text(config: Any) -> str:
+    """The model in words: "BiLSTM-64, max pooling, embeddings 100 trained from scratch (word dropout 0.1, ...)"."""
+    name = ("Bi" if config.bidirectional else "") + config.cell.upper()
+    hybrid = " + bag-of-words logit in the readout" if config.hybrid else ""
+    pooling = SentencePooling(config.pooling).value
+    return (f"{name}-{config.hidden_size}, {pooling} pooling, embeddings {config.embed_size} trained from scratch "
+            f"(word dropout {config.word_dropout}, dropout {config.dropout}){hybrid}")  # fmt: skip
+
+
+def write_report(run: Any, config: Any, results: dict, vocabulary_size: int) -> None:
+    """report.md: the per-seed table against bag of words, the pooled statement, and the validation curves."""
+    comparison, baseline = results["against_baseline"], results["baseline_bag_of_words"]
+    curves = [f"val/accuracy_seed{i}" for i in range(config.seeds)]
+    plots.learning_curves(run, curves, run.plot_path("val_accuracy"), title="validation accuracy per seed")
+    plots.learning_curves(run, ["train/loss"], run.plot_path("train_loss"), title="train loss (mean of seeds)")
+    table = markdown_table(seed_rows(comparison, results["val_accuracy_per_seed"], "bag of words"))
+    low, high = baseline["test_wilson_95"]
+    run.write_report(
+        f"# Sentiment: movie-review sentence polarity\n\n{results['examples']} sentences (seeded 80/10/10 split), "
+        f"vocabulary {vocabulary_size} words from train. {model_text(config)}; {config.seeds} seeds trained at once "
+        f"with `fit_many`, each seed's best-on-validation parameters (steps {results['best_step_per_seed']}).\n\n"
+        f"Bag-of-words logistic regression (binary uni+bigrams, C = {baseline['C']} on validation): "
+        f"{baseline['test_accuracy']:.4f} (95% Wilson {low:.4f}-{high:.4f}).\n\n{table}\n\n"
+        f"{pooled_statement(comparison, 'bag-of-words logistic regression')}\n\n"
+        "![validation accuracy](plots/val_accuracy.png)\n![train loss](plots/train_loss.png)\n"
+    )
+    print(table, "\n", pooled_statement(comparison, "bag of words"))

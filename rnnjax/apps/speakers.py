@@ -1,0 +1,203 @@
+"""Speaker identification on JapaneseVowels: the model, its training over seeds, the baseline and the report.
+
+    model = SpeakerModel(RNN(make_cell("gru"), 64, bidirectional=True), poolings=("mean",), deltas=True)
+    states, seconds = train_seeds(model, data, config)           # config: the script's SpeakersConfig
+    results = evaluate(model, states.params, data)                # per seed, ensemble, baseline, McNemar
+    write_report(run, config, results)
+
+The frames are already standardised per coefficient with train statistics (:func:`rnnjax.data.speakers.load_speakers`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnjax import _checks
+from rnnjax.analysis import plots
+from rnnjax.apps.comparison import pooled_statement, seed_rows
+from rnnjax.core.unroll import RNN
+from rnnjax.data import device_batch_indices
+from rnnjax.data.speakers import NUM_COEFFICIENTS, NUM_SPEAKERS, Speakers, Split
+from rnnjax.tasks.heads import Pooling, dense, dense_init, pool
+from rnnjax.tasks.losses import cross_entropy, length_mask
+from rnnjax.training import stats, train
+from rnnjax.training.runs import markdown_table
+
+
+def neighbours(frames: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(x_{t-1}, x_{t+1}) with t clamped to the valid frames [0, length); frames [batch, time, coefficients]."""
+    time_index = jnp.arange(frames.shape[1])
+    last = jnp.maximum(lengths - 1, 0)[:, None]
+    previous = jnp.minimum(jnp.maximum(time_index - 1, 0)[None], last)
+    following = jnp.minimum(time_index[None] + 1, last)
+    return (jnp.take_along_axis(frames, previous[..., None], axis=1),
+            jnp.take_along_axis(frames, following[..., None], axis=1))  # fmt: skip
+
+
+def with_deltas(frames: jax.Array, lengths: jax.Array) -> jax.Array:
+    """[x_t, (x_{t+1} - x_{t-1}) / 2] on valid frames, zero after each length: [batch, time, 2 coefficients]."""
+    previous, following = neighbours(frames, lengths)
+    valid = length_mask(lengths, frames.shape[1])[..., None]
+    return jnp.where(valid, jnp.concatenate([frames, 0.5 * (following - previous)], -1), 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeakerModel:
+    """logits = W dropout(concat_p pool_p(RNN(features(x)))) + b over the valid frames of each utterance.
+
+    Attributes:
+      encoder: the (bidirectional, stacked) RNN.
+      poolings: poolings over valid frames whose outputs are concatenated (MEAN, MAX, LAST).
+      deltas: append the centred differences (x_{t+1} - x_{t-1}) / 2 to each frame.
+    """
+
+    encoder: RNN
+    poolings: tuple[Pooling, ...] = (Pooling.MEAN,)
+    deltas: bool = False
+
+    def __post_init__(self):
+        if not self.poolings:
+            raise ValueError("poolings must name at least one pooling; got ()")
+        object.__setattr__(self, "poolings", tuple(_checks.as_enum(Pooling, p, "poolings") for p in self.poolings))
+
+    @property
+    def input_size(self) -> int:
+        return NUM_COEFFICIENTS * (2 if self.deltas else 1)
+
+    def init(self, key: jax.Array) -> dict[str, Any]:
+        encoder_key, readout_key = jax.random.split(key)
+        encoder = self.encoder.init(encoder_key, self.input_size, jnp.float32)
+        features = self.encoder.output_size(encoder) * len(self.poolings)
+        return {"encoder": encoder, "readout": dense_init(readout_key, features, NUM_SPEAKERS)}
+
+    def features(self, params: dict[str, Any], frames: jax.Array, lengths: jax.Array) -> jax.Array:
+        """The pooled utterance vector [batch, features] of frames [batch, time, 12]."""
+        inputs = with_deltas(frames, lengths) if self.deltas else frames
+        outputs, _ = self.encoder.apply(params["encoder"], inputs, lengths=lengths)
+        return jnp.concatenate([pool(outputs, lengths, pooling) for pooling in self.poolings], -1)
+
+    def logits(self, params: dict[str, Any], frames: jax.Array, lengths: jax.Array) -> jax.Array:
+        return dense(params["readout"], self.features(params, frames, lengths))
+
+
+def speaker_loss(model: SpeakerModel, regularisation: tuple[float, float, float], params, batch, key):
+    """Cross-entropy (label smoothing) with Gaussian noise on the frames and dropout before the readout.
+
+    ``regularisation`` is (input noise sd, dropout rate, label smoothing); bind it with functools.partial.
+    """
+    input_noise, dropout, smoothing = regularisation
+    frames, lengths, labels = batch
+    noise_key, drop_key = jax.random.split(key)
+    noisy = frames + input_noise * jax.random.normal(noise_key, frames.shape)
+    features = model.features(params, noisy, lengths)
+    keep = jax.random.bernoulli(drop_key, 1.0 - dropout, features.shape)
+    logits = dense(params["readout"], jnp.where(keep, features / (1.0 - dropout), 0.0))
+    loss = cross_entropy(logits, labels, label_smoothing=smoothing)
+    return loss, {"accuracy": jnp.mean(logits.argmax(-1) == labels)}
+
+
+def train_seeds(model: SpeakerModel, data: Speakers, config: Any) -> tuple[train.TrainState, dict, float]:
+    """``config.seeds`` models trained at once (fit_many); returns the stacked states, train metrics and seconds.
+
+    ``config`` needs seeds, batch_size, num_steps, chunk_steps, input_noise, dropout, label_smoothing, optimizer
+    and run.seed; the data order is shared by the seeds, initialisation and noise differ.
+    """
+    frames, lengths, labels = (jnp.asarray(a) for a in data.train)  # on device for the scan
+    data_key = jax.random.key(config.run.seed + 1000)
+
+    def batch_fn(step):  # jittable: the data order is a pure function of (seed, step)
+        index = device_batch_indices(data_key, step, len(labels), config.batch_size)
+        return frames[index], lengths[index], labels[index]
+
+    regularisation = (config.input_noise, config.dropout, config.label_smoothing)
+    loss_fn = functools.partial(speaker_loss, model, regularisation)
+    optimizer = train.make_optimizer(config.optimizer)
+    keys = jax.random.split(jax.random.key(config.run.seed), config.seeds)
+    states = train.init_many(model.init, optimizer, keys)
+    started = time.perf_counter()
+    states, metrics = train.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps,
+                                     chunk_steps=config.chunk_steps)  # fmt: skip
+    jax.block_until_ready(states)
+    return states, metrics, time.perf_counter() - started
+
+
+def seed_probabilities(model: SpeakerModel, params: Any, split: Split) -> np.ndarray:
+    """Softmax outputs [seeds, examples, speakers] of stacked params."""
+    frames, lengths = jnp.asarray(split.frames), jnp.asarray(split.lengths)
+    return np.asarray(jax.nn.softmax(jax.vmap(lambda p: model.logits(p, frames, lengths))(params)))
+
+
+def statistics_features(split: Split) -> np.ndarray:
+    """Per utterance: mean, std, first and last frame of the valid frames, [examples, 48]."""
+    rows = []
+    for frames, length in zip(split.frames, split.lengths):
+        valid = frames[:length]
+        rows.append(np.concatenate([valid.mean(0), valid.std(0), valid[0], valid[-1]]))
+    return np.array(rows)
+
+
+def statistics_baseline(data: Speakers) -> np.ndarray:
+    """Test predictions [test] of logistic regression (C = 1) on :func:`statistics_features`."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, max_iter=5000).fit(statistics_features(data.train), data.train.labels)
+    return model.predict(statistics_features(data.test))
+
+
+def evaluate(model: SpeakerModel, params: Any, data: Speakers) -> dict:
+    """Per-seed and ensemble accuracy, validation NLL, and the seeds against the logistic-regression baseline."""
+    val, test = seed_probabilities(model, params, data.val), seed_probabilities(model, params, data.test)
+    val_right = val.argmax(-1) == data.val.labels
+    test_right = test.argmax(-1) == data.test.labels
+    val_nll = -np.log(np.take_along_axis(val, data.val.labels[None, :, None], -1)[..., 0] + 1e-12).mean(-1)
+    comparison = stats.compare_with_baseline(test_right, statistics_baseline(data) == data.test.labels)
+    return {
+        "test_accuracy": float(comparison["accuracy"]["mean"]),  # single model, mean over seeds
+        "test_accuracy_per_seed": test_right.mean(-1).tolist(),
+        "test_accuracy_min": float(test_right.mean(-1).min()),
+        "val_accuracy": float(val_right.mean()),
+        "val_accuracy_per_seed": val_right.mean(-1).tolist(),
+        "val_nll_per_seed": val_nll.tolist(),
+        "test_accuracy_ensemble": float((test.mean(0).argmax(-1) == data.test.labels).mean()),
+        "baseline_statistics_logreg": comparison["baseline_accuracy"],
+        "against_baseline": comparison,
+        "examples": {name: len(getattr(data, name).labels) for name in ("train", "val", "test")},
+    }
+
+
+def log_losses(run: Any, metrics: dict) -> None:
+    """Train loss of each seed at about 100 steps into metrics.jsonl ([seeds, steps] arrays)."""
+    losses = np.asarray(metrics["loss"])
+    for step in range(0, losses.shape[1], max(losses.shape[1] // 100, 1)):
+        run.log(step + 1, **{f"train/loss_seed{i}": losses[i, step] for i in range(losses.shape[0])})
+
+
+def write_report(run: Any, config: Any, results: dict) -> None:
+    """report.md: the per-seed table, the pooled statement, the ensemble, and two plots."""
+    seeds = len(results["test_accuracy_per_seed"])
+    curves = [f"train/loss_seed{i}" for i in range(seeds)]
+    plots.learning_curves(run, curves, run.plot_path("train_loss"), title="train loss per seed", log_y=True)
+    bars = {f"seed {i}": a for i, a in enumerate(results["test_accuracy_per_seed"])}
+    bars |= {"ensemble": results["test_accuracy_ensemble"], "stats+logreg": results["baseline_statistics_logreg"]}
+    plots.bars(bars, run.plot_path("test_accuracy"), ylabel="test accuracy")
+    comparison = results["against_baseline"]
+    table = markdown_table(seed_rows(comparison, results["val_accuracy_per_seed"], "logreg"))
+    direction = "bidirectional " if config.bidirectional else ""
+    run.write_report(
+        f"# Speakers: JapaneseVowels speaker identification\n\n{results['examples']} utterances; {direction}"
+        f"{config.cell.upper()} {config.hidden_size} x {config.num_layers} layer(s), {'+'.join(config.poolings)} "
+        f"pooling over valid frames, deltas {config.deltas}; {seeds} seeds trained at once with `fit_many` in "
+        f"{results['train_seconds_all_seeds']:.0f} s.\n\n{table}\n\n"
+        f"{pooled_statement(comparison, 'logistic regression on utterance statistics')}\n\n"
+        f"Ensemble of the {seeds} seeds (mean probabilities), for reference: test accuracy "
+        f"{results['test_accuracy_ensemble']:.4f}.\n\n![test accuracy](plots/test_accuracy.png)\n"
+        "![train loss](plots/train_loss.png)\n"
+    )
+    print(table, "\n", pooled_statement(comparison, "logreg"))

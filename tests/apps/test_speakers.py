@@ -1,0 +1,87 @@
+"""rnnjax.apps.speakers and rnnjax.apps.comparison: deltas, padding invariance, seeds stacked vs alone, the report."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnnjax.apps import comparison, speakers
+from rnnjax.core.cells import make_cell
+from rnnjax.core.unroll import RNN
+from rnnjax.data.speakers import MAX_FRAMES, NUM_COEFFICIENTS, NUM_SPEAKERS, Split
+from rnnjax.training import stats
+
+
+def random_split(seed: int, count: int = 6) -> Split:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, MAX_FRAMES + 1, count).astype(np.int32)
+    lengths[0] = 1  # a one-frame utterance: both neighbours are the frame itself
+    frames = rng.normal(size=(count, MAX_FRAMES, NUM_COEFFICIENTS)).astype(np.float32)
+    frames *= (np.arange(MAX_FRAMES)[None, :, None] < lengths[:, None, None]).astype(np.float32)
+    return Split(frames, lengths, rng.integers(0, NUM_SPEAKERS, count).astype(np.int32))
+
+
+def test_deltas_match_a_loop_over_valid_frames():
+    split = random_split(0)
+    got = np.asarray(speakers.with_deltas(jnp.asarray(split.frames), jnp.asarray(split.lengths)))
+    for row, length in enumerate(split.lengths):
+        valid = split.frames[row, :length]
+        for t in range(MAX_FRAMES):
+            if t >= length:
+                np.testing.assert_array_equal(got[row, t], 0.0)
+                continue
+            delta = 0.5 * (valid[min(t + 1, length - 1)] - valid[max(t - 1, 0)])
+            np.testing.assert_allclose(got[row, t], np.concatenate([valid[t], delta]), rtol=1e-6, atol=1e-6)
+
+
+def make_model(deltas=True, poolings=("mean", "max")):
+    return speakers.SpeakerModel(RNN(make_cell("gru"), 5, bidirectional=True), poolings, deltas)
+
+
+def test_logits_ignore_what_lies_after_each_length(key):
+    model, split = make_model(), random_split(1)
+    params = model.init(key)
+    garbage = np.where(split.frames == 0.0, 7.0, split.frames)  # padding frames filled with a constant
+    clean = model.logits(params, jnp.asarray(split.frames), jnp.asarray(split.lengths))
+    noisy = model.logits(params, jnp.asarray(garbage), jnp.asarray(split.lengths))
+    np.testing.assert_allclose(np.asarray(noisy), np.asarray(clean), rtol=1e-5, atol=1e-6)
+    assert params["readout"]["kernel"].shape == (2 * 2 * 5, NUM_SPEAKERS)  # 2 directions x 2 poolings
+
+
+def test_stacked_seed_probabilities_equal_each_seed_alone(key):
+    model, split = make_model(deltas=False, poolings=("max",)), random_split(2)
+    params = jax.vmap(model.init)(jax.random.split(key, 3))
+    stacked = speakers.seed_probabilities(model, params, split)
+    for seed in range(3):
+        alone = jax.nn.softmax(model.logits(jax.tree.map(lambda p: p[seed], params), split.frames, split.lengths))
+        np.testing.assert_allclose(stacked[seed], np.asarray(alone), rtol=1e-5, atol=1e-7)
+
+
+def test_model_rejects_bad_poolings():
+    with pytest.raises(ValueError, match="poolings"):
+        make_model(poolings=())
+    with pytest.raises(ValueError, match="poolings"):
+        make_model(poolings=("median",))
+
+
+def test_statistics_features_are_mean_std_first_last_of_valid_frames():
+    split = random_split(3)
+    features = speakers.statistics_features(split)
+    row, length = 2, split.lengths[2]
+    valid = split.frames[row, :length]
+    np.testing.assert_allclose(features[row], np.concatenate([valid.mean(0), valid.std(0), valid[0], valid[-1]]))
+
+
+def test_report_rows_and_pooled_statement_follow_the_comparison():
+    baseline = np.arange(200) % 10 != 0  # 180 of 200
+    strong = stats.compare_with_baseline(np.ones((3, 200), bool), baseline)
+    rows = comparison.seed_rows(strong, [1.0, 0.9, 0.95], "logreg")
+    assert [r["only logreg right"] for r in rows] == [0, 0, 0] and rows[1]["val accuracy"] == 0.9
+    assert rows[0]["only RNN right"] == 20 and rows[0]["McNemar p"] < 1e-5
+    text = comparison.pooled_statement(strong, "logreg")
+    assert "every seed beats logreg" in text and "not every" not in text
+    weak = stats.compare_with_baseline(np.stack([baseline, baseline, ~baseline]), baseline)
+    text = comparison.pooled_statement(weak, "logreg")
+    assert "contains the baseline's accuracy" in text and "not every seed beats" in text
+    with pytest.raises(ValueError, match="val_accuracy"):
+        comparison.seed_rows(strong, [1.0], "logreg")

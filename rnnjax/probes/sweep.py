@@ -30,7 +30,7 @@ from rnnjax.probes.models import ModelSpec
 from rnnjax.probes.progress import Progress
 from rnnjax.probes.statistics import nmse_interval
 from rnnjax.probes.targets import Target, sample_inputs
-from rnnjax.training.train import warmup_cosine_adam
+from rnnjax.training.train import init_state, train_step_body, warmup_cosine_adam
 
 RESULT_FIELDS = (
     "study", "target", "model", "width", "depth", "delay", "seed", "nmse_train", "nmse_test",
@@ -95,22 +95,30 @@ def _predict(spec, target, max_delay, params, xs, delay):
     return _labelled(target, predictions)
 
 
-def _adam_phase(loss_fn, params, key, config: TrainConfig):
-    """Minibatch Adam under lax.scan; loss_fn(params, indices) -> loss. Returns (params, losses [steps])."""
+def adam_phase(loss_fn, params, key, config: TrainConfig):
+    """Minibatch Adam under lax.scan; loss_fn(params, indices) -> loss. Returns (params, losses [steps]).
+
+    Each step is :func:`rnnjax.training.train.train_step_body` (the step ``fit`` and ``fit_many`` take), so a
+    non-finite step leaves the parameters unchanged; minibatch ``index`` is drawn from fold_in(key, index).
+    """
     optimizer = warmup_cosine_adam(config.learning_rate, config.steps, config.clip_norm)
     full = config.batch_size >= config.train_size
 
-    def step(carry, index):
-        params, opt_state = carry
-        batch = jnp.arange(config.train_size) if full else jax.random.choice(
-            jax.random.fold_in(key, index), config.train_size, (config.batch_size,), replace=False
-        )  # fmt: skip
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
+    def batch(index):
+        if full:
+            return jnp.arange(config.train_size)
+        choice_key = jax.random.fold_in(key, index)
+        return jax.random.choice(choice_key, config.train_size, (config.batch_size,), replace=False)
 
-    (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), jnp.arange(config.steps))
-    return params, losses
+    def loss_and_metrics(params, indices, _step_key):  # the (loss, metrics) form of rnnjax.training
+        return loss_fn(params, indices), {}
+
+    def step(state, index):
+        state, metrics = train_step_body(loss_and_metrics, optimizer, state, batch(index))
+        return state, metrics["loss"]
+
+    state, losses = jax.lax.scan(step, init_state(params, optimizer, key), jnp.arange(config.steps))
+    return state.params, losses
 
 
 def lbfgs_refine(loss_fn, params, steps: int):
@@ -173,7 +181,7 @@ def train_run(
         return jnp.mean((predict(params, xs[batch], delay) - labels[batch]) ** 2) / scale
 
     params = models.init(spec, k_init, target.input_size, target.output_size, dtype)
-    params, losses = _adam_phase(loss_fn, params, k_steps, config)
+    params, losses = adam_phase(loss_fn, params, k_steps, config)
     if config.lbfgs_steps:
         params, refined = lbfgs_refine(loss_fn, params, config.lbfgs_steps)
         losses = jnp.concatenate([losses, refined])

@@ -10,7 +10,8 @@ import pytest
 
 from rnnjax.probes import models, targets
 from rnnjax.probes.models import ModelSpec, Readout
-from rnnjax.probes.sweep import RESULT_FIELDS, TrainConfig, plan_groups, summarise, sweep, train_group
+from rnnjax.probes.sweep import RESULT_FIELDS, TrainConfig, adam_phase, plan_groups, summarise, sweep, train_group
+from rnnjax.training.train import init_state, make_train_step, warmup_cosine_adam
 
 TINY = TrainConfig(length=8, train_size=16, batch_size=8, steps=15, test_size=8, long_factors=(2,), dtype="float64",
                    fast_compile=True)
@@ -133,3 +134,25 @@ def test_bad_configurations_raise():
         sweep([targets.delay(1), targets.delay_line(2)], [ModelSpec("gru")], config=TINY)
     with pytest.raises(ValueError, match="dtype must be"):
         TrainConfig(dtype="float16")
+
+
+def test_the_adam_phase_is_the_training_step_of_rnnjax_training():
+    """The probe's scanned Adam phase takes the same steps as ``rnnjax.training``'s jitted train step."""
+    xs = jax.random.normal(jax.random.key(0), (16, 3), jnp.float64)
+    ys = jnp.sin(xs.sum(-1))
+    params = {"w": jnp.full((3,), 0.1, jnp.float64)}
+    loss_fn = lambda p, index: jnp.mean((jnp.tanh(xs[index] @ p["w"]) - ys[index]) ** 2)  # noqa: E731
+    config = dataclasses.replace(TINY, train_size=16, batch_size=8, steps=6)
+    key = jax.random.key(3)
+    trained, losses = adam_phase(loss_fn, params, key, config)
+
+    optimizer = warmup_cosine_adam(config.learning_rate, config.steps, config.clip_norm)
+    step = make_train_step(lambda p, index, _key: (loss_fn(p, index), {}), optimizer)
+    state, expected = init_state(params, optimizer, jax.random.key(3)), []  # a copy: the step donates its state
+    for index in range(config.steps):
+        batch = jax.random.choice(jax.random.fold_in(key, index), 16, (8,), replace=False)
+        state, metrics = step(state, batch)
+        expected.append(metrics["loss"])
+    np.testing.assert_allclose(losses, expected, rtol=1e-12)
+    np.testing.assert_allclose(trained["w"], state.params["w"], rtol=1e-12)
+    assert len({float(v) for v in losses}) == config.steps  # the steps really differ

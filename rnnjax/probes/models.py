@@ -51,7 +51,8 @@ class ModelSpec:
     """One model family; ``width`` and ``delay`` are swept by :func:`rnnjax.probes.sweep.sweep`.
 
     Attributes:
-      cell: a :func:`rnnjax.core.cells.make_cell` name ('linear_dense', 'simple_tanh', 'simple_relu', 'gru', 'lstm', ...).
+      cell: a :func:`rnnjax.core.cells.make_cell` name ('linear_dense', 'simple_tanh', 'simple_relu', 'gru',
+        'lstm', ...).
       width: hidden size of every layer.
       depth: number of stacked layers.
       bidirectional: add a reversed direction per layer (outputs summed for Readout.NONE, else concatenated).
@@ -89,7 +90,7 @@ class ModelSpec:
             self._check_encoder_decoder()
 
     def _check_encoder_decoder(self) -> None:
-        actual = {"depth": self.depth, "bidirectional": self.bidirectional, "readout": self.readout, "delay": self.delay}
+        actual = {name: getattr(self, name) for name in ("depth", "bidirectional", "readout", "delay")}
         expected = {"depth": 1, "bidirectional": False, "readout": Readout.LINEAR, "delay": 0}
         if actual != expected or self.cell == "linear_complex_diagonal":
             raise ValueError(

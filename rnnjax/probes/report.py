@@ -188,8 +188,8 @@ def median_interval(group: Rows) -> tuple[float, float, float]:
 
 
 def _relative_half_widths(records: Rows, field: str = "nmse_test") -> np.ndarray:
-    return np.array([(r[f"{field}_high"] - r[f"{field}_low"]) / (2 * r[field]) for r in records
-                     if r.get(field) is not None and r[field] > 1e-12 and r.get(f"{field}_high") is not None])  # fmt: skip
+    kept = [r for r in records if r.get(field) is not None and r[field] > 1e-12 and r.get(f"{field}_high") is not None]
+    return np.array([(r[f"{field}_high"] - r[f"{field}_low"]) / (2 * r[field]) for r in kept])
 
 
 def interval_extent(records: Rows, field: str = "nmse_test") -> float:
@@ -296,13 +296,17 @@ def _causality(records: Rows) -> str:
     where = {"study": "causality", "target": "centred_sum4"}
     delays = [r["delay"] for r in _select(records, model="linear", **where)]
     floor = _select(records, model="linear", delay=0, **where)[0]["causal_floor"]
+    others = [  # each clause only when the run trained that model
+        ("a causal GRU at", dict(model="gru", delay=0, **where)),
+        (f"with output delay D={max(delays)}:", dict(model="linear", delay=max(delays), **where)),
+        ("bidirectional:", dict(model="linear-bi", **where)),
+        ("many-to-one (last step):", dict(study="causality", target="centred_sum4@last", model="linear")),
+    ]
+    clauses = [f"{label} {_with_interval(records, **w)}" for label, w in others if _select(records, **w)]
     text = (
         f"Centred moving sum (window 9): a causal linear RNN stops at NMSE "
-        f"{_with_interval(records, model='linear', delay=0, **where)} (exact floor {_fmt(floor)}), a causal GRU at "
-        f"{_with_interval(records, model='gru', delay=0, **where)}; with output delay D={max(delays)}: "
-        f"{_with_interval(records, model='linear', delay=max(delays), **where)}; bidirectional: "
-        f"{_with_interval(records, model='linear-bi', **where)}; many-to-one (last step): "
-        f"{_with_interval(records, study='causality', target='centred_sum4@last', model='linear')}."
+        f"{_with_interval(records, model='linear', delay=0, **where)} (exact floor {_fmt(floor)})"
+        + "".join(f"; {clause}" for clause in clauses) + "."
     )
     return text + " " + _reversal(records, delays)
 
@@ -320,7 +324,8 @@ def _reversal(records: Rows, delays: list[int]) -> str:
     return (
         f"Reversal (not time-invariant): causal floor {_fmt(first(delay=0)['causal_floor'])} at D=0 and "
         f"{_fmt(first(delay=max(delays))['causal_floor'])} at D={max(delays)} (0 bidirectionally), but the "
-        f"time-invariant floor that binds every linear RNN is {_fmt(first(model='linear', delay=0)['time_invariant_floor'])} "
+        "time-invariant floor that binds every linear RNN is "
+        f"{_fmt(first(model='linear', delay=0)['time_invariant_floor'])} "
         f"(D=0) and {bi_floor} bidirectionally; trained: linear D=0 "
         f"{_with_interval(records, model='linear', delay=0, **where)}, linear-bi "
         f"{_with_interval(records, model='linear-bi', **where)}"
@@ -381,10 +386,7 @@ def _encoder_decoder(records: Rows) -> str:
         widths = sorted({r["width"] for r in chosen})
         floors = {r["width"]: r["rank_floor"] for r in chosen}
         floor_text = ", ".join(f"m={w}: {_fmt(floors[w])}" for w in widths) if floors[widths[0]] is not None else "none"
-        models = "; ".join(
-            f"{m} " + ", ".join(_fmt(_median(chosen, model=m, width=w)) for w in widths if _select(chosen, model=m, width=w))
-            for m in sorted({r["model"] for r in chosen})
-        )  # fmt: skip
+        models = "; ".join(f"{m} " + _width_medians(chosen, m, widths) for m in sorted({r["model"] for r in chosen}))
         parts.append(f"{target} (rank floor {floor_text}): {models}")
     return "Median test NMSE at the widths listed: " + " | ".join(parts) + "."
 
@@ -444,13 +446,19 @@ def _first(records: Rows, field: str, **where):
     return rows[0].get(field) if rows else None
 
 
+def _width_medians(rows: Rows, model: str, widths: list[int]) -> str:
+    """'a, b, c': the model's median test NMSE at each width it was trained at."""
+    return ", ".join(_fmt(_median(rows, model=model, width=w)) for w in widths if _select(rows, model=model, width=w))
+
+
 def _aligned_answer(records: Rows) -> str:
     where = {"study": "causality", "target": "centred_sum4"}
     text = (
         "**Short answer.** *Aligned many-to-many* (one output per input step): yes for causal maps with fading "
         "memory; the error falls towards 0 with width, and a linear RNN whose width reaches a linear target's "
         "state-space order fits it exactly (study 2). For a non-causal target no unidirectional model of any width "
-        f"or cell beats the causal (information) floor: centred moving sum, floor {_fmt(_first(records, 'causal_floor', model='linear', delay=0, **where))}, "
+        "or cell beats the causal (information) floor: centred moving sum, floor "
+        f"{_fmt(_first(records, 'causal_floor', model='linear', delay=0, **where))}, "
         f"trained linear RNN {_with_interval(records, model='linear', delay=0, **where)}, GRU "
         f"{_with_interval(records, model='gru', delay=0, **where)}. That floor goes away with a bidirectional "
         "model, an output delay covering the look-ahead, or a many-to-one label."

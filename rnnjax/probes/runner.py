@@ -98,7 +98,9 @@ def read_records(path: pathlib.Path) -> dict[str, dict[str, Any]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: line {number} is not a JSON record ({error}); expected one group per line")
+            raise ValueError(
+                f"{path}: line {number} is not a JSON record ({error}); expected one group per line"
+            ) from error
         records[record["group"]] = record
     return records
 

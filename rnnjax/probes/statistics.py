@@ -21,7 +21,8 @@ def nmse_interval(predictions: jax.Array, targets: jax.Array, z: float = Z_95) -
     """
     if predictions.shape != targets.shape or predictions.ndim < 2 or predictions.shape[0] < 2:
         raise ValueError(
-            f"predictions, targets: expected equal shapes [sequence >= 2, ...]; got {predictions.shape}, {targets.shape}"
+            "predictions, targets: expected equal shapes [sequence >= 2, ...]; "
+            f"got {predictions.shape}, {targets.shape}"
         )
     axes = tuple(range(1, targets.ndim))
     errors = jnp.sum((predictions - targets) ** 2, axis=axes)

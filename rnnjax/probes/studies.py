@@ -72,7 +72,8 @@ class ProbeConfig:
             bidirectional=False, bidirectional_cells=(),
             order_widths=(4,), lbfgs_steps=20, memory_widths=(4,), wiener_cells=(), parity_length=8,
             parity_steps=150, parity_cells=(), deep_widths=(8,), depths=(2,), encoder_decoder_widths=(4,),
-            encoder_decoder_cells=("linear_dense",), encoder_decoder_spot_cells=(), attention_cells=(), pooling_widths=(),
+            encoder_decoder_cells=("linear_dense",), encoder_decoder_spot_cells=(), attention_cells=(),
+            pooling_widths=(),
         )  # fmt: skip
 
     @classmethod
@@ -248,7 +249,8 @@ def _wiener_target(config: ProbeConfig) -> targets.Target:
 
 
 def fading_nonlinear(config: ProbeConfig) -> StudyPlan:
-    """Study 4: a Wiener system; a linear RNN stops at the best time-invariant linear filter, MLP readout / cells not."""
+    """Study 4: a Wiener system; a linear RNN stops at the best time-invariant linear filter, an MLP readout or a
+    nonlinear cell does not."""
     specs = [LINEAR, dataclasses.replace(LINEAR, readout=Readout.MLP, label="linear+mlp")]
     specs += [ModelSpec(cell) for cell in config.wiener_cells]
     groups = plan_groups(

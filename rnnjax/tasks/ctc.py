@@ -155,7 +155,7 @@ def collapse(
 
 @shaped
 def greedy_decode(
-    logits: Float[ArrayLike, "*batch time classes"],
+    logits: Float[ArrayLike, "*batch time classes"],  # noqa: F722 (a jaxtyping shape, not a forward reference)
     logit_lengths: Lengths | None = None,
     *,
     blank_id: int = 0,

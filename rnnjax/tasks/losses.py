@@ -61,7 +61,7 @@ def length_mask(lengths: jax.Array, max_length: int) -> jax.Array:
 
 
 @shaped
-def sequence_mask(lengths: Lengths, max_length: int) -> Bool[Array, "*batch time"]:
+def sequence_mask(lengths: Lengths, max_length: int) -> Bool[Array, "*batch time"]:  # noqa: F722 (jaxtyping)
     """mask[..., t] = t < lengths[...]; bool [*batch, max_length].
 
     ``lengths`` must lie in [0, max_length]: checked when concrete and in :func:`checking.checked` mode; traced

@@ -224,7 +224,8 @@ def train_step_body(
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     grad_norm = optax.tree.norm(grads)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _tree_finite(params)  # e.g. lr=inf: finite grads, inf params
+    # all three: e.g. lr=inf gives finite grads but inf params
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _tree_finite(params)
     kept = jax.tree.map(
         lambda new, old: jnp.where(finite, new, old),
         (params, opt_state, state.step + 1),
@@ -423,7 +424,9 @@ def init_many(
         raise TypeError(f"optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}")
     keys = jnp.asarray(keys)
     if not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) or keys.ndim != 1:
-        raise TypeError(f"keys must be a [runs] array of typed keys (jax.random.split); got {keys.dtype}{list(keys.shape)}")
+        raise TypeError(
+            f"keys must be a [runs] array of typed keys (jax.random.split); got {keys.dtype}{list(keys.shape)}"
+        )
     try:
         hash((init_params, optimizer))
     except TypeError:  # unhashable callables cannot key the compilation cache: compile for this call

@@ -8,7 +8,8 @@ from rnnjax.probes import report, studies
 
 @pytest.fixture(scope="module")
 def quick_records():
-    """The quick versions of the studies with exact floors (causality: causal and time-invariant; Wiener; encoder-decoder)."""
+    """The quick versions of the studies with exact floors (causality: causal and time-invariant; Wiener;
+    encoder-decoder)."""
     records, extras = studies.run_all(studies.ProbeConfig.quick(), only=("causality", "wiener", "encoder_decoder"))
     return records, extras
 

@@ -309,8 +309,11 @@ def test_optimizer_config_rejects_nonsense(fields, error, match):
 def test_fit_and_fit_many_reject_nonsense_arguments():
     state = train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
     states = train.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(7), 2))
-    for run_fit in (lambda n, **k: train.fit(state, STEP, batch_fn, n, progress=False, **k),
-                    lambda n, **k: train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, n, progress=False, **k)):  # fmt: skip
+    fits = (
+        lambda n, **k: train.fit(state, STEP, batch_fn, n, progress=False, **k),
+        lambda n, **k: train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, n, progress=False, **k),
+    )
+    for run_fit in fits:
         with pytest.raises(ValueError, match="num_steps must be >= 1; got 0"):
             run_fit(0)
         with pytest.raises(ValueError, match="num_steps must be >= 1; got -3"):

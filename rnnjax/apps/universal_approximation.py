@@ -1,0 +1,121 @@
+"""The main job behind ``experiments/universal_approximation.py``: train the probe's studies group by group
+(recorded, resumable) and assemble results.json and report.md from whatever the records hold.
+
+API:
+    config = stored_config(run.directory)                  # the ProbeConfig a run folder was started with
+    train(plans, run.directory / runner.RECORDS, quiet)    # plan, estimate, train and record the missing groups
+    records = build_report(run, plans, config, ReportInfo("default", "default"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import platform
+import sys
+
+import jax
+
+from rnnjax.probes import report, runner, studies
+from rnnjax.probes.progress import Progress, format_seconds
+from rnnjax.probes.sweep import RESULT_FIELDS
+from rnnjax.training.runs import Run
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportInfo:
+    """What the report says about the run itself: its name and its size ('--quick', 'default', 'custom', ...)."""
+
+    name: str
+    mode: str
+
+
+def stored_config(directory: pathlib.Path) -> studies.ProbeConfig:
+    """The ProbeConfig a run folder was started with (its config.json)."""
+    path = pathlib.Path(directory) / runner.CONFIG
+    if not path.exists():
+        raise FileNotFoundError(f"--report-only needs a started run; {path} does not exist")
+    stored = json.loads(path.read_text())
+    return studies.ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+
+
+def train(plans: dict, records_path: pathlib.Path, quiet: bool) -> None:
+    """Print the plan, then train and record every group not yet recorded (resume)."""
+    done = runner.read_records(records_path)
+    todo = runner.pending(plans, done)
+    backend = f"{jax.device_count()} {jax.default_backend()} device(s)"
+    if not quiet:
+        print(f"plan ({backend}):\n{runner.describe(plans, done)}", file=sys.stderr, flush=True)
+    if not todo:
+        return
+    todo = runner.smallest_first(todo)  # a quick first measurement for the estimate; results keep the plan order
+    progress = Progress(sum(g.work for g in todo), sum(g.models for g in todo), len(todo), enabled=not quiet)
+    estimate = lambda group, seconds: progress.note(runner.estimate_line(todo, group, seconds, backend))  # noqa: E731
+    runner.execute(todo, records_path, progress, after_first=estimate)
+    progress.close()
+
+
+def timing(coverage: dict) -> str:
+    """Wall-clock (and process CPU) training time per study; a shared machine inflates the first, not the second."""
+    parts = [
+        f"{name} {format_seconds(c.seconds)} (CPU {format_seconds(c.cpu_seconds)})"
+        + ("" if c.complete else f" ({c.groups_done}/{c.groups_total} groups recorded)")
+        for name, c in coverage.items()
+    ]
+    return "Training time per study, wall-clock (process CPU): " + ", ".join(parts) + "."
+
+
+def _sentence(docstring: str) -> str:
+    text = docstring.split(":", 1)[1].strip()
+    return text[0].upper() + text[1:]
+
+
+def _section(study: str, records, extras, files, coverage, notes) -> list[str]:
+    title, plots = report.SECTIONS[study]
+    lines = [f"## {title}", "", _sentence(studies.STUDIES[study].__doc__), ""]
+    if not coverage[study].complete:
+        lines += [f"**Partial:** {coverage[study].groups_done} of {coverage[study].groups_total} groups recorded.", ""]
+    if study in notes:
+        lines += [f"**Measured:** {notes[study]}", ""]
+    if study == "width":
+        lines += [f"State-space orders (Hankel rank) of the targets: {extras['width']['orders']}.", ""]
+    lines += [report.study_table(records, study), ""]
+    return lines + [f"![{name}](plots/{files[name]})" for name in plots if name in files] + [""]
+
+
+def markdown(records, extras, files, coverage, config: studies.ProbeConfig, info: ReportInfo) -> str:
+    """report.md: the short answer, any violated optimum, the run's size and timing, then one section per study."""
+    notes = report.findings(records, extras)
+    seconds = sum(c.seconds for c in coverage.values())
+    devices = f"{jax.device_count()} {jax.default_backend()} device(s)"
+    lines = ["# Universal approximation for many-to-many tasks: an empirical probe", "", report.answer(records)]
+    lines += [f"**Error:** {line}" for line in report.violations(records)]
+    lines += [
+        f"Run `{info.name}` ({info.mode}): {len(records)} trained models in {seconds:.0f} s of training on "
+        f"{platform.machine()} ({devices}); training length T={config.length}, seeds {list(config.seeds)}. "
+        f"{timing(coverage)}",
+        "",
+    ]
+    for study in report.SECTIONS:
+        if any(r["study"] == study for r in records):
+            lines += _section(study, records, extras, files, coverage, notes)
+    return "\n".join(lines)
+
+
+def build_report(run: Run, plans: dict, config: studies.ProbeConfig, info: ReportInfo) -> list[dict]:
+    """results.json, plots and report.md from records.jsonl (whatever it holds); returns the records."""
+    records, extras, coverage = runner.collect(plans, runner.read_records(run.directory / runner.RECORDS))
+    files = report.make_plots(records, extras, run.plot_path)
+    run.write_results(
+        {
+            "schema": list(RESULT_FIELDS),
+            "records": [{k: v for k, v in r.items() if k != "losses"} for r in records],
+            "summary": report.summarise(records),
+            "seconds": sum(c.seconds for c in coverage.values()),
+            "coverage": {name: dataclasses.asdict(c) for name, c in coverage.items()},
+            "extras": {k: v for k, v in extras.items() if k != "memory"},
+        }
+    )
+    run.write_report(markdown(records, extras, files, coverage, config, info))
+    return records

@@ -39,11 +39,14 @@ def pooled_statement(comparison: dict, baseline_name: str = "the baseline") -> s
         position = "lies below the baseline's accuracy"
     else:
         position = "contains the baseline's accuracy"
-    p_values = ", ".join(f"{paired['p_value']:.3g}" for paired in comparison["mcnemar_per_seed"])
-    verdict = "every seed beats" if comparison["beats_baseline"] else "not every seed beats"
+    paired = comparison["mcnemar_per_seed"]
+    p_values = ", ".join(f"{seed['p_value']:.3g}" for seed in paired)
+    better = sum(seed["only_first"] > seed["only_second"] and seed["p_value"] < 0.05 for seed in paired)
+    worse = sum(seed["only_first"] < seed["only_second"] and seed["p_value"] < 0.05 for seed in paired)
     return (
         f"Single model over seeds: {summary.text()}; {baseline_name}: {baseline:.4f} "
         f"(95% Wilson {low:.4f}-{high:.4f}). The seeds' t-interval {position} "
         "(seed-to-seed spread only; the test set is one sample). Exact McNemar per "
-        f"seed: p = {p_values}: {verdict} {baseline_name} beyond test-set noise (p < 0.05, more items right alone)."
+        f"seed: p = {p_values}: significantly better than {baseline_name} on {better}, worse on {worse}, "
+        f"not distinguishable on {len(paired) - better - worse} of {len(paired)} seeds (p < 0.05)."
     )

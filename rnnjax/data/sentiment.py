@@ -121,21 +121,3 @@ def load_sentiment(
         labels = np.array([rows[i][1] > 0 for i in part], np.int32)
         splits.append(Split(tokens, lengths, labels, tuple(texts)))
     return Sentiment(*splits, vocabulary)
-
-
-def bag_of_words_baseline(data: Sentiment, regularisation: tuple[float, ...]) -> dict:
-    """Logistic regression on binary uni+bigram counts; C chosen on validation (test predictions for paired tests)."""
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    vectorizer = CountVectorizer(tokenizer=tokenize, token_pattern=None, ngram_range=(1, 2), binary=True)
-    features = vectorizer.fit_transform(data.train.texts)
-    best = None
-    for c in regularisation:
-        model = LogisticRegression(C=c, max_iter=2000).fit(features, data.train.labels)
-        val = float((model.predict(vectorizer.transform(data.val.texts)) == data.val.labels).mean())
-        if best is None or val > best[0]:
-            best = (val, c, model)
-    predictions = best[2].predict(vectorizer.transform(data.test.texts))
-    test = float((predictions == data.test.labels).mean())
-    return {"val_accuracy": best[0], "test_accuracy": test, "C": best[1], "test_predictions": predictions}

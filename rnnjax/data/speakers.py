@@ -95,23 +95,3 @@ def load_speakers(val_fraction: float = 0.1, seed: int = 0) -> Speakers:
         mean=mean.astype(np.float32),
         std=std.astype(np.float32),
     )
-
-
-def statistics_baseline(data: Speakers) -> float:
-    """Test accuracy of logistic regression on per-utterance mean, std, first and last frame."""
-    return float((statistics_baseline_predictions(data) == data.test.labels).mean())
-
-
-def statistics_baseline_predictions(data: Speakers) -> np.ndarray:
-    """Test-set speaker predictions [test] of :func:`statistics_baseline`'s logistic regression (for paired tests)."""
-    from sklearn.linear_model import LogisticRegression
-
-    def features(split):
-        rows = []
-        for frames, length in zip(split.frames, split.lengths):
-            valid = frames[:length]
-            rows.append(np.concatenate([valid.mean(0), valid.std(0), valid[0], valid[-1]]))
-        return np.array(rows)
-
-    model = LogisticRegression(C=1.0, max_iter=5000).fit(features(data.train), data.train.labels)
-    return model.predict(features(data.test))

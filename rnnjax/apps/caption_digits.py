@@ -1,0 +1,224 @@
+"""Digit-strip captioning over seeds: CNN vector -> GRU decoder, every seed trained at once in one ``fit_many``.
+
+Each seed splits the digit scans into its own train/test pools, draws its own strips and initialisation
+(``fit_many(per_run_batches=True)``); test strips show only that seed's unseen scans.
+
+    pools = [captions.split_digits(seed) for seed in seeds]
+    params = train_seeds(config, run, model, pools, seeds)        # leaves [seeds, ...]
+    results = evaluate(config, model, params, pools, seeds)       # per seed: greedy, beam, Wilson; seed summaries
+
+``config`` is the script's frozen config (experiments/caption_digits.py): sizes, ``seeds``, ``optimizer``, ``run``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnjax.analysis.plots import new_axes, new_figure, save_figure
+from rnnjax.core.cells import gru
+from rnnjax.data import captions
+from rnnjax.tasks.metrics import word_error_rate
+from rnnjax.tasks.seq2seq import Decoder
+from rnnjax.tasks.vision import Captioner
+from rnnjax.training import recipes, stats
+from rnnjax.training.runs import Run
+
+MAX_LENGTH = captions.MAX_DIGITS + 2
+IMAGE_SHAPE = (captions.TILE, captions.TILE * captions.MAX_DIGITS, 1)
+DECODINGS = ("greedy", "beam")
+DATA_STREAM = 1  # fold_in(key(seed), DATA_STREAM) draws a seed's strips; init_many splits key(seed) for the rest
+
+
+class StripEncoder(nn.Module):
+    """conv3x3 -> relu (x2) -> maxpool2 -> flatten -> dense: keeps where each digit sits (no global pooling)."""
+
+    channels: int = 32
+    output_size: int = 128
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        x = nn.relu(nn.Conv(self.channels, (3, 3), padding="SAME")(images))
+        x = nn.relu(nn.Conv(self.channels, (3, 3), padding="SAME")(x))
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        return nn.Dense(self.output_size)(x.reshape(*x.shape[:-3], -1))
+
+
+def build(config: Any) -> Captioner:
+    decoder = Decoder(gru(), captions.VOCAB_SIZE, config.vector_size, config.embed_size, init_size=config.vector_size,
+                      start_id=captions.BOS, end_id=captions.EOS)
+    return Captioner(StripEncoder(config.channels, config.vector_size), decoder)
+
+
+def loss_fn(model: Captioner, params, batch, key):
+    """Teacher-forced cross-entropy of one seed's strips (unbatched over seeds: fit_many vmaps it)."""
+    lengths = (batch["tokens"] != captions.PAD).sum(1)
+    return model.loss(params, batch["images"][..., None], batch["tokens"], lengths), {}
+
+
+def seed_batches(pools: Sequence[captions.DigitPools], batch_size: int, seeds: Sequence[int]):
+    """Jittable ``batch(step)``: per seed, fresh strips of its own training scans drawn by fold_in(key, step)."""
+    images = jnp.stack([p.train_images for p in pools])  # on device: fit_many scans over steps
+    labels = jnp.stack([p.train_labels for p in pools])
+    keys = jnp.stack([jax.random.fold_in(jax.random.key(seed), DATA_STREAM) for seed in seeds])
+
+    def strips(key, step, seed_images, seed_labels):  # vmapped over seeds
+        return captions.tile_on_device(jax.random.fold_in(key, step), seed_images, seed_labels, batch_size)
+
+    return lambda step: jax.vmap(strips, in_axes=(0, None, 0, 0))(keys, step, images, labels)
+
+
+def train_seeds(config: Any, run: Run, model: Captioner, pools, seeds: Sequence[int]):
+    """All seeds in one fit_many, each on its own strips; the stacked params (leaves ``[seeds, ...]``).
+
+    Logs ``train/loss`` (mean over seeds) and ``train/loss_run<i>`` (seed ``seeds[i]``)."""
+    states = recipes.train_many(
+        functools.partial(loss_fn, model), functools.partial(model.init, image_shape=IMAGE_SHAPE), config.optimizer,
+        seed_batches(pools, config.batch_size, seeds), config.steps, keys=jnp.stack([jax.random.key(s) for s in seeds]),
+        checkpoint_dir=run.checkpoint_dir, save_every=max(config.steps // 3, 1), run=run, per_run_batches=True,
+        description="caption")
+    return states.params
+
+
+def caption_seeds(model: Captioner, params, images: np.ndarray, beam_width: int) -> list[list[str]]:
+    """Per seed, captions of its own test strips ``images [seeds, n, 8, 32]``: greedy when beam_width == 0."""
+
+    def one(seed_params, seed_images):  # vmapped over seeds
+        if beam_width == 0:
+            return model.greedy(seed_params, seed_images[..., None], max_length=MAX_LENGTH).tokens
+        beams = model.beam_search(seed_params, seed_images[..., None], beam_width=beam_width, max_length=MAX_LENGTH)
+        return beams.tokens[:, 0]
+
+    tokens = np.asarray(jax.jit(jax.vmap(one))(params, jnp.asarray(images)))
+    return [[captions.decode_tokens(row) for row in seed_tokens] for seed_tokens in tokens]
+
+
+def scores(references: list[str], predicted: list[str]) -> dict:
+    """Exact match (with its 95% Wilson interval), word accuracy (reference positions right) and word error rate."""
+    hits = sum(r == p for r, p in zip(references, predicted))
+    right = sum(sum(a == b for a, b in zip(r.split(), p.split())) for r, p in zip(references, predicted))
+    count = len(references)
+    return {"exact_match": hits / count, "exact_match_wilson_95": stats.wilson_interval(hits, count),
+            "word_accuracy": right / sum(len(r.split()) for r in references),
+            "word_error_rate": float(word_error_rate(references, predicted))}
+
+
+def single_digit_vectors(model: Captioner, params, pools: captions.DigitPools) -> np.ndarray:
+    """CNN vectors of each unseen scan alone in the first slot of an empty strip, [n, vector]."""
+    strips = np.zeros((len(pools.test_images), *IMAGE_SHAPE[:2]), np.float32)
+    strips[:, :, : captions.TILE] = pools.test_images
+    return np.asarray(jax.jit(model.encode)(params, jnp.asarray(strips)[..., None]))
+
+
+def pca_nearest_centroid(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The vectors' first two principal components, and nearest-centroid accuracy of the digits in that plane."""
+    centred = vectors - vectors.mean(0)
+    points = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T
+    digits = np.unique(labels)
+    centroids = np.stack([points[labels == d].mean(0) for d in digits])
+    nearest = digits[np.linalg.norm(points[:, None] - centroids[None], axis=-1).argmin(1)]
+    return points, float((nearest == labels).mean())
+
+
+def one_seed(params, index: int):
+    """Seed ``index``'s params out of the stacked ones (leaves ``[seeds, ...]``)."""
+    return jax.tree.map(lambda leaf: leaf[index], params)
+
+
+def held_out_strips(pools: Sequence[captions.DigitPools], seeds: Sequence[int], count: int) -> list:
+    """Per seed, ``count`` strips of its unseen scans (the numpy :func:`rnnjax.data.captions.tile`)."""
+    return [captions.tile(p.test_images, p.test_labels, count, seed * 2 + 2) for p, seed in zip(pools, seeds)]
+
+
+def seed_result(seed: int, test: captions.CaptionSet, decoded: dict[str, list[str]], pca_accuracy: float) -> dict:
+    """One seed: greedy and beam scores, how often beam width 1 is greedy, the PCA check, a few captions."""
+    same = np.mean([a == b for a, b in zip(decoded["beam1"], decoded["greedy"])])
+    return {"seed": seed, **{d: scores(test.captions, decoded[d]) for d in DECODINGS},
+            "beam1_equals_greedy": float(same), "pca_nearest_centroid_accuracy": pca_accuracy,
+            "examples": [list(pair) for pair in zip(test.captions, decoded["beam"])][:12]}
+
+
+def summarize(per_seed: list[dict]) -> dict:
+    """Per decoding and metric: the seed summary (mean, sd, 95% t-interval); the smallest exact match."""
+    out = {"seeds": per_seed}
+    for decoding in DECODINGS:
+        for metric in ("exact_match", "word_accuracy"):
+            out[f"{decoding}_{metric}"] = stats.seed_summary([s[decoding][metric] for s in per_seed]).as_dict()
+        out[f"{decoding}_exact_match_min"] = min(s[decoding]["exact_match"] for s in per_seed)
+    return out
+
+
+def evaluate(config: Any, model: Captioner, params, pools, tests, seeds: Sequence[int]) -> dict:
+    """Every seed on its own test strips: greedy, beam and beam width 1 captions, the PCA check, seed summaries."""
+    images = np.stack([t.images for t in tests])
+    decoded = {name: caption_seeds(model, params, images, width)
+               for name, width in (("greedy", 0), ("beam", config.beam_width), ("beam1", 1))}
+    per_seed = []
+    for i, (seed, test, seed_pools) in enumerate(zip(seeds, tests, pools)):
+        vectors = single_digit_vectors(model, one_seed(params, i), seed_pools)
+        _, pca_accuracy = pca_nearest_centroid(vectors, seed_pools.test_labels)
+        per_seed.append(seed_result(seed, test, {name: d[i] for name, d in decoded.items()}, pca_accuracy))
+    return summarize(per_seed)
+
+
+def plot_captions(path, images: np.ndarray, examples: Sequence[tuple[str, str]]) -> None:
+    """Twelve test strips titled with their beam caption (red: wrong)."""
+    figure = new_figure(figsize=(9, 5))
+    axes = figure.subplots(4, 3)
+    for axis, image, (reference, guess) in zip(axes.flat, images, examples):
+        axis.imshow(image, cmap="gray_r")
+        axis.set_title(guess, fontsize=9, color="k" if guess == reference else "r")
+        axis.axis("off")
+    figure.suptitle("generated captions of unseen test strips (red: wrong)")
+    save_figure(figure, path)
+
+
+def plot_pca(path, model: Captioner, seed_params, pools: captions.DigitPools) -> None:
+    """The single-digit vectors of one seed in their first two principal components, coloured by digit."""
+    points, _ = pca_nearest_centroid(single_digit_vectors(model, seed_params, pools), pools.test_labels)
+    figure, axes = new_axes(figsize=(5.5, 5))
+    for digit in range(10):
+        axes.scatter(*points[pools.test_labels == digit].T, s=6, label=captions.WORDS[digit])
+    axes.legend(markerscale=3, fontsize=7)
+    axes.set_title("CNN vectors of single unseen digits (PCA)")
+    save_figure(figure, path)
+
+
+def seed_rows(results: dict) -> str:
+    """One markdown row per seed: exact match (95% Wilson) and word accuracy, greedy and beam; the PCA check."""
+    rows = []
+    for seed in results["seeds"]:
+        cells = [f"{seed[d]['exact_match']:.4f} ({seed[d]['exact_match_wilson_95'][0]:.4f}-"
+                 f"{seed[d]['exact_match_wilson_95'][1]:.4f}) | {seed[d]['word_accuracy']:.4f}" for d in DECODINGS]
+        rows.append(f"| {seed['seed']} | {' | '.join(cells)} | {seed['pca_nearest_centroid_accuracy']:.3f} |")
+    return "\n".join(rows)
+
+
+def report(config: Any, results: dict) -> str:
+    lines = "\n".join(f"- {d} {m.replace('_', ' ')}: {stats.SeedSummary.from_dict(results[f'{d}_{m}']).text()}"
+                      for d in DECODINGS for m in ("exact_match", "word_accuracy"))
+    beam_one = min(seed["beam1_equals_greedy"] for seed in results["seeds"])
+    return f"""# Digit-strip captioning (CNN vector -> GRU decoder, beam width {config.beam_width})
+
+{results['num_train_scans']} training scans, {results['num_test_scans']} unseen test scans and {config.num_test} test
+strips per seed; {config.seeds} seeds (each its own scan split, strips and initialisation), trained at once in one
+`fit_many` in {results['train_seconds_all_seeds']:.0f} s. Mean +- sample sd (95% t-interval over seeds):
+{lines}
+
+| seed | greedy exact (95% Wilson) | greedy word acc. | beam exact (95% Wilson) | beam word acc. | PCA centroid acc. |
+|---|---|---|---|---|---|
+{seed_rows(results)}
+
+Target exact match >= {results['target_exact_match']} (beam) on every seed:
+{'met' if results['target_met'] else 'NOT met'}.
+PCA: nearest-centroid accuracy of single-digit vectors in their 2-D PCA plane (chance 0.1). Beam width 1 gives the
+greedy caption for {beam_one:.4f} of the test strips (worst seed).
+
+![captions](plots/test_captions.png) ![pca](plots/vector_pca.png) ![loss](plots/loss.png)
+"""

@@ -106,3 +106,12 @@ def build_cell(
         param_keys=param_keys,
     )
     return attach(cell, vjp_rule=vjp_rule, linear_form=linear_form, gates=gates)
+
+
+def rule_sigmoid(x: jax.Array) -> jax.Array:
+    """sigma(x) for the forward pass of a hand-written rule (never differentiated: the rule's backward uses
+    sigma' = s (1 - s) from the stored value). On XLA CPU (1 + tanh(x / 2)) / 2, a vectorised tanh where
+    ``jax.nn.sigmoid`` is an exponential and a divide (``benchmarks/README.md``); elsewhere ``jax.nn.sigmoid``."""
+    if jax.default_backend() == "cpu":
+        return 0.5 * jnp.tanh(0.5 * x) + 0.5
+    return jax.nn.sigmoid(x)

@@ -45,6 +45,7 @@ from rnnjax.core.cells.base import (
     default_recurrent_init,
     gate_blocks,
     kernel_projection,
+    rule_sigmoid,
 )
 
 GRU_KEYS = frozenset({"input_kernel", "recurrent_kernel", "input_bias", "recurrent_bias"})
@@ -63,12 +64,19 @@ class GRUConvention(enum.Enum):
 
 
 class GRUResiduals(NamedTuple):
-    """Carries after every step ``[time, batch, hidden]``, the gates [r, z, n] after their
-    nonlinearity ``[time, batch, 3 * hidden]`` and (PYTORCH only) v_n = h_{t-1} U_n + b_hn."""
+    """Carries after every step ``[time, batch, hidden]``, the gates r, z, n after their nonlinearity (each
+    ``[time, batch, hidden]``) and (PYTORCH only) v_n = h_{t-1} U_n + b_hn."""
 
     hs: jax.Array
-    gates: jax.Array
+    r: jax.Array
+    z: jax.Array
+    n: jax.Array
     v_n: jax.Array | None = None
+
+    @property
+    def gates(self) -> jax.Array:
+        """[r, z, n] side by side, ``[time, batch, 3 * hidden]``."""
+        return jnp.concatenate([self.r, self.z, self.n], axis=-1)
 
 
 def gru(
@@ -138,50 +146,66 @@ def _cho_recur(params, carry, u):
 # --------------------------------------------------------------------------- BPTT, PyTorch convention
 
 
+def _per_gate(array: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The r, z, n blocks of the last axis, split once outside the loops."""
+    return tuple(jnp.split(array, 3, axis=-1))
+
+
 def _pytorch_forward(inputs: RuleInputs, options: ScanOptions) -> ForwardPass:
+    """One product per gate inside the loop and every residual its own array: a loop body that slices one
+    [batch, 3 * hidden] matrix, or concatenates into one, runs as scalar code on XLA CPU (``benchmarks/README.md``)."""
     params = inputs.params
-    hidden = params["recurrent_kernel"].shape[0]
-    kernel, bias = params["recurrent_kernel"], params["recurrent_bias"]
-    scanned, project = input_projection(
-        inputs.xs, params["input_kernel"], params["input_bias"], options.hoist_projection
-    )  # [u_r, u_z, u_n]
+    kernels = _per_gate(params["recurrent_kernel"])
+    biases = _per_gate(params["input_bias"] + params["recurrent_bias"])  # b_hn stays inside r * (h U_n + b_hn)
+    input_biases = (*biases[:2], _per_gate(params["input_bias"])[2])
+    b_hn = _per_gate(params["recurrent_bias"])[2]
+    projections = [input_projection(inputs.xs, kernel, bias, options.hoist_projection)
+                   for kernel, bias in zip(_per_gate(params["input_kernel"]), input_biases)]  # fmt: skip
+    scanned = tuple(projection[0] for projection in projections)
+    project = tuple(projection[1] for projection in projections)
 
     def step(h, x):
-        u = project(x)
-        v = h @ kernel + bias  # [v_r, v_z, v_n]
-        r_z = jax.nn.sigmoid(u[:, : 2 * hidden] + v[:, : 2 * hidden])
-        n = jnp.tanh(u[:, 2 * hidden :] + r_z[:, :hidden] * v[:, 2 * hidden :])
-        z = r_z[:, hidden:]
-        return n + z * (h - n), (jnp.concatenate([r_z, n], axis=-1), v[:, 2 * hidden :])
+        u_r, u_z, u_n = (fn(x_g) for fn, x_g in zip(project, x))
+        r = rule_sigmoid(u_r + h @ kernels[0])
+        z = rule_sigmoid(u_z + h @ kernels[1])
+        v_n = h @ kernels[2] + b_hn
+        n = jnp.tanh(u_n + r * v_n)
+        return n + z * (h - n), (r, z, n, v_n)
 
-    final, hs, (gates, v_n) = forward_scan(step, inputs.carry0, scanned, inputs.valid, options.unroll)
-    return ForwardPass(mask_outputs(hs, inputs.valid), final, GRUResiduals(hs, gates, v_n))
+    final, hs, (r, z, n, v_n) = forward_scan(step, inputs.carry0, scanned, inputs.valid, options.unroll)
+    return ForwardPass(mask_outputs(hs, inputs.valid), final, GRUResiduals(hs, r, z, n, v_n))
 
 
 def _pytorch_vjp(inputs: RuleInputs, residuals: GRUResiduals, cotangents: Cotangents, options: ScanOptions):
     params = inputs.params
-    kernel_t = materialized_transpose(params["recurrent_kernel"])
+    kernels_t = tuple(materialized_transpose(kernel) for kernel in _per_gate(params["recurrent_kernel"]))
     h_prev = previous(residuals.hs, inputs.carry0)
 
     def step_back(d_h, scanned):
-        gates_t, v_n_t, h_before, d_y = scanned
-        r, z, n = jnp.split(gates_t, 3, axis=-1)
+        r, z, n, v_n, h_before, d_y = scanned
         d_h = d_h + d_y  # dL/dh_t
         d_an = d_h * (1.0 - z) * (1.0 - n * n)  # through n = tanh(a_n), a_n = u_n + r * v_n
-        d_ar = d_an * v_n_t * r * (1.0 - r)
+        d_ar = d_an * v_n * r * (1.0 - r)
         d_az = d_h * (h_before - n) * z * (1.0 - z)
-        d_v = jnp.concatenate([d_ar, d_az, d_an * r], axis=-1)  # dL/d[v_r, v_z, v_n]
-        return d_h * z + d_v @ kernel_t, (jnp.concatenate([d_ar, d_az, d_an], axis=-1), d_v)
+        d_vn = d_an * r  # dL/dv_n
+        d_prev = d_h * z + d_ar @ kernels_t[0] + d_az @ kernels_t[1] + d_vn @ kernels_t[2]
+        return d_prev, (d_ar, d_az, d_an, d_vn)
 
-    scanned = (residuals.gates, residuals.v_n, h_prev, cotangents.ys)
-    d_carry0, (d_us, d_vs) = reverse_scan(step_back, cotangents.final, scanned, inputs.valid, options.unroll)
+    scanned = (residuals.r, residuals.z, residuals.n, residuals.v_n, h_prev, cotangents.ys)
+    d_carry0, (d_ar, d_az, d_an, d_vn) = reverse_scan(
+        step_back, cotangents.final, scanned, inputs.valid, options.unroll
+    )
+    d_us, d_vs = (d_ar, d_az, d_an), (d_ar, d_az, d_vn)  # dL/d[u_r, u_z, u_n], dL/d[v_r, v_z, v_n]
+    joined = lambda parts: jnp.concatenate(parts, axis=-1)  # noqa: E731  (outside the loop: once)
     d_params = {
-        "input_kernel": contract(inputs.xs, d_us),
-        "recurrent_kernel": contract(h_prev, d_vs),
-        "input_bias": sum_steps(d_us),
-        "recurrent_bias": sum_steps(d_vs),
+        "input_kernel": joined([contract(inputs.xs, d) for d in d_us]),
+        "recurrent_kernel": joined([contract(h_prev, d) for d in d_vs]),
+        "input_bias": joined([sum_steps(d) for d in d_us]),
+        "recurrent_bias": joined([sum_steps(d) for d in d_vs]),
     }
-    return Gradients(d_params, d_us @ params["input_kernel"].T, d_carry0)
+    input_kernels = _per_gate(params["input_kernel"])
+    d_xs = sum(d @ kernel.T for d, kernel in zip(d_us, input_kernels))
+    return Gradients(d_params, d_xs, d_carry0)
 
 
 # --------------------------------------------------------------------------- BPTT, Cho convention
@@ -200,10 +224,10 @@ def _cho_forward(inputs: RuleInputs, options: ScanOptions) -> ForwardPass:
         r_z = jax.nn.sigmoid(u[:, : 2 * hidden] + h @ kernel[:, : 2 * hidden])
         n = jnp.tanh(u[:, 2 * hidden :] + (r_z[:, :hidden] * h) @ kernel[:, 2 * hidden :])
         z = r_z[:, hidden:]
-        return n + z * (h - n), jnp.concatenate([r_z, n], axis=-1)
+        return n + z * (h - n), (r_z[:, :hidden], z, n)
 
-    final, hs, gates = forward_scan(step, inputs.carry0, scanned, inputs.valid, options.unroll)
-    return ForwardPass(mask_outputs(hs, inputs.valid), final, GRUResiduals(hs, gates))
+    final, hs, (r, z, n) = forward_scan(step, inputs.carry0, scanned, inputs.valid, options.unroll)
+    return ForwardPass(mask_outputs(hs, inputs.valid), final, GRUResiduals(hs, r, z, n))
 
 
 def _cho_vjp(inputs: RuleInputs, residuals: GRUResiduals, cotangents: Cotangents, options: ScanOptions):
@@ -214,8 +238,7 @@ def _cho_vjp(inputs: RuleInputs, residuals: GRUResiduals, cotangents: Cotangents
     h_prev = previous(residuals.hs, inputs.carry0)
 
     def step_back(d_h, scanned):
-        gates_t, h_before, d_y = scanned
-        r, z, n = jnp.split(gates_t, 3, axis=-1)
+        r, z, n, h_before, d_y = scanned
         d_h = d_h + d_y  # dL/dh_t
         d_an = d_h * (1.0 - z) * (1.0 - n * n)  # a_n = u_n + (r * h_{t-1}) U_n + b_hn
         d_rh = d_an @ kernel_n_t  # dL/d(r * h_{t-1})
@@ -225,9 +248,9 @@ def _cho_vjp(inputs: RuleInputs, residuals: GRUResiduals, cotangents: Cotangents
         d_prev = d_h * z + d_rh * r + d_rz @ kernel_rz_t
         return d_prev, jnp.concatenate([d_rz, d_an], axis=-1)
 
-    scanned = (residuals.gates, h_prev, cotangents.ys)
+    scanned = (residuals.r, residuals.z, residuals.n, h_prev, cotangents.ys)
     d_carry0, d_as = reverse_scan(step_back, cotangents.final, scanned, inputs.valid, options.unroll)
-    reset_h = residuals.gates[..., :hidden] * h_prev  # r_t * h_{t-1}
+    reset_h = residuals.r * h_prev  # r_t * h_{t-1}
     d_kernel = jnp.concatenate(
         [contract(h_prev, d_as[..., : 2 * hidden]), contract(reset_h, d_as[..., 2 * hidden :])], axis=1
     )

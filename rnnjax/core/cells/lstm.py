@@ -44,6 +44,7 @@ from rnnjax.core.cells.base import (
     default_recurrent_init,
     gate_blocks,
     kernel_projection,
+    rule_sigmoid,
     zeros_carry,
 )
 from rnnjax.core.cells.simple import KERNEL_KEYS
@@ -57,11 +58,19 @@ class LSTMState(NamedTuple):
 
 
 class LSTMResiduals(NamedTuple):
-    """Carries after every step (leaves ``[time, batch, hidden]``) and the gates [i, f, g, o] after
-    their nonlinearity, ``[time, batch, 4 * hidden]``."""
+    """Carries after every step (leaves ``[time, batch, hidden]``) and the gates i, f, g, o after their
+    nonlinearity, each ``[time, batch, hidden]``."""
 
     carries: LSTMState
-    gates: jax.Array
+    i: jax.Array
+    f: jax.Array
+    g: jax.Array
+    o: jax.Array
+
+    @property
+    def gates(self) -> jax.Array:
+        """[i, f, g, o] side by side, ``[time, batch, 4 * hidden]``."""
+        return jnp.concatenate([self.i, self.f, self.g, self.o], axis=-1)
 
 
 LSTM_GATE_NAMES = (
@@ -167,46 +176,58 @@ def _lstm_recur(params, carry, u):
     return new, new.h
 
 
-def _lstm_forward(inputs: RuleInputs, options: ScanOptions) -> ForwardPass:
-    params = inputs.params
-    kernel = params["recurrent_kernel"]
-    scanned, project = input_projection(inputs.xs, params["input_kernel"], params["bias"], options.hoist_projection)
+def _per_gate(array: jax.Array) -> tuple[jax.Array, ...]:
+    """The i, f, g, o blocks of the last axis, split once outside the loops."""
+    return tuple(jnp.split(array, 4, axis=-1))
 
-    def step(carry, x):
-        gates = activate_gates(project(x) + carry.h @ kernel)  # z = x_t W + b + h_{t-1} U
-        return _lstm_update(carry, gates), gates
+
+def _lstm_forward(inputs: RuleInputs, options: ScanOptions) -> ForwardPass:
+    """One product per gate inside the loop and every residual its own array: a loop body that slices one
+    [batch, 4 * hidden] matrix, or concatenates into one, runs as scalar code on XLA CPU (``benchmarks/README.md``)."""
+    params = inputs.params
+    kernels = _per_gate(params["recurrent_kernel"])
+    projections = [input_projection(inputs.xs, kernel, bias, options.hoist_projection)
+                   for kernel, bias in zip(_per_gate(params["input_kernel"]), _per_gate(params["bias"]))]  # fmt: skip
+    scanned = tuple(projection[0] for projection in projections)
+    project = tuple(projection[1] for projection in projections)
+    squash = (rule_sigmoid, rule_sigmoid, jnp.tanh, rule_sigmoid)
+
+    def step(carry, x):  # z_k = x_t W_k + b_k + h_{t-1} U_k for k = i, f, g, o
+        i, f, g, o = (fn(p(x_k) + carry.h @ kernel) for fn, p, x_k, kernel in zip(squash, project, x, kernels))
+        c = f * carry.c + i * g
+        return LSTMState(h=o * jnp.tanh(c), c=c), (i, f, g, o)
 
     final, carries, gates = forward_scan(step, inputs.carry0, scanned, inputs.valid, options.unroll)
-    return ForwardPass(mask_outputs(carries.h, inputs.valid), final, LSTMResiduals(carries, gates))
+    return ForwardPass(mask_outputs(carries.h, inputs.valid), final, LSTMResiduals(carries, *gates))
 
 
 def _lstm_vjp(inputs: RuleInputs, residuals: LSTMResiduals, cotangents: Cotangents, options: ScanOptions):
     params, carries = inputs.params, residuals.carries
-    kernel_t = materialized_transpose(params["recurrent_kernel"])
+    kernels_t = tuple(materialized_transpose(kernel) for kernel in _per_gate(params["recurrent_kernel"]))
     c_prev = previous(carries.c, inputs.carry0.c)
 
     def step_back(d_carry, scanned):
-        gates_t, c, c_before, d_y = scanned
-        i, f, g, o = jnp.split(gates_t, 4, axis=-1)
+        i, f, g, o, c, c_before, d_y = scanned
         tanh_c = jnp.tanh(c)
         d_h = d_carry.h + d_y  # dL/dh_t
         d_c = d_carry.c + d_h * o * (1.0 - tanh_c * tanh_c)  # dL/dc_t
-        d_z = jnp.concatenate(
-            [
-                d_c * g * i * (1.0 - i),  # dz_i = dc * g * sigma'
-                d_c * c_before * f * (1.0 - f),  # dz_f = dc * c_{t-1} * sigma'
-                d_c * i * (1.0 - g * g),  # dz_g = dc * i * tanh'
-                d_h * tanh_c * o * (1.0 - o),  # dz_o = dh * tanh(c_t) * sigma'
-            ],
-            axis=-1,
+        d_z = (
+            d_c * g * i * (1.0 - i),  # dz_i = dc * g * sigma'
+            d_c * c_before * f * (1.0 - f),  # dz_f = dc * c_{t-1} * sigma'
+            d_c * i * (1.0 - g * g),  # dz_g = dc * i * tanh'
+            d_h * tanh_c * o * (1.0 - o),  # dz_o = dh * tanh(c_t) * sigma'
         )
-        return LSTMState(h=d_z @ kernel_t, c=d_c * f), d_z  # dL/dh_{t-1} = dz U^T, dL/dc_{t-1} = dc * f
+        d_h_prev = sum(d @ kernel_t for d, kernel_t in zip(d_z, kernels_t))  # dL/dh_{t-1} = sum_k dz_k U_k^T
+        return LSTMState(h=d_h_prev, c=d_c * f), d_z  # dL/dc_{t-1} = dc * f
 
-    scanned = (residuals.gates, carries.c, c_prev, cotangents.ys)
+    scanned = (residuals.i, residuals.f, residuals.g, residuals.o, carries.c, c_prev, cotangents.ys)
     d_carry0, d_zs = reverse_scan(step_back, cotangents.final, scanned, inputs.valid, options.unroll)
+    h_prev = previous(carries.h, inputs.carry0.h)
+    joined = lambda parts: jnp.concatenate(parts, axis=-1)  # noqa: E731  (outside the loop: once)
     d_params = {
-        "input_kernel": contract(inputs.xs, d_zs),
-        "recurrent_kernel": contract(previous(carries.h, inputs.carry0.h), d_zs),
-        "bias": sum_steps(d_zs),
+        "input_kernel": joined([contract(inputs.xs, d) for d in d_zs]),
+        "recurrent_kernel": joined([contract(h_prev, d) for d in d_zs]),
+        "bias": joined([sum_steps(d) for d in d_zs]),
     }
-    return Gradients(d_params, d_zs @ params["input_kernel"].T, d_carry0)
+    d_xs = sum(d @ kernel.T for d, kernel in zip(d_zs, _per_gate(params["input_kernel"])))
+    return Gradients(d_params, d_xs, d_carry0)

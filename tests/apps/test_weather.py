@@ -84,6 +84,7 @@ def test_every_seed_starts_as_ridge_and_does_not_beat_it():
     assert np.allclose(results["test_mae_rnn_single_seeds"], results["test_mae_ridge"])
     assert results["single_seeds_vs_ridge"]["p_value"] == [1.0] * 3 and not results["every_seed_beats_ridge"]
     assert results["bootstrap"]["block_windows"] == 2 and results["test_mae_ridge"] < results["test_mae_persistence"]
+    assert not any(verdict["every_seed_beats_ridge"] for verdict in results["block_days_sensitivity"].values())
     report = weather.report_markdown(config, results)
     assert "not every seed beats ridge" in report and "3 seeds" in report
 

@@ -72,15 +72,15 @@ MUTANTS = (
     Mutant(
         "GRU (PyTorch) reset gate on the input part",
         "rnnjax/core/cells/gru.py",
-        "n = jnp.tanh(u_n + r * v_n)",
-        "n = jnp.tanh(r * u_n + v_n)",
+        "z = jax.nn.sigmoid(u_z + v_z)\n    n = jnp.tanh(u_n + r * v_n)",
+        "z = jax.nn.sigmoid(u_z + v_z)\n    n = jnp.tanh(r * u_n + v_n)",
         ("tests/core/test_cells.py::test_step_matches_reference_maths",),
     ),
     Mutant(
         "GRU manual BPTT forward: reset gate on the input part",
         "rnnjax/core/cells/gru.py",
-        "n = jnp.tanh(u[:, 2 * hidden :] + r_z[:, :hidden] * v[:, 2 * hidden :])",
-        "n = jnp.tanh(r_z[:, :hidden] * u[:, 2 * hidden :] + v[:, 2 * hidden :])",
+        "v_n = h @ kernels[2] + b_hn\n        n = jnp.tanh(u_n + r * v_n)",
+        "v_n = h @ kernels[2] + b_hn\n        n = jnp.tanh(r * u_n + v_n)",
         (
             "tests/core/test_bptt.py::test_backward_matches_autodiff",
             "tests/core/test_bptt.py::test_manual_vjp_matches_rnn_and_autodiff",
@@ -184,8 +184,8 @@ MUTANTS = (
     Mutant(
         "LSTM manual BPTT: cell gradient not scaled by the forget gate",
         "rnnjax/core/cells/lstm.py",
-        "return LSTMState(h=d_z @ kernel_t, c=d_c * f), d_z",
-        "return LSTMState(h=d_z @ kernel_t, c=d_c), d_z",
+        "return LSTMState(h=d_h_prev, c=d_c * f), d_z",
+        "return LSTMState(h=d_h_prev, c=d_c), d_z",
         ("tests/core/test_bptt.py::test_backward_matches_autodiff",),
     ),
     Mutant(

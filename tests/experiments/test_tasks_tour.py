@@ -4,6 +4,8 @@ import json
 
 from experiment_helpers import load
 
+from rnnjax.apps.tasks_tour import TASKS, Task
+
 
 def test_tasks_tour_quick_on_two_tasks(tmp_path):
     """Two of the seven tasks (the whole quick tour takes minutes): 30 Adam steps each."""
@@ -11,7 +13,7 @@ def test_tasks_tour_quick_on_two_tasks(tmp_path):
     rows = tour.main(["--quick", "--tasks", "tagging_bi", "ctc", "--runs_root", str(tmp_path), "--run_name", "quick"])
     assert json.loads((tmp_path / "tasks_tour" / "quick" / "results.json").read_text())["rows"] == rows
     values = {(row["task"], row["metric"]): row["value"] for row in rows}
-    expected_tasks = {tour.TASKS[tour.Task.TAGGING_BIDIRECTIONAL][0], tour.TASKS[tour.Task.CTC][0]}
+    expected_tasks = {TASKS[Task.TAGGING_BIDIRECTIONAL][0], TASKS[Task.CTC][0]}
     assert {task for task, _ in values} == expected_tasks
     # measured: 0.85 token accuracy (6 tags; the unidirectional tagger, which cannot see the next token, gets 0.21)
     assert values[("tagging, bidirectional: next token", "token accuracy")] > 0.5

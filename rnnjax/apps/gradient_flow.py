@@ -1,0 +1,122 @@
+"""Vanishing and exploding gradients of a tanh RNN and an LSTM on the first-bit memory task.
+
+The app behind ``experiments/gradient_flow.py``. ``config`` is that script's config: it needs ``time_steps``,
+``hidden_size``, ``batch_size``, ``train_steps``, ``eval_batch``, ``learning_rate``, ``exploding_gain``,
+``forget_bias``, ``figures`` and ``run.seed``.
+
+    outcome = study(config, run)                    # {"curves": {label: curves}, "results": {...}}
+    plot(config, run, outcome["curves"])            # the run's plots (and the doc's figures)
+    run.write_report(report(outcome["results"]))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Any
+
+import jax
+
+from rnnjax.analysis import diagnostics, viz
+from rnnjax.core.cells import make_cell
+from rnnjax.tasks.toy_tasks import first_bit_task
+from rnnjax.training.runs import Run
+from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step
+
+RATIO = "|dlogit/dh_0| / |dlogit/dh_T-1|"
+EVAL_KEY = 10**6  # fold_in index of the evaluation batch; model i starts from fold_in(key, i), trains on 100 + i
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """One curve family: a cell, a factor on its initial recurrent kernel, and whether it is trained."""
+
+    cell: str
+    gain: float = 1.0
+    forget_bias: float = 3.0
+    train: bool = True
+
+    def make_cell(self):
+        return make_cell(self.cell, forget_bias=self.forget_bias) if self.cell == "lstm" else make_cell(self.cell)
+
+
+def models(exploding_gain: float, forget_bias: float) -> dict[str, Model]:
+    """Trained: a tanh RNN and an LSTM; at init only: the RNN with a scaled-up kernel, the LSTM with forget bias 1."""
+    return {
+        "tanh RNN": Model("simple_tanh"),
+        f"tanh RNN, U x {exploding_gain:g}": Model("simple_tanh", gain=exploding_gain, train=False),
+        f"LSTM, forget bias {forget_bias:g}": Model("lstm", forget_bias=forget_bias),
+        "LSTM, forget bias 1": Model("lstm", forget_bias=1.0, train=False),
+    }
+
+
+def init_model(model: Model, key: jax.Array, hidden_size: int) -> dict:
+    """The classifier's params (one input) with the recurrent kernel scaled by ``model.gain``."""
+    params = diagnostics.init_classifier(model.make_cell(), key, 1, hidden_size)
+    params["cell"]["recurrent_kernel"] = params["cell"]["recurrent_kernel"] * model.gain
+    return params
+
+
+def batch_loss(cell, params, batch, key):  # loss_fn for rnnjax.training.train
+    loss, accuracy = diagnostics.classifier_loss(cell, params, *batch)
+    return loss, {"loss": loss, "accuracy": accuracy}
+
+
+def train(config: Any, run: Run, name: str, model: Model, params: dict, key: jax.Array) -> dict:
+    """Adam (clipped at norm 1) on fresh first-bit batches ``fold_in(key, step)``; logs into ``run.sub(name)``."""
+    optimizer = make_optimizer(OptimizerConfig(learning_rate=config.learning_rate, clip_norm=1.0))
+    step = make_train_step(functools.partial(batch_loss, model.make_cell()), optimizer)
+
+    def batches(index):
+        return first_bit_task(jax.random.fold_in(key, index), config.batch_size, config.time_steps)
+
+    state = init_state(params, optimizer, jax.random.fold_in(key, 2**31))  # donated by the train step
+    sub_run = run.sub(name.replace(" ", "_").replace(",", ""))
+    return fit(state, step, batches, config.train_steps, run=sub_run, progress=False).params
+
+
+def gradient_ratios(curves: dict[str, dict]) -> dict[str, float]:
+    """||dlogit/dh_0|| / ||dlogit/dh_{T-1}|| of each curve: below 1 vanishes, above 1 explodes."""
+    return {label: float(curve["carry_gradient_norm"][0] / curve["carry_gradient_norm"][-1])
+            for label, curve in curves.items()}  # fmt: skip
+
+
+def study(config: Any, run: Run) -> dict:
+    """Curves of every model at init (and after training for the trained ones), eval loss and accuracy, ratios."""
+    key = jax.random.key(config.run.seed)
+    xs, labels = first_bit_task(jax.random.fold_in(key, EVAL_KEY), config.eval_batch, config.time_steps)
+    curves, results = {}, {}
+    for index, (name, model) in enumerate(models(config.exploding_gain, config.forget_bias).items()):
+        cell = model.make_cell()
+        params = init_model(model, jax.random.fold_in(key, index), config.hidden_size)
+        measure = jax.jit(functools.partial(diagnostics.gradient_flow_curves, cell, xs=xs))
+        curves[f"{name}, init"] = measure(params)
+        if model.train:
+            params = train(config, run, name, model, params, jax.random.fold_in(key, 100 + index))
+            curves[f"{name}, trained"] = measure(params)
+            loss, accuracy = diagnostics.classifier_loss(cell, params, xs, labels)
+            results[name] = {"eval_loss": float(loss), "eval_accuracy": float(accuracy)}
+    results[RATIO] = gradient_ratios(curves)
+    return {"curves": curves, "results": results}
+
+
+def plot(config: Any, run: Run, curves: dict) -> None:
+    """Both curve panels and the neuron picture into the run's plots and, when ``config.figures``, the docs."""
+    panels = {
+        "||d logit_T / dh_t|| (readout of the last step)": {k: v["carry_gradient_norm"] for k, v in curves.items()},
+        "||dh_T/dh_t||_2 (Jacobian product)": {k: v["jacobian_norm"] for k, v in curves.items()},
+    }
+    title = f"first-bit memory task, T = {config.time_steps}, hidden = {config.hidden_size}"
+    neurons = viz.draw_simple_rnn(make_cell("simple_tanh").init(jax.random.key(config.run.seed), 2, 3), steps=3)
+    folders = [run.path("plots")] + ([config.figures] if config.figures else [])
+    for folder in folders:
+        viz.gradient_flow(panels, os.path.join(folder, "gradient_flow.png"), title=title)
+        viz.save(neurons, os.path.join(folder, "simple_rnn_neurons.png"))
+
+
+def report(results: dict) -> str:
+    """One line per trained model (eval loss and accuracy) and the gradient ratio of every curve."""
+    lines = [f"- {model}: {values}" for model, values in results.items() if model != RATIO]
+    lines += [f"- {RATIO}, {label}: {ratio:.3g}" for label, ratio in results[RATIO].items()]
+    return "# Gradient flow\n\n" + "\n".join(lines) + "\n\n![gradient flow](plots/gradient_flow.png)\n"

@@ -81,8 +81,8 @@ def train_seeds(config: Any, run: Run, model: Captioner, pools, seeds: Sequence[
     states = recipes.train_many(
         functools.partial(loss_fn, model), functools.partial(model.init, image_shape=IMAGE_SHAPE), config.optimizer,
         seed_batches(pools, config.batch_size, seeds), config.steps, keys=jnp.stack([jax.random.key(s) for s in seeds]),
-        checkpoint_dir=run.checkpoint_dir, save_every=max(config.steps // 3, 1), run=run, per_run_batches=True,
-        description="caption")
+        checkpoint_dir=run.checkpoint_dir, save_every=recipes.checkpoint_interval(config.steps), run=run,
+        per_run_batches=True, description="caption")
     return states.params
 
 

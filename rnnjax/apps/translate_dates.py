@@ -91,8 +91,8 @@ def train_seeds(config: Any, run: Run, name: str, model: Seq2Seq, arrays, steps:
     states = recipes.train_many(
         functools.partial(loss_fn, model), functools.partial(model.init, input_size=config.embed_size), optimizer,
         seed_batches(arrays, config.batch_size, seeds), steps, keys=jnp.stack([jax.random.key(s) for s in seeds]),
-        checkpoint_dir=run.path("checkpoints", name), save_every=max(steps // 3, 1), run=PrefixedRun(run, name),
-        per_run_batches=True, description=name)
+        checkpoint_dir=run.path("checkpoints", name), save_every=recipes.checkpoint_interval(steps),
+        run=PrefixedRun(run, name), per_run_batches=True, description=name)
     return states.params
 
 

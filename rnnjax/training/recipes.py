@@ -115,6 +115,17 @@ def train_many(
     return states
 
 
+def checkpoint_interval(num_steps: int) -> int:
+    """About a third of the run and a multiple of the default ``log_every``, for :func:`train_many`'s ``save_every``.
+
+    ``fit_many`` compiles its scan once per chunk length and ends a chunk wherever a hook acts: an interval that
+    is a multiple of the logging interval keeps one length (40 steps logged every 10 and saved every 13 compiled 7).
+    """
+    _checks.positive_int("num_steps", num_steps)
+    log_every = max(1, min(50, num_steps // 4))
+    return log_every * max(1, num_steps // 3 // log_every)
+
+
 def _log_runs(run: Any, losses: np.ndarray, start: int, every: int) -> None:
     """Each run's mean of ``losses [runs, steps]`` over every ``every`` steps after ``start``, at the window's end."""
     for begin in range(0, losses.shape[1], every):

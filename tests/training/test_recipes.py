@@ -63,3 +63,16 @@ def test_train_many_equals_each_run_alone_and_logs_each_run(tmp_path):
     assert sorted(logged) == [2, 4, 5]  # windows of log_every steps, the last one shorter
     for step, record in logged.items():  # the mean over runs is what fit_many logs for the window
         assert np.isclose((record["train/loss_run0"] + record["train/loss_run1"]) / 2, means[step], rtol=1e-6)
+
+
+@pytest.mark.parametrize("num_steps", [1, 3, 7, 40, 150, 3000, 4001])
+def test_checkpoint_interval_keeps_fit_many_chunks_one_length(num_steps):
+    interval = recipes.checkpoint_interval(num_steps)
+    log_every = max(1, min(50, num_steps // 4))  # train_many's default
+    assert interval % log_every == 0 and 1 <= interval <= max(num_steps, 1)
+    stops, begin = set(), 0
+    while begin < num_steps:  # the chunks fit_many cuts with these hooks
+        stop = train._next_stop(begin, num_steps, None, (log_every, interval))
+        stops.add(stop - begin)
+        begin = stop
+    assert len(stops - {num_steps % log_every}) == 1  # one length, and perhaps a shorter last chunk

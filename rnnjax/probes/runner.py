@@ -171,11 +171,15 @@ def execute(
     progress: Progress,
     after_first: Callable[[Group, float], None] | None = None,
 ) -> None:
-    """Train each group and append its record as soon as it ends; ``after_first(group, seconds)`` after the first."""
+    """Train each group and append its record as soon as it ends; ``after_first(group, seconds)`` after the first.
+
+    Each group's program is compiled while the one before it runs, so a group's seconds (and CPU seconds) include
+    compiling the next one; the first group also compiles itself."""
     for number, group in enumerate(groups):
         progress.begin(group.label)
         cpu_start = time.process_time()
-        result = run_group(group)
+        following = groups[number + 1] if number + 1 < len(groups) else None
+        result = run_group(group, next_group=following)  # compiles the next group while this one runs
         append_record(records_path, group_record(group, result, time.process_time() - cpu_start))
         progress.finish(group.work, group.models)
         if number == 0 and after_first is not None:

@@ -88,8 +88,10 @@ def test_quick_report_builds_learns_and_rebuilds_from_its_records(tmp_path):
 
 
 def _start(root: pathlib.Path, name: str) -> subprocess.Popen:
-    command = [sys.executable, str(EXPERIMENT), "--quick", *TINY, "--only", "wiener", "--runs_root", str(root),
-               "--run-name", name]  # fmt: skip
+    # 3000 steps: each group trains for about a second, so the kill below lands while the second group runs (its
+    # program was compiled while the first one ran, so without them it would finish within one polling interval)
+    command = [sys.executable, str(EXPERIMENT), "--quick", *TINY, "--probe.steps", "3000", "--only", "wiener",
+               "--runs_root", str(root), "--run-name", name]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
 

@@ -156,3 +156,19 @@ def test_the_adam_phase_is_the_training_step_of_rnnjax_training():
     np.testing.assert_allclose(losses, expected, rtol=1e-12)
     np.testing.assert_allclose(trained["w"], state.params["w"], rtol=1e-12)
     assert len({float(v) for v in losses}) == config.steps  # the steps really differ
+
+
+def test_a_group_compiled_ahead_gives_the_results_of_one_compiled_on_the_spot():
+    """run_group(group, next_group) compiles the next program while the group runs; the next group's results
+    are the same as when it compiles for itself, and the ahead-compiled program is used once, then dropped."""
+    from rnnjax.probes import sweep as sweep_module
+
+    target = targets.kernel_target("exp", targets.exponential_kernel(0.7, 32))
+    first, second = plan_groups(target, [ModelSpec("gru"), ModelSpec("linear")], (3,), (0, 1), (0,), TINY, "s")
+    sweep_module.run_group(first, next_group=second)
+    assert len(sweep_module._COMPILED_AHEAD) == 1  # noqa: SLF001 (the cache under test)
+    ahead = sweep_module.run_group(second)
+    assert not sweep_module._COMPILED_AHEAD  # noqa: SLF001
+    on_the_spot = sweep_module.run_group(second)
+    for a, b in zip(ahead.records, on_the_spot.records):
+        assert a["nmse_test"] == b["nmse_test"] and a["nmse_train"] == b["nmse_train"]

@@ -38,8 +38,9 @@ class SentimentConfig:
     """chance that a word of a training sentence is replaced by <unk>."""
     dropout: float = 0.5
     """dropout on the embedded words."""
-    hybrid: bool = False
-    """add the bag-of-words logit (out of fold on train) to the readout with a learned scale."""
+    hybrid: bool = True
+    """add the bag-of-words logit (out of fold on train) to the readout with a learned scale; chosen on validation
+    (2026-11-29, 3 seeds, 1,060 sentences): 80.0% vs 77.5% for the plain LSTM."""
     seeds: int = 3
     batch_size: int = 64
     num_steps: int = 600

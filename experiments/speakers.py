@@ -33,11 +33,12 @@ class SpeakersConfig:
     bidirectional: bool = True
     poolings: tuple[str, ...] = ("mean",)
     """poolings over valid frames, concatenated (mean, max, last)."""
-    deltas: bool = False
+    deltas: bool = True
     """append centred frame differences to the 12 coefficients."""
     input_noise: float = 0.5
     dropout: float = 0.5
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
+    """chosen on validation (2026-11-29, 5 seeds, 81 held-out utterances): deltas + smoothing 0.1 99.26% vs 97.04%."""
     seeds: int = 5
     batch_size: int = 32
     num_steps: int = 1000

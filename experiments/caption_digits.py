@@ -1,10 +1,10 @@
 """Captioning strips of 2-4 handwritten digits ("three one four"): CNN vector -> GRU decoder, trained jointly.
 
 Digit scans are split into train/test pools before tiling, so test strips show unseen scans. Each seed has its own
-split, strips and initialisation; all seeds train at once in one ``fit_many``. Target: >= 90% caption exact match
-(beam search) on every seed; the report gives per-seed exact match with Wilson intervals, the mean, spread and
-95% t-interval over seeds, and a PCA of single-digit vectors. Model, training, evaluation and report:
-rnnjax/apps/caption_digits.py.
+split, strips and initialisation (seeds train one after another: vmapped convolutions are slow on CPU).
+Target: >= 90% caption exact match (beam search) on every seed; the report gives per-seed exact match with
+Wilson intervals, the mean, spread and 95% t-interval over seeds, and a PCA of single-digit vectors. Model,
+training, evaluation and report: rnnjax/apps/caption_digits.py.
 
     python experiments/caption_digits.py [--quick] [--seeds 3] [--steps 3000] [--runs_root runs]
 """
@@ -68,7 +68,7 @@ def main(argv=None) -> dict:
     run.write_results(results)
     app.plot_captions(run.plot_path("test_captions"), tests[0].images, results["seeds"][0]["examples"])
     app.plot_pca(run.plot_path("vector_pca"), model, app.one_seed(params, 0), pools[0])
-    learning_curves(run, [f"train/loss_run{i}" for i in range(config.seeds)], run.plot_path("loss"), log_y=True)
+    learning_curves(run, [f"seed{seed}/train/loss" for seed in seeds], run.plot_path("loss"), log_y=True)
     run.write_report(app.report(config, results))
     return results
 

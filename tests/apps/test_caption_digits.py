@@ -46,19 +46,15 @@ def test_caption_seeds_stacked_equals_each_seed_alone(tiny):
             assert stacked[index] == [captions.decode_tokens(row) for row in np.asarray(tokens)]
 
 
-def test_seed_batches_tile_each_seeds_own_scans():
-    """Seed 0's pool holds only 0.25-valued scans of "one", seed 1's only 0.75-valued scans of "seven"."""
-    pools = [captions.DigitPools(np.full((5, 8, 8), value, np.float32), np.full(5, digit), None, None)
-             for value, digit in ((0.25, 1), (0.75, 7))]
-    batch = jax.jit(app.seed_batches(pools, 6, seeds=[0, 1]))(jnp.int32(3))
-    for index, (value, digit) in enumerate(((0.25, 1), (0.75, 7))):
-        images, tokens = np.asarray(batch["images"][index]), np.asarray(batch["tokens"][index])
-        assert set(np.unique(images)) <= {0.0, value} and images.max() == value
-        assert set(captions.decode_tokens(row) for row in tokens) <= {" ".join([captions.WORDS[digit]] * n)
-                                                                       for n in (2, 3, 4)}
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(1), app.DATA_STREAM), 3)  # seed 1, step 3
-    expected = captions.tile_on_device(key, jnp.asarray(pools[1].train_images), jnp.asarray(pools[1].train_labels), 6)
-    np.testing.assert_array_equal(batch["tokens"][1], expected["tokens"])
+def test_seed_strips_draw_from_the_seeds_own_scans():
+    """A pool of 0.75-valued scans of "seven": every strip shows only those, captioned in sevens."""
+    images, labels = jnp.full((5, 8, 8), 0.75), jnp.full(5, 7)
+    batch = jax.jit(app.seed_strips, static_argnums=3)(jax.random.key(1), images, labels, 6, jnp.int32(3))
+    assert set(np.unique(np.asarray(batch["images"]))) <= {0.0, 0.75}
+    assert {captions.decode_tokens(row) for row in np.asarray(batch["tokens"])} <= {" ".join(["seven"] * n)
+                                                                                   for n in (2, 3, 4)}
+    expected = captions.tile_on_device(jax.random.fold_in(jax.random.key(1), 3), images, labels, 6)
+    np.testing.assert_array_equal(batch["tokens"], expected["tokens"])
 
 
 def test_scores_count_by_hand():

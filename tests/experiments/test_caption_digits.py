@@ -1,4 +1,4 @@
-"""Digit captioning: the --quick run (2 seeds in one fit_many, each with its own scan split)."""
+"""Digit captioning: the --quick run (2 seeds, each with its own scan split)."""
 
 import numpy as np
 from experiment_helpers import in_unit, logged, run_quick
@@ -10,8 +10,8 @@ def test_caption_digits_quick(tmp_path):
     # 40 steps do not caption yet (word accuracy ~ chance) but the loss falls: measured 2.41 (steps 1-10) -> 1.99
     # (steps 31-40); a uniform guess over the 13 tokens costs ln 13 = 2.56, and a model that does not train stays there.
     folder = tmp_path / "caption_digits" / "quick"
-    for index in range(2):
-        losses = logged(folder, f"train/loss_run{index}")
+    for seed in range(2):
+        losses = logged(folder, f"seed{seed}/train/loss")
         assert len(losses) == 4 and losses[-1] < min(2.2, 0.9 * losses[0])
     seeds = results["seeds"]
     assert [seed["seed"] for seed in seeds] == [0, 1]

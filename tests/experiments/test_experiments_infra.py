@@ -15,10 +15,12 @@ from rnnjax.training.tensorboard import read_events
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 EXPECTED = {
-    "weather": ["test_mae_rnn", "test_mae_persistence", "test_mae_ridge"],
+    "weather": ["test_mae_rnn", "test_mae_persistence", "test_mae_ridge", "test_mae_single_seed_summary",
+                "single_seeds_vs_ridge", "ensemble_vs_ridge", "every_seed_beats_ridge"],
     "sentiment": ["test_accuracy", "baseline_bag_of_words", "against_baseline", "val_accuracy_per_seed"],
     "speakers": ["test_accuracy", "test_accuracy_per_seed", "against_baseline", "baseline_statistics_logreg"],
-    "shakespeare": ["val_nats_per_char", "val_bits_per_char", "samples"],
+    "shakespeare": ["val_nats_per_char", "val_bits_per_char", "samples", "val_nats_per_char_per_seed",
+                    "val_nats_per_char_summary"],
 }
 
 
@@ -35,8 +37,8 @@ QUALITY = {
     # standard error 0.017.
     "sentiment": lambda r: min(r["against_baseline"]["accuracy"]["values"]) > 0.6
     and r["baseline_bag_of_words"]["test_accuracy"] > 0.6,
-    # 30 steps on 100k characters: 3.28 nats/char; a uniform guess over the 82-character alphabet costs 4.41.
-    "shakespeare": lambda r: r["val_nats_per_char"] < math.log(r["corpus_chars"]["alphabet"]) - 0.5,
+    # 30 steps on 100k characters, 2 seeds: 3.277 and 3.283 nats/char; a uniform guess over 82 characters costs 4.41.
+    "shakespeare": lambda r: max(r["val_nats_per_char_per_seed"]) < math.log(r["corpus_chars"]["alphabet"]) - 0.5,
 }
 
 

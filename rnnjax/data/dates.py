@@ -122,7 +122,8 @@ def make_date_corpus(
     """Random dates; ``num_test_years`` whole years of 1950-2049 (chosen by seed) are test-only.
 
     Training dates come from the other years of the inclusive range ``train_years`` (1950-2049 by default; a wider
-    range such as (1000, 2999) shows ISO -> German every digit in every year position, see experiments/translate_dates.py).
+    range such as (1000, 2999) shows ISO -> German every digit in every year position, see
+    experiments/translate_dates.py).
     """
     direction = Direction(direction)
     all_years = np.arange(FIRST_YEAR, LAST_YEAR + 1)

@@ -16,13 +16,16 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from rnnjax.apps import sentiment
+import jax
+
+from rnnjax.apps import sentiment, sentiment_pretrain
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
 from rnnjax.data.sentiment import load_sentiment
 from rnnjax.training import train
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
+from rnnjax.training.recipes import PrefixedRun
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +51,8 @@ class SentimentConfig:
     optimizer: train.OptimizerConfig = train.OptimizerConfig(
         learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=600, weight_decay=1e-4, name="adamw"
     )
+    pretrain: sentiment_pretrain.PretrainConfig = sentiment_pretrain.PretrainConfig()
+    """language-model pretraining (Dai & Le 2015) and PPMI-SVD embeddings, from train + unlabeled snippets."""
     regularisation: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     """inverse regularisation strengths C of the baseline, chosen on validation."""
     limit: int | None = None
@@ -79,10 +84,14 @@ def main(argv: list[str] | None = None) -> dict:
     encoder = RNN(make_cell(config.cell), config.hidden_size, bidirectional=config.bidirectional)
     model = sentiment.SentimentModel(encoder, len(data.vocabulary), config.embed_size, config.pooling, config.hybrid)
     best = sentiment.BestPerSeed(model, data.val, baseline["val_logits"], config.eval_every)
-    seconds = sentiment.train_seeds(model, data, baseline, best, config, run)
+    keys = jax.random.split(jax.random.key(config.run.seed + 7), config.seeds)
+    pretrained, pretrain_seconds = sentiment_pretrain.pretrain(model, data, config.pretrain, keys,
+                                                               PrefixedRun(run, "pretrain"))  # fmt: skip
+    seconds = sentiment.train_seeds(model, data, baseline, best, config, run, pretrained)
     with Checkpointer(run.checkpoint_dir, save_every=1, keep=1) as checkpointer:
         checkpointer.save(config.num_steps, best.params)  # each seed's best-on-validation params, stacked
-    results = sentiment.evaluate(model, data, baseline, best) | {"train_seconds_all_seeds": seconds}
+    results = sentiment.evaluate(model, data, baseline, best)
+    results |= {"train_seconds_all_seeds": seconds, "pretrain_seconds_all_seeds": pretrain_seconds}
     run.write_results(results)
     sentiment.write_report(run, config, results, len(data.vocabulary))
     return results

@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+import numpy as np
+
 from rnnjax.apps import speakers
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
@@ -43,23 +45,29 @@ class SpeakersConfig:
     batch_size: int = 32
     num_steps: int = 1000
     chunk_steps: int = 250
-    val_fraction: float = 0.1
+    val_fraction: float = 0.0
     """part of the 270 training utterances held out for validation (stratified, seeded)."""
+    cv_folds: int = 5
+    """cross-validation runs trained next to the seeds, each without one fold of the training utterances (0: none);
+    their out-of-fold accuracy is the validation number when the seeds train on all 270."""
     optimizer: train.OptimizerConfig = train.OptimizerConfig(
         learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=1000, weight_decay=1e-2, name="adamw"
     )
     run: RunField = RunConfig()
 
     def __post_init__(self):
-        require_positive(self, "hidden_size", "num_layers", "seeds", "batch_size", "num_steps", "chunk_steps",
-                         "val_fraction")  # fmt: skip
+        require_positive(self, "hidden_size", "num_layers", "seeds", "batch_size", "num_steps", "chunk_steps")
         if self.seeds < 2:
             raise ValueError(f"seeds must be >= 2 for an interval over seeds; got {self.seeds}")
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            raise ValueError(f"cv_folds must be 0 or >= 2; got {self.cv_folds}")
+        if not 0.0 <= self.val_fraction < 1.0 or (self.val_fraction == 0.0 and not self.cv_folds):
+            raise ValueError(f"val_fraction must be in [0, 1), and > 0 when cv_folds is 0; got {self.val_fraction}")
 
     @classmethod
     def quick(cls):
         optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=60)
-        return cls(hidden_size=16, seeds=2, num_steps=60, chunk_steps=30, optimizer=optimizer,
+        return cls(hidden_size=16, seeds=2, cv_folds=2, num_steps=60, chunk_steps=30, optimizer=optimizer,
                    run=RunConfig.quick())  # fmt: skip
 
 
@@ -70,11 +78,14 @@ def main(argv: list[str] | None = None) -> dict:
     encoder = RNN(make_cell(config.cell), config.hidden_size, num_layers=config.num_layers,
                   bidirectional=config.bidirectional)  # fmt: skip
     model = speakers.SpeakerModel(encoder, config.poolings, config.deltas)
-    states, metrics, seconds = speakers.train_seeds(model, data, config)
-    speakers.log_losses(run, metrics)
+    folds = speakers.cross_validation_masks(data.train.labels, config.cv_folds, config.run.seed) if config.cv_folds \
+        else np.zeros((0, len(data.train.labels)), bool)  # fmt: skip
+    masks = np.concatenate([np.ones((config.seeds, len(data.train.labels)), bool), folds])
+    states, metrics, seconds = speakers.train_seeds(model, data, config, masks)
+    speakers.log_losses(run, metrics, config.seeds)
     with Checkpointer(run.checkpoint_dir, save_every=1, keep=1) as checkpointer:
-        checkpointer.save(config.num_steps, states)  # all seeds, stacked
-    results = speakers.evaluate(model, states.params, data) | {"train_seconds_all_seeds": seconds}
+        checkpointer.save(config.num_steps, states)  # the seeds, then the cross-validation runs, stacked
+    results = speakers.evaluate(model, states.params, data, folds) | {"train_seconds_all_seeds": seconds}
     run.write_results(results)
     speakers.write_report(run, config, results)
     return results

@@ -13,18 +13,19 @@ from collections.abc import Sequence
 from rnnjax.training import stats
 
 
-def seed_rows(comparison: dict, val_accuracy: Sequence[float], baseline_name: str = "baseline") -> list[dict]:
-    """Per seed: validation and test accuracy, the test Wilson interval, discordant items and McNemar p."""
+def seed_rows(comparison: dict, val_accuracy: Sequence[float] | None, baseline_name: str = "baseline") -> list[dict]:
+    """Per seed: validation (unless None) and test accuracy, the test Wilson interval, discordant items, McNemar p."""
     accuracy = comparison["accuracy"]["values"]
-    if len(val_accuracy) != len(accuracy):
+    if val_accuracy is not None and len(val_accuracy) != len(accuracy):
         raise ValueError(f"val_accuracy must hold one value per seed ({len(accuracy)}); got {len(val_accuracy)}")
     rows = []
-    for seed, (val, test, (low, high), paired) in enumerate(
-        zip(val_accuracy, accuracy, comparison["wilson_per_seed"], comparison["mcnemar_per_seed"])
+    for seed, (test, (low, high), paired) in enumerate(
+        zip(accuracy, comparison["wilson_per_seed"], comparison["mcnemar_per_seed"])
     ):
-        rows.append({"seed": seed, "val accuracy": val, "test accuracy": test,
-                     "test 95% Wilson": f"{low:.4f}-{high:.4f}", "only RNN right": paired["only_first"],
-                     f"only {baseline_name} right": paired["only_second"], "McNemar p": paired["p_value"]})  # fmt: skip
+        row = {"seed": seed} | ({} if val_accuracy is None else {"val accuracy": val_accuracy[seed]})
+        rows.append(row | {"test accuracy": test, "test 95% Wilson": f"{low:.4f}-{high:.4f}",
+                           "only RNN right": paired["only_first"], f"only {baseline_name} right": paired["only_second"],
+                           "McNemar p": paired["p_value"]})  # fmt: skip
     return rows
 
 

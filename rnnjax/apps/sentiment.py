@@ -27,6 +27,7 @@ import numpy as np
 
 from rnnjax import _checks
 from rnnjax.analysis import plots
+from rnnjax.apps import sentiment_pretrain
 from rnnjax.apps.comparison import pooled_statement, seed_rows
 from rnnjax.core.unroll import RNN
 from rnnjax.data import device_batch_indices
@@ -174,11 +175,13 @@ def _leading(mask: np.ndarray, like: jax.Array) -> jax.Array:
     return jnp.asarray(mask).reshape(mask.shape + (1,) * (like.ndim - 1))
 
 
-def train_seeds(model: SentimentModel, data: Sentiment, baseline: dict, best: BestPerSeed, config: Any, run: Any):
+def train_seeds(model: SentimentModel, data: Sentiment, baseline: dict, best: BestPerSeed, config: Any, run: Any,
+                pretrained: dict | None = None) -> float:  # fmt: skip
     """``config.seeds`` models in one ``fit_many``, validated every ``config.eval_every`` steps; returns seconds.
 
     ``config`` needs seeds, batch_size, num_steps, eval_every, word_dropout, dropout, optimizer and run.seed. The
-    best params per seed are in ``best.params`` afterwards.
+    best params per seed are in ``best.params`` afterwards. ``pretrained`` (stacked [seeds, ...] ``embedding`` and
+    ``encoder``, :func:`rnnjax.apps.sentiment_pretrain.pretrain`) replaces the random start of those params.
     """
     arrays = (data.train.tokens, data.train.lengths, baseline["train_logits"], data.train.labels)
     tokens, lengths, baseline_logits, labels = (jnp.asarray(a) for a in arrays)
@@ -191,6 +194,8 @@ def train_seeds(model: SentimentModel, data: Sentiment, baseline: dict, best: Be
     loss_fn = functools.partial(sentiment_loss, model, (config.word_dropout, config.dropout))
     optimizer = train.make_optimizer(config.optimizer)
     states = train.init_many(model.init, optimizer, jax.random.split(jax.random.key(config.run.seed), config.seeds))
+    if pretrained is not None:
+        states = sentiment_pretrain.with_pretrained(states, pretrained)
     started = time.perf_counter()
     train.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps, run=run, eval_fn=best,
                    eval_every=config.eval_every, log_every=config.eval_every, description="sentiment")  # fmt: skip
@@ -220,7 +225,13 @@ def model_text(config: Any) -> str:
     name = ("Bi" if config.bidirectional else "") + config.cell.upper()
     hybrid = " + bag-of-words logit in the readout" if config.hybrid else ""
     pooling = SentencePooling(config.pooling).value
-    return (f"{name}-{config.hidden_size}, {pooling} pooling, embeddings {config.embed_size} trained from scratch "
+    pretrain, start = config.pretrain, "trained from scratch"
+    text = "the training sentences" + (" and 13,098 unlabeled snippets" if pretrain.unlabeled else "")
+    if pretrain.svd_embeddings:
+        start = f"started from the PPMI-SVD of {text}"
+    if pretrain.steps:
+        start += f", embedding and encoder pretrained as a language model for {pretrain.steps} steps on {text}"
+    return (f"{name}-{config.hidden_size}, {pooling} pooling, embeddings {config.embed_size} {start} "
             f"(word dropout {config.word_dropout}, dropout {config.dropout}){hybrid}")  # fmt: skip
 
 

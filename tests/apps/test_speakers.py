@@ -85,3 +85,52 @@ def test_report_rows_and_pooled_statement_follow_the_comparison():
     assert "contains the baseline's accuracy" in text and "on 0, worse on 1, not distinguishable on 2 of 3" in text
     with pytest.raises(ValueError, match="val_accuracy"):
         comparison.seed_rows(strong, [1.0], "logreg")
+    assert "val accuracy" not in comparison.seed_rows(strong, None, "logreg")[0]
+
+
+def test_cross_validation_masks_hold_out_each_example_once_stratified():
+    labels = np.repeat(np.arange(3), 10)
+    masks = speakers.cross_validation_masks(labels, folds=5, seed=0)
+    np.testing.assert_array_equal((~masks).sum(0), np.ones(30))
+    for fold in ~masks:  # two utterances of each speaker per fold
+        np.testing.assert_array_equal(np.bincount(labels[fold], minlength=3), [2, 2, 2])
+    with pytest.raises(ValueError, match="folds"):
+        speakers.cross_validation_masks(labels, folds=1, seed=0)
+
+
+def test_subset_batches_are_epoch_permutations_of_each_runs_subset(key):
+    masks = jnp.asarray(np.stack([np.ones(12, bool), np.arange(12) % 3 != 0]))  # 12 and 8 utterances
+    draw = jax.jit(jax.vmap(speakers.subset_batch_indices, (None, None, 0, None)), static_argnums=3)
+    batches = np.stack([np.asarray(draw(key, jnp.int32(step), masks, 4)) for step in range(6)], 1)  # [runs, 6, 4]
+    np.testing.assert_array_equal(np.sort(batches[0, :3].ravel()), np.arange(12))  # one epoch: 3 batches
+    np.testing.assert_array_equal(np.sort(batches[1, :2].ravel()), np.flatnonzero(np.asarray(masks[1])))  # 2 batches
+    assert not np.array_equal(batches[1, :2], batches[1, 2:4])  # the next epoch is another permutation
+
+
+def test_cross_validation_counts_each_example_with_the_fold_that_held_it_out():
+    labels = np.array([0, 1, 2, 0])
+    masks = np.array([[False, False, True, True], [True, True, False, False]])
+    probabilities = np.zeros((2, 4, 3))
+    probabilities[0, [0, 1, 2, 3], [0, 2, 2, 1]] = 1.0  # fold 0 (held out 0, 1): right on 0, wrong on 1
+    probabilities[1, [0, 1, 2, 3], [1, 1, 2, 1]] = 1.0  # fold 1 (held out 2, 3): right on 2, wrong on 3
+    result = speakers.cross_validation(probabilities, masks, labels)
+    assert result["accuracy"] == 0.5 and result["errors"] == 2 and result["accuracy_per_fold"] == [0.5, 0.5]
+    with pytest.raises(ValueError, match="exactly once"):
+        speakers.cross_validation(probabilities, np.ones((2, 4), bool), labels)
+
+
+def test_evaluate_splits_the_seeds_from_the_fold_runs(key):
+    """Seeds first, fold runs after: the seed numbers come from the first runs only, the CV from the last."""
+    model = make_model(deltas=False, poolings=("mean",))
+    train_split, test_split = random_split(4, count=8), random_split(5, count=9)
+    empty = Split(train_split.frames[:0], train_split.lengths[:0], train_split.labels[:0])
+    data = speakers.Speakers(train_split, empty, test_split, np.zeros(12), np.ones(12))
+    params = jax.vmap(model.init)(jax.random.split(key, 4))
+    folds = speakers.cross_validation_masks(train_split.labels, folds=2, seed=0)
+    results = speakers.evaluate(model, params, data, folds)
+    seeds_alone = speakers.seed_probabilities(model, jax.tree.map(lambda p: p[:2], params), test_split)
+    np.testing.assert_allclose(results["test_accuracy_per_seed"],
+                               (seeds_alone.argmax(-1) == test_split.labels).mean(-1))  # fmt: skip
+    folds_alone = speakers.seed_probabilities(model, jax.tree.map(lambda p: p[2:], params), train_split)
+    assert results["cross_validation"] == speakers.cross_validation(folds_alone, folds, train_split.labels)
+    assert "val_accuracy" not in results

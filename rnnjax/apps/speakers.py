@@ -86,14 +86,29 @@ class SpeakerModel:
         return dense(params["readout"], self.features(params, frames, lengths))
 
 
-def speaker_loss(model: SpeakerModel, regularisation: tuple[float, float, float], params, batch, key):
-    """Cross-entropy (label smoothing) with Gaussian noise on the frames and dropout before the readout.
+def drop_frames(key: jax.Array, frames: jax.Array, lengths: jax.Array, rate: float) -> tuple[jax.Array, jax.Array]:
+    """Each valid frame but the first removed with chance ``rate``, the kept ones moved to the front in order
+    (a random speed-up); returns (frames zero after the new lengths, new lengths)."""
+    valid = length_mask(lengths, frames.shape[1])
+    keep = valid & (jax.random.bernoulli(key, 1.0 - rate, valid.shape) | (jnp.arange(frames.shape[1]) == 0))
+    order = jnp.argsort(~keep, axis=1, stable=True)  # kept frames first, in their order
+    kept = keep.sum(1).astype(lengths.dtype)
+    moved = jnp.take_along_axis(frames, order[..., None], axis=1)
+    return jnp.where(length_mask(kept, frames.shape[1])[..., None], moved, 0.0), kept
 
-    ``regularisation`` is (input noise sd, dropout rate, label smoothing); bind it with functools.partial.
+
+def speaker_loss(model: SpeakerModel, regularisation: tuple[float, ...], params, batch, key):
+    """Cross-entropy (label smoothing) with frame dropping, Gaussian noise on the frames and dropout before the
+    readout.
+
+    ``regularisation`` is (input noise sd, dropout rate, label smoothing, frame drop rate); bind it with
+    functools.partial.
     """
-    input_noise, dropout, smoothing = regularisation
+    input_noise, dropout, smoothing, frame_drop = regularisation
     frames, lengths, labels = batch
-    noise_key, drop_key = jax.random.split(key)
+    noise_key, drop_key, frame_key = jax.random.split(key, 3)
+    if frame_drop:
+        frames, lengths = drop_frames(frame_key, frames, lengths, frame_drop)
     noisy = frames + input_noise * jax.random.normal(noise_key, frames.shape)
     features = model.features(params, noisy, lengths)
     keep = jax.random.bernoulli(drop_key, 1.0 - dropout, features.shape)
@@ -127,8 +142,8 @@ def train_seeds(model: SpeakerModel, data: Speakers, config: Any, masks: np.ndar
     """One model per row of ``masks`` (bool [runs, train examples]: the utterances that run trains on), all at
     once (fit_many); returns the stacked states, train metrics and seconds.
 
-    ``config`` needs batch_size, num_steps, chunk_steps, input_noise, dropout, label_smoothing, optimizer and
-    run.seed; each run has its own initialisation, noise and data order.
+    ``config`` needs batch_size, num_steps, chunk_steps, input_noise, dropout, label_smoothing, frame_drop,
+    optimizer and run.seed; each run has its own initialisation, noise and data order.
     """
     frames, lengths, labels = (jnp.asarray(a) for a in data.train)  # on device for the scan
     data_key, masks = jax.random.key(config.run.seed + 1000), jnp.asarray(masks)
@@ -138,7 +153,7 @@ def train_seeds(model: SpeakerModel, data: Speakers, config: Any, masks: np.ndar
         index = jax.vmap(subset_batch_indices, (0, None, 0, None))(run_keys, step, masks, config.batch_size)
         return frames[index], lengths[index], labels[index]  # [runs, batch, ...]
 
-    regularisation = (config.input_noise, config.dropout, config.label_smoothing)
+    regularisation = (config.input_noise, config.dropout, config.label_smoothing, config.frame_drop)
     loss_fn = functools.partial(speaker_loss, model, regularisation)
     optimizer = train.make_optimizer(config.optimizer)
     states = train.init_many(model.init, optimizer, jax.random.split(jax.random.key(config.run.seed), len(masks)))

@@ -134,3 +134,20 @@ def test_evaluate_splits_the_seeds_from_the_fold_runs(key):
     folds_alone = speakers.seed_probabilities(model, jax.tree.map(lambda p: p[2:], params), train_split)
     assert results["cross_validation"] == speakers.cross_validation(folds_alone, folds, train_split.labels)
     assert "val_accuracy" not in results
+
+
+def test_drop_frames_moves_the_kept_frames_to_the_front(key):
+    split = random_split(6, count=8)
+    frames, lengths = (jnp.asarray(a) for a in (split.frames, split.lengths))
+    dropped, kept = speakers.drop_frames(key, frames, lengths, 0.4)
+    dropped, kept = np.asarray(dropped), np.asarray(kept)
+    assert np.all(kept >= 1) and np.all(kept <= split.lengths) and kept.sum() < split.lengths.sum()
+    for row in range(8):  # the kept frames are a subsequence of the valid frames, starting with the first
+        valid = [tuple(f) for f in split.frames[row, : split.lengths[row]]]
+        remaining = iter(valid)
+        assert tuple(dropped[row, 0]) == valid[0]
+        assert all(tuple(f) in remaining for f in dropped[row, : kept[row]])
+        np.testing.assert_array_equal(dropped[row, kept[row] :], 0.0)
+    same, unchanged = speakers.drop_frames(key, frames, lengths, 0.0)
+    np.testing.assert_array_equal(same, frames)
+    np.testing.assert_array_equal(unchanged, lengths)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from rnnjax.probes.progress import Progress, format_seconds
 from rnnjax.probes.studies import StudyPlan
-from rnnjax.probes.sweep import Group, run_group
+from rnnjax.probes.sweep import COMPILE_THREADS, Group, cancel_ahead, run_group
 from rnnjax.training.runs import to_jsonable
 
 RECORDS = "records.jsonl"
@@ -173,17 +173,20 @@ def execute(
 ) -> None:
     """Train each group and append its record as soon as it ends; ``after_first(group, seconds)`` after the first.
 
-    Each group's program is compiled while the one before it runs, so a group's seconds (and CPU seconds) include
-    compiling the next one; the first group also compiles itself."""
-    for number, group in enumerate(groups):
-        progress.begin(group.label)
-        cpu_start = time.process_time()
-        following = groups[number + 1] if number + 1 < len(groups) else None
-        result = run_group(group, next_group=following)  # compiles the next group while this one runs
-        append_record(records_path, group_record(group, result, time.process_time() - cpu_start))
-        progress.finish(group.work, group.models)
-        if number == 0 and after_first is not None:
-            after_first(group, result.seconds)
+    The programs of the next :data:`~rnnjax.probes.sweep.COMPILE_THREADS` groups compile in the background while
+    a group runs, so a group's seconds (and process CPU seconds) include compiling later ones, and the first
+    group's include compiling itself."""
+    try:
+        for number, group in enumerate(groups):
+            progress.begin(group.label)
+            cpu_start = time.process_time()
+            result = run_group(group, ahead=groups[number + 1 : number + 1 + COMPILE_THREADS])
+            append_record(records_path, group_record(group, result, time.process_time() - cpu_start))
+            progress.finish(group.work, group.models)
+            if number == 0 and after_first is not None:
+                after_first(group, result.seconds)
+    finally:
+        cancel_ahead()  # a failed or stopped run leaves no compile queued behind it
 
 
 def estimate_seconds(groups: Sequence[Group], measured: Group, seconds: float) -> float:

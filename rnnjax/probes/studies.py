@@ -28,8 +28,9 @@ LINEAR = ModelSpec("linear_dense", readout=Readout.NONE, label="linear")
 class ProbeConfig:
     """Sizes of the studies (defaults: ~5 minutes on 2 idle CPU cores). See :meth:`quick` and :meth:`full`.
 
-    ``fast_compile`` (XLA optimisation level 0) halves compile time, a win for the short float32 groups; the float64
-    L-BFGS studies 2 and 3 always compile optimised (level 0 made study 3's width-2 group take 181 CPU-s, not 37).
+    ``fast_compile`` compiles every group at XLA optimisation level 1 instead of 3: on CPU the default run spends
+    most of its time compiling (28 programs), and level 1 compiles 20-45% faster with steps about as fast
+    (:data:`rnnjax.probes.sweep.FAST_COMPILE_LEVEL`).
     """
 
     seeds: tuple[int, ...] = (0, 1)
@@ -175,9 +176,7 @@ def _width_family(config: ProbeConfig) -> list[targets.Target]:
 
 def width_thresholds(config: ProbeConfig) -> StudyPlan:
     """Study 2: order-4 state-space target and a delay-d copy vs width, float64 with Adam then L-BFGS."""
-    train = config.train(
-        dtype="float64", lbfgs_steps=config.lbfgs_steps, batch_size=config.train_size, fast_compile=False
-    )
+    train = config.train(dtype="float64", lbfgs_steps=config.lbfgs_steps, batch_size=config.train_size)
     groups = plan_groups(
         _width_family(config), [LINEAR], widths=config.order_widths, seeds=config.seeds, config=train, study="width"
     )
@@ -212,9 +211,7 @@ def _memory_family(config: ProbeConfig) -> list[targets.Target]:
 
 def memory(config: ProbeConfig) -> StudyPlan:
     """Study 3: exponential vs power-law vs delayed-bump kernels vs width (float64, Adam then L-BFGS, as study 2)."""
-    train = config.train(
-        dtype="float64", lbfgs_steps=config.lbfgs_steps, batch_size=config.train_size, fast_compile=False
-    )
+    train = config.train(dtype="float64", lbfgs_steps=config.lbfgs_steps, batch_size=config.train_size)
     groups = plan_groups(
         _memory_family(config), [LINEAR], widths=config.memory_widths, seeds=config.seeds, config=train,
         study="memory", evaluate=step_responses,
@@ -278,7 +275,7 @@ def non_fading(config: ProbeConfig) -> StudyPlan:
     family = [targets.parity(), targets.counting()]
     specs = [ModelSpec("linear_diagonal", readout=Readout.NONE, label="linear_diagonal")]
     specs += [ModelSpec(cell) for cell in config.parity_cells]
-    train = config.train(length=config.parity_length, steps=config.parity_steps, fast_compile=False)
+    train = config.train(length=config.parity_length, steps=config.parity_steps)
     groups = plan_groups(family, specs, widths=(config.width,), seeds=config.seeds, config=train, study="non_fading")
     return StudyPlan(tuple(groups), _no_theory)
 

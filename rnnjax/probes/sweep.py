@@ -12,9 +12,11 @@ a sweep, :func:`run_group` trains one, and :func:`sweep` is the two in a loop (w
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import itertools
+import os
 import time
 from typing import Any, Callable, Sequence
 
@@ -56,8 +58,9 @@ class TrainConfig:
         number of labelled steps, so about the same 95% interval (:func:`rnnjax.probes.statistics.nmse_interval`).
       long_factors: test lengths as multiples of T; the last one is reported as ``nmse_test_long``.
       dtype: 'float32' or 'float64' (float64 needs jax_enable_x64).
-      fast_compile: compile with XLA backend optimisation level 0: about half the compile time, slower steps
-        (a win for short CPU runs, where compiling dominates).
+      fast_compile: compile at XLA backend optimisation level :data:`FAST_COMPILE_LEVEL` (1) instead of 3:
+        compiling takes 20-45% less time and the steps run about as fast (on CPU, where compiling dominates a
+        short group).
     """
 
     length: int = 32
@@ -204,10 +207,22 @@ def _shard(*arrays):
     return tuple(jax.device_put(a, sharding) for a in arrays)
 
 
+FAST_COMPILE_LEVEL = 1
+"""XLA backend optimisation level of ``TrainConfig.fast_compile`` (the default is 3). Measured on the 2-core VM,
+compile + run of one group at levels 0 / 1 / 3: causal GRU (18 models, T=32) - / 7.3 + 10.0 / 13.6 + 14.9 s;
+float64 L-BFGS width group - / 10.6 + 4.0 / 16.4 + 4.4 s (level 0 made study 3's groups 5-7x slower to run);
+encoder-decoder GRU with attention 7.9 + 7.3 / 10.7 + 2.0 s; 3-layer ReLU RNN 7.7 + 4.8 / 9.2 + 1.6 s."""
+
+
+def _examples(config: TrainConfig) -> int:
+    """Training sequences a model processes: Adam minibatches plus ~4 full batches per L-BFGS step."""
+    return config.steps * min(config.batch_size, config.train_size) + 4 * config.lbfgs_steps * config.train_size
+
+
 @functools.lru_cache(maxsize=None)
 def _compiled_group(spec: ModelSpec, targets: tuple[Target, ...], config: TrainConfig, max_delay: int):
     run = functools.partial(train_run, spec=spec, targets=targets, config=config, max_delay=max_delay)
-    options = {"xla_backend_optimization_level": 0} if config.fast_compile else None
+    options = {"xla_backend_optimization_level": FAST_COMPILE_LEVEL} if config.fast_compile else None
     return jax.jit(jax.vmap(run), compiler_options=options)
 
 
@@ -225,29 +240,57 @@ def _group_program(spec: ModelSpec, targets: Sequence[Target], config: TrainConf
     return triples, _compiled_group(spec, targets, config, max(delays)), arguments
 
 
-# Programs compiled ahead by compile_ahead, taken (once) by the group's own run: key -> jax.stages.Compiled.
-_COMPILED_AHEAD: dict[tuple, Any] = {}
+COMPILE_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
+"""Background threads that compile upcoming groups (:func:`compile_ahead`): half the cores, 1 to 4. Compiling
+dominates the default main job on CPU (2-core VM, 28 groups: ~280 s of compiling against ~105 s of running); two
+compile threads there ran it slower (380 s wall, 718 CPU-s, against 361 s and 625 CPU-s with one)."""
+
+# Programs being compiled, or compiled, ahead by compile_ahead; taken (once) by the group's own dispatch:
+# key -> Future of jax.stages.Compiled.
+_COMPILED_AHEAD: dict[tuple, concurrent.futures.Future] = {}
+_COMPILE_POOL: list[concurrent.futures.ThreadPoolExecutor] = []  # created on first use
 
 
 def _ahead_key(spec, targets, config, seeds, delays) -> tuple:
     return spec, tuple(targets), config, tuple(seeds), tuple(delays)
 
 
-def compile_ahead(group: "Group") -> None:
-    """Compile ``group``'s program now (ahead of time), e.g. while the previous group's program runs: JAX
-    dispatches a run asynchronously, so XLA compiles one program on the calling thread while its thread pool
-    runs the other (measured on 2 CPU cores: run + compile 609 ms overlapped, against 424 + 399 ms in turn)."""
+def _compile(group: "Group"):
+    _, program, arguments = _group_program(group.spec, group.targets, group.config, group.seeds, group.delays)
+    return program.lower(*arguments).compile()
+
+
+def compile_ahead(group: "Group", wait: bool = False) -> None:
+    """Start compiling ``group``'s program on a background thread (:data:`COMPILE_THREADS`), e.g. while the
+    previous group's program runs; its own :func:`dispatch_group` takes the result, waiting for it if needed.
+
+    JAX dispatches a run asynchronously and XLA compiles without holding the GIL, so compiling and running
+    overlap (measured on 2 CPU cores: run + compile 609 ms overlapped, against 424 + 399 ms in turn). A compile
+    error is raised by the group's dispatch. ``wait``: return only when the program is compiled.
+    """
     key = _ahead_key(group.spec, group.targets, group.config, group.seeds, group.delays)
     if key not in _COMPILED_AHEAD:
-        _, program, arguments = _group_program(group.spec, group.targets, group.config, group.seeds, group.delays)
-        _COMPILED_AHEAD[key] = program.lower(*arguments).compile()
+        if not _COMPILE_POOL:
+            _COMPILE_POOL.append(
+                concurrent.futures.ThreadPoolExecutor(COMPILE_THREADS, thread_name_prefix="rnnjax-compile")
+            )
+        _COMPILED_AHEAD[key] = _COMPILE_POOL[0].submit(_compile, group)
+    if wait:
+        _COMPILED_AHEAD[key].result()
+
+
+def cancel_ahead() -> None:
+    """Forget every program compiled ahead and cancel the compiles not yet started (after an error or a stop)."""
+    for future in _COMPILED_AHEAD.values():
+        future.cancel()
+    _COMPILED_AHEAD.clear()
 
 
 def dispatch_group(spec: ModelSpec, targets: Sequence[Target], config: TrainConfig, seeds, delays):
     """Start one group's program and return (triples, params, metrics) as device arrays, without waiting."""
     triples, program, arguments = _group_program(spec, targets, config, seeds, delays)
-    program = _COMPILED_AHEAD.pop(_ahead_key(spec, targets, config, seeds, delays), program)
-    params, metrics = program(*arguments)
+    ahead = _COMPILED_AHEAD.pop(_ahead_key(spec, targets, config, seeds, delays), None)
+    params, metrics = (ahead.result() if ahead is not None else program)(*arguments)
     return triples, params, metrics
 
 
@@ -302,9 +345,8 @@ class Group:
     def work(self) -> float:
         """Cost estimate: models x layers x length x (Adam examples + L-BFGS examples), plus a compile share."""
         config, spec = self.config, self.spec
-        examples = config.steps * min(config.batch_size, config.train_size) + 4 * config.lbfgs_steps * config.train_size
         layers = spec.depth * (2 if spec.bidirectional else 1)
-        return COMPILE_WORK + self.models * layers * config.length * examples
+        return COMPILE_WORK + self.models * layers * config.length * _examples(config)
 
 
 COMPILE_WORK = 2e6  # the compile time of a small group, in work units (measured on CPU: a few seconds)
@@ -343,13 +385,13 @@ class GroupResult:
     seconds: float
 
 
-def run_group(group: Group, next_group: Group | None = None) -> GroupResult:
-    """Train one group (one compiled program) and turn its metrics into records; while it runs, compile
-    ``next_group``'s program (:func:`compile_ahead`)."""
+def run_group(group: Group, ahead: Sequence[Group] = ()) -> GroupResult:
+    """Train one group (one compiled program) and turn its metrics into records; meanwhile the programs of the
+    groups in ``ahead`` (the next :data:`COMPILE_THREADS`, say) compile in the background (:func:`compile_ahead`)."""
     start = time.perf_counter()
+    for upcoming in (group, *ahead):  # the group's own program first: the compile threads take them in order
+        compile_ahead(upcoming)
     triples, params, metrics = dispatch_group(group.spec, group.targets, group.config, group.seeds, group.delays)
-    if next_group is not None:
-        compile_ahead(next_group)
     metrics = jax.device_get(metrics)
     extras = group.evaluate(group, triples, params) if group.evaluate else {}
     seconds = time.perf_counter() - start
@@ -391,13 +433,16 @@ def sweep(
     total_work, total_models = sum(g.work for g in groups), sum(g.models for g in groups)
     bar = Progress(total_work, total_models, len(groups), enabled=progress)
     records, trained = [], {}
-    for number, group in enumerate(groups):
-        bar.begin(group.label)
-        result = run_group(group, next_group=groups[number + 1] if number + 1 < len(groups) else None)
-        bar.finish(group.work, group.models)
-        trained[(group.spec.name, group.spec.width)] = (group.spec, result.triples, result.params)
-        records += result.records
-    bar.close()
+    try:
+        for number, group in enumerate(groups):
+            bar.begin(group.label)
+            result = run_group(group, ahead=groups[number + 1 : number + 1 + COMPILE_THREADS])
+            bar.finish(group.work, group.models)
+            trained[(group.spec.name, group.spec.width)] = (group.spec, result.triples, result.params)
+            records += result.records
+    finally:
+        cancel_ahead()
+        bar.close()
     return records, trained
 
 

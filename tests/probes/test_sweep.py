@@ -158,17 +158,22 @@ def test_the_adam_phase_is_the_training_step_of_rnnjax_training():
     assert len({float(v) for v in losses}) == config.steps  # the steps really differ
 
 
-def test_a_group_compiled_ahead_gives_the_results_of_one_compiled_on_the_spot():
-    """run_group(group, next_group) compiles the next program while the group runs; the next group's results
-    are the same as when it compiles for itself, and the ahead-compiled program is used once, then dropped."""
+def test_groups_compiled_ahead_in_the_background_give_the_results_of_one_compiled_on_the_spot():
+    """run_group(group, ahead) compiles the ahead groups' programs on background threads while the group runs; a
+    later group takes its program once (then it is dropped) and gets the results of a program jitted on the spot;
+    cancel_ahead forgets the rest."""
     from rnnjax.probes import sweep as sweep_module
 
     target = targets.kernel_target("exp", targets.exponential_kernel(0.7, 32))
-    first, second = plan_groups(target, [ModelSpec("gru"), ModelSpec("linear")], (3,), (0, 1), (0,), TINY, "s")
-    sweep_module.run_group(first, next_group=second)
-    assert len(sweep_module._COMPILED_AHEAD) == 1  # noqa: SLF001 (the cache under test)
+    specs = [ModelSpec("gru"), ModelSpec("linear"), ModelSpec("simple_tanh")]
+    first, second, third = plan_groups(target, specs, (3,), (0, 1), (0,), TINY, "s")
+    sweep_module.run_group(first, ahead=(second, third))
+    assert len(sweep_module._COMPILED_AHEAD) == 2  # noqa: SLF001 (the cache under test)
     ahead = sweep_module.run_group(second)
+    assert len(sweep_module._COMPILED_AHEAD) == 1  # noqa: SLF001
+    sweep_module.cancel_ahead()
     assert not sweep_module._COMPILED_AHEAD  # noqa: SLF001
-    on_the_spot = sweep_module.run_group(second)
-    for a, b in zip(ahead.records, on_the_spot.records):
-        assert a["nmse_test"] == b["nmse_test"] and a["nmse_train"] == b["nmse_train"]
+    _, _, metrics = train_group(second.spec, second.targets, second.config, second.seeds, second.delays)
+    for index, record in enumerate(ahead.records):
+        assert record["nmse_test"] == float(metrics["nmse_test"][index])
+        assert record["nmse_train"] == float(metrics["nmse_train"][index])

@@ -26,7 +26,7 @@ LINEAR = ModelSpec("linear_dense", readout=Readout.NONE, label="linear")
 
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
-    """Sizes of the studies (defaults: ~5 minutes on 2 idle CPU cores). See :meth:`quick` and :meth:`full`.
+    """Sizes of the studies (defaults: ~4 minutes on 2 idle CPU cores). See :meth:`quick` and :meth:`full`.
 
     ``fast_compile`` compiles every group at XLA optimisation level 1 instead of 3: on CPU the default run spends
     most of its time compiling (28 programs), and level 1 compiles 20-45% faster with steps about as fast

@@ -349,7 +349,10 @@ class Group:
         return COMPILE_WORK + self.models * layers * config.length * _examples(config)
 
 
-COMPILE_WORK = 2e6  # the compile time of a small group, in work units (measured on CPU: a few seconds)
+COMPILE_WORK = 2e7
+"""A group's compile time in work units: on CPU compiling dominates a default-run group (5-11 s against 1-10 s of
+running); with 2e6 the first group's estimate of the default main job was 10 min 47 s for a 3 min 54 s run, with
+2e7 it is ~5 min 10 s (2-core VM)."""
 
 
 def plan_groups(

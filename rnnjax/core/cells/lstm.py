@@ -159,15 +159,16 @@ def gates_on_slices(z: jax.Array) -> jax.Array:
 
 
 def activate_gates(z: jax.Array) -> jax.Array:
-    """The gate nonlinearities of z ([..., 4H]): sigmoid / tanh on the slices (:func:`gates_on_slices`).
+    """The gate nonlinearities of z ([..., 4H]): on XLA CPU :func:`one_tanh_gates`, which runs the probe-shape
+    forward pass 3.3x faster there (``benchmarks/README.md``); elsewhere :func:`gates_on_slices`.
 
-    :func:`one_tanh_gates` ran the CPU forward pass 3x faster and matches these values, Jacobians and Hessians in
-    float64 (``tests/core/test_lstm_gates.py``), but in float32 training it is not the same: in
-    ``experiments/gradient_flow.py`` (T=100, Adam 1e-2, 1500 steps) the LSTM with forget bias 3 reached 100% train
-    accuracy and then fell back to chance with it (51.2% eval), and stayed at 100% with these gates (run
-    ``old_gates``, 2026-11-29). Until that is understood the default is the standard form on every backend.
+    Both agree in values, Jacobians and Hessians in float64 (``tests/core/test_lstm_gates.py``). In float32
+    training they round differently, and so do runs on two machines: ``benchmarks/lstm_gate_stability.py``
+    (the gradient-flow LSTM, forget bias 3, T=100, Adam 1e-2, 1500 steps, 6 seeds) collapsed to chance after
+    reaching 100% on 1 seed of 6 with the sliced gates and on 0 of 6 with these (2026-11-29); the collapse seen
+    once with these gates that day is Adam at this learning rate, not the gate form.
     """
-    return gates_on_slices(z)
+    return one_tanh_gates(z) if jax.default_backend() == "cpu" else gates_on_slices(z)
 
 
 def _lstm_update(carry: LSTMState, gates: jax.Array) -> LSTMState:

@@ -165,6 +165,13 @@ MUTANTS = (
         ("tests/probes/test_sweep.py::test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models",),
     ),
     Mutant(
+        "kernel target: taps applied one step late",
+        "rnnjax/probes/targets.py",
+        "jnp.arange(length)[None, :] - min_lag  #",
+        "jnp.arange(length)[None, :] - min_lag - 1  #",
+        ("tests/probes/test_targets.py::test_kernel_target_matches_the_convolution_sum",),
+    ),
+    Mutant(
         "test NMSE divided by the spread of the predictions",
         "rnnjax/probes/statistics.py",
         "spreads = jnp.sum((targets - jnp.mean(targets)) ** 2, axis=axes)",

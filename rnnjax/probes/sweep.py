@@ -260,13 +260,13 @@ def _compile(group: "Group"):
     return program.lower(*arguments).compile()
 
 
-def compile_ahead(group: "Group", wait: bool = False) -> None:
+def compile_ahead(group: "Group") -> None:
     """Start compiling ``group``'s program on a background thread (:data:`COMPILE_THREADS`), e.g. while the
     previous group's program runs; its own :func:`dispatch_group` takes the result, waiting for it if needed.
 
     JAX dispatches a run asynchronously and XLA compiles without holding the GIL, so compiling and running
     overlap (measured on 2 CPU cores: run + compile 609 ms overlapped, against 424 + 399 ms in turn). A compile
-    error is raised by the group's dispatch. ``wait``: return only when the program is compiled.
+    error is raised by the group's dispatch.
     """
     key = _ahead_key(group.spec, group.targets, group.config, group.seeds, group.delays)
     if key not in _COMPILED_AHEAD:
@@ -275,8 +275,6 @@ def compile_ahead(group: "Group", wait: bool = False) -> None:
                 concurrent.futures.ThreadPoolExecutor(COMPILE_THREADS, thread_name_prefix="rnnjax-compile")
             )
         _COMPILED_AHEAD[key] = _COMPILE_POOL[0].submit(_compile, group)
-    if wait:
-        _COMPILED_AHEAD[key].result()
 
 
 def cancel_ahead() -> None:

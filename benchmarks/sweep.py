@@ -12,7 +12,9 @@ warmup + cosine decay and global-norm clipping at 1) three ways, in one process:
 
 Every model sees the same training and test sequences in all three (drawn from the same JAX keys as the
 sweep's), so the final test NMSEs show the work is equal. Times are wall clock, compilation included
-("cold"); rnnjax's "warm" figure reruns the compiled program on other seeds.
+("cold"); rnnjax's "warm" figure reruns the compiled program on other seeds. rnnjax compiles at XLA level 1 as
+the main job does (``TrainConfig.fast_compile``; ``--no-fast-compile`` for level 3, the setting of the
+2026-11-29 table in benchmarks/README.md).
 
     python benchmarks/sweep.py                        # the full grid (long on 2 CPU cores)
     python benchmarks/sweep.py --cells gru --widths 16 --lengths 32 --models 16
@@ -187,10 +189,12 @@ def timed(fn, *args):
 
 
 def run_configuration(
-    cell: str, width: int, length: int, models: int, steps: int, loop_models: int = 0, func_seconds: float = math.inf
+    cell: str, width: int, length: int, models: int, steps: int, loop_models: int = 0, func_seconds: float = math.inf,
+    fast_compile: bool = True,
 ) -> dict:
     config = TrainConfig(length=length, train_size=TRAIN_SIZE, batch_size=BATCH_SIZE, steps=steps,
-                         learning_rate=LEARNING_RATE, clip_norm=CLIP_NORM, test_size=TEST_SIZE, long_factors=())
+                         learning_rate=LEARNING_RATE, clip_norm=CLIP_NORM, test_size=TEST_SIZE, long_factors=(),
+                         fast_compile=fast_compile)  # fmt: skip
     seeds = tuple(range(models))
     target = targets.teacher_rnn(0)
     data = [probe_data(target, seed, config) for seed in seeds]
@@ -239,6 +243,7 @@ def main() -> None:
     parser.add_argument("--loop-models", type=int, default=0, help="torch loop: train this many, scale to all")
     parser.add_argument("--configs", default="", help="cell/width/T list, e.g. gru/16/32,lstm/32/100")
     parser.add_argument("--func-seconds", type=float, default=math.inf, help="torch.func: stop after this long, scale")
+    parser.add_argument("--no-fast-compile", action="store_true", help="XLA level 3, not the main job's level 1")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -251,7 +256,8 @@ def main() -> None:
             "torch": torch.__version__, "backend": jax.default_backend(), "argv": sys.argv[1:]}
     rows = []
     for cell, width, length, models in grid:
-        rows.append(run_configuration(cell, width, length, models, args.steps, args.loop_models, args.func_seconds))
+        rows.append(run_configuration(cell, width, length, models, args.steps, args.loop_models, args.func_seconds,
+                                      fast_compile=not args.no_fast_compile))  # fmt: skip
         print(table(rows[-1:]).splitlines()[-1], flush=True)
         if args.out:  # after every configuration: an interrupted sweep keeps what it measured
             with open(args.out, "w") as file:

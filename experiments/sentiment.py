@@ -41,9 +41,9 @@ class SentimentConfig:
     """chance that a word of a training sentence is replaced by <unk>."""
     dropout: float = 0.5
     """dropout on the embedded words."""
-    hybrid: bool = True
-    """add the bag-of-words logit (out of fold on train) to the readout with a learned scale; chosen on validation
-    (2026-11-29, 3 seeds, 1,060 sentences): 80.0% vs 77.5% for the plain LSTM."""
+    hybrid: bool = False
+    """add the bag-of-words logit (out of fold on train) to the readout with a learned scale (validation 80.0%, the
+    baseline's own; test 77.58% +- 0.16% vs bag of words 77.01%, a tie): off, the RNN must do the work alone."""
     seeds: int = 3
     batch_size: int = 64
     num_steps: int = 600
@@ -51,7 +51,7 @@ class SentimentConfig:
     optimizer: train.OptimizerConfig = train.OptimizerConfig(
         learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=600, weight_decay=1e-4, name="adamw"
     )
-    pretrain: sentiment_pretrain.PretrainConfig = sentiment_pretrain.PretrainConfig()
+    pretrain: sentiment_pretrain.PretrainConfig = sentiment_pretrain.PretrainConfig(steps=0, svd_embeddings=True)
     """language-model pretraining (Dai & Le 2015) and PPMI-SVD embeddings, from train + unlabeled snippets."""
     regularisation: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     """inverse regularisation strengths C of the baseline, chosen on validation."""
@@ -70,8 +70,10 @@ class SentimentConfig:
     @classmethod
     def quick(cls):
         optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=60)
+        pretrain = sentiment_pretrain.PretrainConfig(steps=20, output_words=500, unlabeled=False, svd_embeddings=True)
         return cls(cell="gru", bidirectional=True, embed_size=16, hidden_size=16, num_steps=60, eval_every=30,
-                   optimizer=optimizer, limit=800, regularisation=(1.0,), seeds=2, run=RunConfig.quick())  # fmt: skip
+                   optimizer=optimizer, pretrain=pretrain, limit=800, regularisation=(1.0,), seeds=2,
+                   run=RunConfig.quick())  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:

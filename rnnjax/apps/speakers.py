@@ -179,12 +179,21 @@ def statistics_features(split: Split) -> np.ndarray:
     return np.array(rows)
 
 
-def statistics_baseline(data: Speakers) -> np.ndarray:
-    """Test predictions [test] of logistic regression (C = 1) on :func:`statistics_features`."""
+def statistics_baseline(train_split: Split, test_split: Split) -> np.ndarray:
+    """Predictions [test examples] of logistic regression (C = 1) on :func:`statistics_features`."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=1.0, max_iter=5000).fit(statistics_features(data.train), data.train.labels)
-    return model.predict(statistics_features(data.test))
+    model = LogisticRegression(C=1.0, max_iter=5000).fit(statistics_features(train_split), train_split.labels)
+    return model.predict(statistics_features(test_split))
+
+
+def statistics_baseline_cross_validation(train_split: Split, masks: np.ndarray) -> dict:
+    """:func:`cross_validation` of the baseline on the same folds (``masks`` [folds, examples])."""
+    probabilities = np.zeros((len(masks), len(train_split.labels), NUM_SPEAKERS))
+    for fold, mask in enumerate(masks):
+        predictions = statistics_baseline(Split(*(a[mask] for a in train_split)), train_split)
+        probabilities[fold, np.arange(len(predictions)), predictions] = 1.0
+    return cross_validation(probabilities, masks, train_split.labels)
 
 
 def cross_validation(probabilities: np.ndarray, masks: np.ndarray, labels: np.ndarray) -> dict:
@@ -209,7 +218,7 @@ def evaluate(model: SpeakerModel, params: Any, data: Speakers, fold_masks: np.nd
     seed_params = jax.tree.map(lambda leaf: leaf[: len(leaf) - folds], params)
     test = seed_probabilities(model, seed_params, data.test)
     test_right = test.argmax(-1) == data.test.labels
-    comparison = stats.compare_with_baseline(test_right, statistics_baseline(data) == data.test.labels)
+    comparison = stats.compare_with_baseline(test_right, statistics_baseline(data.train, data.test) == data.test.labels)
     results = {
         "test_accuracy": float(comparison["accuracy"]["mean"]),  # single model, mean over seeds
         "test_accuracy_per_seed": test_right.mean(-1).tolist(),
@@ -226,6 +235,7 @@ def evaluate(model: SpeakerModel, params: Any, data: Speakers, fold_masks: np.nd
         fold_params = jax.tree.map(lambda leaf: leaf[len(leaf) - folds :], params)
         train_probabilities = seed_probabilities(model, fold_params, data.train)
         results["cross_validation"] = cross_validation(train_probabilities, fold_masks, data.train.labels)
+        results["cross_validation_logreg"] = statistics_baseline_cross_validation(data.train, fold_masks)
     return results
 
 
@@ -247,7 +257,8 @@ def validation_text(results: dict) -> str:
         cv = results["cross_validation"]
         parts.append(f"{len(cv['accuracy_per_fold'])}-fold cross-validation on the training utterances (one run "
                      f"per fold, trained with the seeds): {cv['accuracy']:.4f} out of fold ({cv['errors']} errors "
-                     f"in {cv['examples']}).")  # fmt: skip
+                     f"in {cv['examples']}); logistic regression on the same folds "
+                     f"{results['cross_validation_logreg']['accuracy']:.4f}.")  # fmt: skip
     return " ".join(parts)
 
 

@@ -17,8 +17,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXPECTED = {
     "weather": ["test_mae_rnn", "test_mae_persistence", "test_mae_ridge", "test_mae_single_seed_summary",
                 "single_seeds_vs_ridge", "ensemble_vs_ridge", "every_seed_beats_ridge"],
-    "sentiment": ["test_accuracy", "baseline_bag_of_words", "against_baseline", "val_accuracy_per_seed"],
-    "speakers": ["test_accuracy", "test_accuracy_per_seed", "against_baseline", "baseline_statistics_logreg"],
+    "sentiment": ["test_accuracy", "baseline_bag_of_words", "against_baseline", "val_accuracy_per_seed",
+                  "pretrain_seconds_all_seeds"],
+    "speakers": ["test_accuracy", "test_accuracy_per_seed", "against_baseline", "baseline_statistics_logreg",
+                 "cross_validation", "cross_validation_logreg"],
     "shakespeare": ["val_nats_per_char", "val_bits_per_char", "samples", "val_nats_per_char_per_seed",
                     "val_nats_per_char_summary"],
 }

@@ -35,9 +35,9 @@ QUALITY = {
     "weather": lambda r: r["val_mae_rnn"] < r["val_mae_ridge"] and r["test_mae_rnn"] < r["test_mae_persistence"] - 0.3,
     # 2 single BiGRU-16s with deltas, 60 steps: 0.938 and 0.924 test accuracy (logreg 0.981); chance is 1/9.
     "speakers": lambda r: r["test_accuracy_min"] > 0.8 and r["baseline_statistics_logreg"] > 0.9,
-    # 60 steps of 2 hybrid BiGRU-16s on 800 sentences: 0.668 and 0.656 test accuracy (bag-of-words 0.661); chance 0.5,
-    # standard error 0.017.
-    "sentiment": lambda r: min(r["against_baseline"]["accuracy"]["values"]) > 0.6
+    # 120 steps of 2 BiGRU-16s (PPMI-SVD embeddings, no bag-of-words input) on 800 sentences: 0.623 and 0.659 test
+    # accuracy (bag-of-words 0.661); chance 0.5, standard error 0.018.
+    "sentiment": lambda r: min(r["against_baseline"]["accuracy"]["values"]) > 0.58
     and r["baseline_bag_of_words"]["test_accuracy"] > 0.6,
     # 30 steps on 100k characters, 2 seeds: 3.277 and 3.283 nats/char; a uniform guess over 82 characters costs 4.41.
     "shakespeare": lambda r: max(r["val_nats_per_char_per_seed"]) < math.log(r["corpus_chars"]["alphabet"]) - 0.5,

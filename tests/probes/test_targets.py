@@ -64,6 +64,15 @@ def test_kernel_target_matches_the_convolution_sum():
         assert target.causal == (min_lag >= 0) and target.linear
 
 
+
+@pytest.mark.parametrize("min_lag", [-3, 0, 2])
+def test_kernel_target_toeplitz_product_equals_the_convolution_used_for_long_sequences(monkeypatch, min_lag):
+    rng = np.random.default_rng(1)
+    kernel, xs = jnp.asarray(rng.normal(size=7)), jnp.asarray(rng.normal(size=(40, 1)))
+    as_product = targets.apply_kernel(kernel, min_lag, xs)
+    monkeypatch.setattr(targets, "TOEPLITZ_MAX_LENGTH", 39)  # 40 steps now take the convolution path
+    np.testing.assert_allclose(targets.apply_kernel(kernel, min_lag, xs), as_product, atol=1e-12)
+
 def test_state_space_orders():
     assert targets.state_space_order(targets.oscillator_kernel([0.9, 0.7], [0.5, 1.5], 256)) == 4
     assert targets.state_space_order(targets.exponential_kernel(0.8, 256)) == 1

@@ -214,11 +214,6 @@ float64 L-BFGS width group - / 10.6 + 4.0 / 16.4 + 4.4 s (level 0 made study 3's
 encoder-decoder GRU with attention 7.9 + 7.3 / 10.7 + 2.0 s; 3-layer ReLU RNN 7.7 + 4.8 / 9.2 + 1.6 s."""
 
 
-def _examples(config: TrainConfig) -> int:
-    """Training sequences a model processes: Adam minibatches plus ~4 full batches per L-BFGS step."""
-    return config.steps * min(config.batch_size, config.train_size) + 4 * config.lbfgs_steps * config.train_size
-
-
 @functools.lru_cache(maxsize=None)
 def _compiled_group(spec: ModelSpec, targets: tuple[Target, ...], config: TrainConfig, max_delay: int):
     run = functools.partial(train_run, spec=spec, targets=targets, config=config, max_delay=max_delay)
@@ -248,7 +243,12 @@ compile threads there ran it slower (380 s wall, 718 CPU-s, against 361 s and 62
 # Programs being compiled, or compiled, ahead by compile_ahead; taken (once) by the group's own dispatch:
 # key -> Future of jax.stages.Compiled.
 _COMPILED_AHEAD: dict[tuple, concurrent.futures.Future] = {}
-_COMPILE_POOL: list[concurrent.futures.ThreadPoolExecutor] = []  # created on first use
+
+
+@functools.cache
+def _compile_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The compile threads, created on first use."""
+    return concurrent.futures.ThreadPoolExecutor(COMPILE_THREADS, thread_name_prefix="rnnjax-compile")
 
 
 def _ahead_key(spec, targets, config, seeds, delays) -> tuple:
@@ -270,11 +270,7 @@ def compile_ahead(group: "Group") -> None:
     """
     key = _ahead_key(group.spec, group.targets, group.config, group.seeds, group.delays)
     if key not in _COMPILED_AHEAD:
-        if not _COMPILE_POOL:
-            _COMPILE_POOL.append(
-                concurrent.futures.ThreadPoolExecutor(COMPILE_THREADS, thread_name_prefix="rnnjax-compile")
-            )
-        _COMPILED_AHEAD[key] = _COMPILE_POOL[0].submit(_compile, group)
+        _COMPILED_AHEAD[key] = _compile_pool().submit(_compile, group)
 
 
 def cancel_ahead() -> None:
@@ -343,8 +339,9 @@ class Group:
     def work(self) -> float:
         """Cost estimate: models x layers x length x (Adam examples + L-BFGS examples), plus a compile share."""
         config, spec = self.config, self.spec
+        examples = config.steps * min(config.batch_size, config.train_size) + 4 * config.lbfgs_steps * config.train_size
         layers = spec.depth * (2 if spec.bidirectional else 1)
-        return COMPILE_WORK + self.models * layers * config.length * _examples(config)
+        return COMPILE_WORK + self.models * layers * config.length * examples
 
 
 COMPILE_WORK = 2e7

@@ -23,6 +23,7 @@ from rnnjax import _checks
 from rnnjax.analysis import plots
 from rnnjax.apps.comparison import pooled_statement, seed_rows
 from rnnjax.core.unroll import RNN
+from rnnjax.data import subset_batch_indices
 from rnnjax.data.speakers import NUM_COEFFICIENTS, NUM_SPEAKERS, Speakers, Split
 from rnnjax.tasks.heads import Pooling, dense, dense_init, pool
 from rnnjax.tasks.losses import cross_entropy, length_mask
@@ -127,15 +128,6 @@ def cross_validation_masks(labels: np.ndarray, folds: int, seed: int) -> np.ndar
         members = rng.permutation(np.flatnonzero(labels == label))
         fold[members] = np.arange(len(members)) % folds
     return fold[None] != np.arange(folds)[:, None]
-
-
-def subset_batch_indices(key: jax.Array, step: jax.Array, mask: jax.Array, batch_size: int) -> jax.Array:
-    """Jittable and vmappable over ``mask`` [examples]: int32 [batch_size] rows of an epoch permutation of the
-    examples where ``mask`` is True (each run of ``fit_many`` its own subset, e.g. a cross-validation fold)."""
-    per_epoch = jnp.maximum(mask.sum() // batch_size, 1)
-    epoch, position = step // per_epoch, step % per_epoch
-    scores = jnp.where(mask, jax.random.uniform(jax.random.fold_in(key, epoch), mask.shape), 2.0)  # others last
-    return jax.lax.dynamic_slice_in_dim(jnp.argsort(scores).astype(jnp.int32), position * batch_size, batch_size)
 
 
 def train_seeds(model: SpeakerModel, data: Speakers, config: Any, masks: np.ndarray) -> tuple[Any, dict, float]:

@@ -68,3 +68,16 @@ def device_batch_indices(key, step, num_examples: int, batch_size: int):
     epoch, position = step // per_epoch, step % per_epoch
     order = jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
     return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
+
+
+def subset_batch_indices(key, step, mask, batch_size: int):
+    """:func:`device_batch_indices` over the examples where ``mask`` [examples] is True: int32 [batch_size] rows of
+    an epoch permutation of that subset. Jittable, and vmappable over ``mask`` (each run of ``fit_many`` its own
+    subset, e.g. a cross-validation fold)."""
+    import jax
+    import jax.numpy as jnp
+
+    per_epoch = jnp.maximum(mask.sum() // batch_size, 1)
+    epoch, position = step // per_epoch, step % per_epoch
+    scores = jnp.where(mask, jax.random.uniform(jax.random.fold_in(key, epoch), mask.shape), 2.0)  # others last
+    return jax.lax.dynamic_slice_in_dim(jnp.argsort(scores).astype(jnp.int32), position * batch_size, batch_size)

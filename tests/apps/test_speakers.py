@@ -98,15 +98,6 @@ def test_cross_validation_masks_hold_out_each_example_once_stratified():
         speakers.cross_validation_masks(labels, folds=1, seed=0)
 
 
-def test_subset_batches_are_epoch_permutations_of_each_runs_subset(key):
-    masks = jnp.asarray(np.stack([np.ones(12, bool), np.arange(12) % 3 != 0]))  # 12 and 8 utterances
-    draw = jax.jit(jax.vmap(speakers.subset_batch_indices, (None, None, 0, None)), static_argnums=3)
-    batches = np.stack([np.asarray(draw(key, jnp.int32(step), masks, 4)) for step in range(6)], 1)  # [runs, 6, 4]
-    np.testing.assert_array_equal(np.sort(batches[0, :3].ravel()), np.arange(12))  # one epoch: 3 batches
-    np.testing.assert_array_equal(np.sort(batches[1, :2].ravel()), np.flatnonzero(np.asarray(masks[1])))  # 2 batches
-    assert not np.array_equal(batches[1, :2], batches[1, 2:4])  # the next epoch is another permutation
-
-
 def test_cross_validation_counts_each_example_with_the_fold_that_held_it_out():
     labels = np.array([0, 1, 2, 0])
     masks = np.array([[False, False, True, True], [True, True, False, False]])

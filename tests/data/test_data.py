@@ -1,6 +1,7 @@
 """Data loaders: documented shapes and splits, deterministic orders, no network (after the one sdist fetch)."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ from rnnjax.data import (
     shakespeare,
     speakers,
     split_indices,
+    subset_batch_indices,
     weather,
 )
 
@@ -29,6 +31,15 @@ def test_batch_order_is_a_pure_function_of_seed_and_step():
     np.testing.assert_array_equal(jitted, on_device[6:])
     with pytest.raises(ValueError, match="batch_size"):
         batch_indices(0, 0, 5, 6)
+
+
+def test_subset_batches_are_epoch_permutations_of_each_runs_subset(key):
+    masks = jnp.asarray(np.stack([np.ones(12, bool), np.arange(12) % 3 != 0]))  # 12 and 8 utterances
+    draw = jax.jit(jax.vmap(subset_batch_indices, (None, None, 0, None)), static_argnums=3)
+    batches = np.stack([np.asarray(draw(key, jnp.int32(step), masks, 4)) for step in range(6)], 1)  # [runs, 6, 4]
+    np.testing.assert_array_equal(np.sort(batches[0, :3].ravel()), np.arange(12))  # one epoch: 3 batches
+    np.testing.assert_array_equal(np.sort(batches[1, :2].ravel()), np.flatnonzero(np.asarray(masks[1])))  # 2 batches
+    assert not np.array_equal(batches[1, :2], batches[1, 2:4])  # the next epoch is another permutation
 
 
 def test_split_indices_partition():

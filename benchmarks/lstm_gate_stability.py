@@ -24,7 +24,7 @@ import optax
 from rnnjax.analysis import diagnostics
 from rnnjax.core.cells import make_cell
 from rnnjax.tasks.toy_tasks import first_bit_task
-from rnnjax.training.train import OptimizerConfig, make_optimizer
+from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
 
 TIME_STEPS, HIDDEN, BATCH = 100, 32, 64
 

@@ -11,8 +11,8 @@ Two comparisons, each in one process:
   one step in the same number of loop iterations, so its advantage is the per-step and
   per-iteration overhead it removes; once one model's step is compute-bound the ratio
   falls towards 1 (``flops_per_model_step`` and the achieved GFLOP/s show where).
-* **end to end** (every size but the probe): what a researcher runs: 64 calls of :func:`rnnjax.training.train.fit`
-  (one shared jitted step) against one :func:`rnnjax.training.train.fit_many` (vmap over runs inside
+* **end to end** (every size but the probe): what a researcher runs: 64 calls of :func:`rnnjax.training.loop.fit`
+  (one shared jitted step) against one :func:`rnnjax.training.loop.fit_many` (vmap over runs inside
   a ``lax.scan`` over steps), both from a cold start (compilation included) and warm.
 """
 
@@ -30,7 +30,8 @@ import optax
 
 from rnnjax.core.cells import lstm
 from rnnjax.core.unroll import rnn
-from rnnjax.training.train import fit, fit_many, init_many, init_state, make_train_step, train_step_body
+from rnnjax.training.loop import fit, fit_many, init_many
+from rnnjax.training.step import init_state, make_train_step, train_step_body
 
 CELL = lstm()
 # name: (batch, time, hidden, steps); input size 1 and a scalar readout throughout

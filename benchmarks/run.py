@@ -222,7 +222,7 @@ def main(argv=None) -> dict:
         print(f"done {shape.name}/{shape.cell}", flush=True)
     print(format_table(result["rows"], peak))
     if not args.skip_many:  # after the main table, which a timeout must not lose
-        try:  # imported here: it needs rnnjax.training.train (tqdm), which a bare GPU image may lack
+        try:  # imported here: it needs rnnjax.training.loop (tqdm), which a bare GPU image may lack
             from benchmarks.many import format_table as format_many
             from benchmarks.many import many_models
 

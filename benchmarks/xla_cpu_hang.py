@@ -24,7 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRIAL = """
 import functools, jax, optax
 from benchmarks.many import init_model, loss_fn, make_batch
-from rnnjax.training.train import init_many, train_step_body
+from rnnjax.training.loop import init_many
+from rnnjax.training.step import train_step_body
 optimizer = optax.adam(1e-2)
 keys = jax.random.split(jax.random.key(0), 64)
 states = jax.jit(lambda k: init_many(functools.partial(init_model, hidden=16), optimizer, k))(keys)

@@ -18,7 +18,7 @@ from rnnjax.analysis.plots import learning_curves
 from rnnjax.apps import caption_digits as app
 from rnnjax.data import captions
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
-from rnnjax.training.train import OptimizerConfig
+from rnnjax.training.optimizers import OptimizerConfig
 
 TARGET = 0.9  # beam exact match on every seed
 

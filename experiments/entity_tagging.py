@@ -19,7 +19,7 @@ from rnnjax.apps import entity_tagging as app
 from rnnjax.data import entities
 from rnnjax.data.dates import Vocabulary
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
-from rnnjax.training.train import OptimizerConfig
+from rnnjax.training.optimizers import OptimizerConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,7 @@ import optax  # noqa: E402
 from rnnjax.core.cells import lstm  # noqa: E402
 from rnnjax.core.unroll import rnn  # noqa: E402
 from rnnjax.training.sharding import data_parallel, device_mesh, global_batch, initialize_distributed, replicate  # noqa: E402
-from rnnjax.training.train import init_state, make_train_step  # noqa: E402
+from rnnjax.training.step import init_state, make_train_step
 
 CELL = lstm()
 

@@ -27,7 +27,7 @@ from rnnjax.apps import sentiment, sentiment_pretrain
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
 from rnnjax.data.sentiment import load_sentiment
-from rnnjax.training import train
+from rnnjax.training import optimizers
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.training.recipes import PrefixedRun
@@ -53,7 +53,7 @@ class SentimentConfig:
     batch_size: int = 64
     num_steps: int = 600
     eval_every: int = 50
-    optimizer: train.OptimizerConfig = train.OptimizerConfig(
+    optimizer: optimizers.OptimizerConfig = optimizers.OptimizerConfig(
         learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=600, weight_decay=1e-4, name="adamw"
     )
     pretrain: sentiment_pretrain.PretrainConfig = sentiment_pretrain.PretrainConfig(steps=0, svd_embeddings=True)
@@ -74,7 +74,7 @@ class SentimentConfig:
 
     @classmethod
     def quick(cls):
-        optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=120)
+        optimizer = optimizers.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=120)
         pretrain = sentiment_pretrain.PretrainConfig(steps=0, unlabeled=False, svd_embeddings=True)
         return cls(cell="gru", bidirectional=True, embed_size=16, hidden_size=16, num_steps=120, eval_every=30,
                    optimizer=optimizer, pretrain=pretrain, limit=800, regularisation=(1.0,), seeds=2,

@@ -16,7 +16,7 @@ import sys
 
 from rnnjax.apps import shakespeare
 from rnnjax.data.shakespeare import load_shakespeare
-from rnnjax.training import train
+from rnnjax.training import optimizers
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 
 
@@ -35,7 +35,7 @@ class ShakespeareConfig:
     eval_every: int = 250
     eval_chars: int = 32_768
     final_eval_chars: int = 262_144
-    optimizer: train.OptimizerConfig = train.OptimizerConfig(
+    optimizer: optimizers.OptimizerConfig = optimizers.OptimizerConfig(
         learning_rate=4e-3, warmup_steps=100, decay="cosine", decay_steps=2000, final_fraction=0.05
     )
     target_nats: float = 1.7
@@ -54,7 +54,7 @@ class ShakespeareConfig:
 
     @classmethod
     def quick(cls):
-        optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=30)
+        optimizer = optimizers.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=30)
         return cls(embed_size=16, hidden_size=32, seq_length=32, batch_size=8, seeds=2, num_steps=30, eval_every=15,
                    eval_chars=4097, final_eval_chars=8193, optimizer=optimizer, sample_length=60,
                    limit=100_000, run=RunConfig.quick())  # fmt: skip

@@ -26,7 +26,7 @@ from rnnjax.apps import speakers
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
 from rnnjax.data.speakers import load_speakers
-from rnnjax.training import train
+from rnnjax.training import optimizers
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 
@@ -58,7 +58,7 @@ class SpeakersConfig:
     cv_folds: int = 5
     """cross-validation runs trained next to the seeds, each without one fold of the training utterances (0: none);
     their out-of-fold accuracy is the validation number when the seeds train on all 270."""
-    optimizer: train.OptimizerConfig = train.OptimizerConfig(
+    optimizer: optimizers.OptimizerConfig = optimizers.OptimizerConfig(
         learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=1000, weight_decay=1e-2, name="adamw"
     )
     run: RunField = RunConfig()
@@ -74,7 +74,7 @@ class SpeakersConfig:
 
     @classmethod
     def quick(cls):
-        optimizer = train.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=60)
+        optimizer = optimizers.OptimizerConfig(learning_rate=1e-2, warmup_steps=5, decay="cosine", decay_steps=60)
         return cls(hidden_size=16, seeds=2, cv_folds=2, num_steps=60, chunk_steps=30, optimizer=optimizer,
                    run=RunConfig.quick())  # fmt: skip
 

@@ -17,7 +17,7 @@ from rnnjax.analysis.plots import learning_curves
 from rnnjax.apps import speech_ctc as app
 from rnnjax.data import speech
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
-from rnnjax.training.train import OptimizerConfig
+from rnnjax.training.optimizers import OptimizerConfig
 
 
 @dataclasses.dataclass(frozen=True)

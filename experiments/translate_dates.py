@@ -21,7 +21,7 @@ import dataclasses
 from rnnjax.analysis.plots import learning_curves
 from rnnjax.apps import translate_dates as app
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
-from rnnjax.training.train import OptimizerConfig
+from rnnjax.training.optimizers import OptimizerConfig
 
 TARGET = 0.99  # exact match on every seed, both directions, greedy and beam
 

@@ -19,7 +19,7 @@ import sys
 
 from rnnjax.apps import weather
 from rnnjax.data.weather import load_weather, ridge_baseline
-from rnnjax.training import train
+from rnnjax.training import optimizers
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 
 
@@ -39,7 +39,7 @@ class WeatherConfig:
     batch_size: int = 64
     num_steps: int = 1000
     eval_every: int = 50
-    optimizer: train.OptimizerConfig = train.OptimizerConfig(
+    optimizer: optimizers.OptimizerConfig = optimizers.OptimizerConfig(
         name="adamw", learning_rate=3e-4, warmup_steps=50, decay="cosine", decay_steps=1000, weight_decay=1e-2
     )
     ridge_skip: bool = True  # the RNN corrects ridge's forecast (a fixed linear highway), not persistence
@@ -56,7 +56,7 @@ class WeatherConfig:
 
     @classmethod
     def quick(cls):
-        optimizer = train.OptimizerConfig(learning_rate=3e-3, warmup_steps=5, decay="cosine", decay_steps=40)
+        optimizer = optimizers.OptimizerConfig(learning_rate=3e-3, warmup_steps=5, decay="cosine", decay_steps=40)
         return cls(stride=8, hidden_size=16, seeds=2, num_steps=40, eval_every=20, bootstrap_draws=2000,
                    optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
 

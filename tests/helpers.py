@@ -5,7 +5,8 @@ import jax.numpy as jnp
 
 from rnnjax.core.cells import simple_rnn
 from rnnjax.core.unroll import RNN
-from rnnjax.training import train
+from rnnjax.training import optimizers
+from rnnjax.training.step import make_train_step
 
 NET = RNN(simple_rnn(), 4)
 XS = jax.random.normal(jax.random.key(1), (32, 4, 2), jnp.float64)
@@ -30,6 +31,6 @@ def batch_fn(step):
     return XS[index], YS[index]
 
 
-CONFIG = train.OptimizerConfig(learning_rate=0.05, warmup_steps=2, decay="cosine", decay_steps=12, clip_norm=1.0)
-OPTIMIZER = train.make_optimizer(CONFIG)
-STEP = train.make_train_step(loss_fn, OPTIMIZER)  # shared so that the tests compile it once
+CONFIG = optimizers.OptimizerConfig(learning_rate=0.05, warmup_steps=2, decay="cosine", decay_steps=12, clip_norm=1.0)
+OPTIMIZER = optimizers.make_optimizer(CONFIG)
+STEP = make_train_step(loss_fn, OPTIMIZER)  # shared so that the tests compile it once

@@ -115,7 +115,7 @@ MUTANTS = (
     ),
     Mutant(
         "training: same key every step",
-        "rnnjax/training/train.py",
+        "rnnjax/training/loop.py",
         "key = jax.random.fold_in(state.key, state.step)",
         "key = jax.random.fold_in(state.key, 0)",
         ("tests/training/test_train.py::test_fit_and_fit_many_use_a_new_key_every_step",),
@@ -211,7 +211,7 @@ MUTANTS = (
     ),
     Mutant(
         "warm-up one step ahead",
-        "rnnjax/training/train.py",
+        "rnnjax/training/loop.py",
         "ramp = jnp.minimum(1.0, t / warmup) if warmup > 0 else 1.0",
         "ramp = jnp.minimum(1.0, (t + 1) / warmup) if warmup > 0 else 1.0",
         ("tests/training/test_train.py::test_schedule_warmup_then_cosine",),

@@ -4,7 +4,7 @@
 * ``rnnjax.tasks`` imports nothing from training, analysis, probes or interop;
 * nothing in rnnjax imports ``rnnjax.apps`` (the experiments' applications sit on top);
 * no import cycle among rnnjax modules (a package's ``__init__`` counts: ``from a.b import c`` runs ``a.b``);
-* no module imports a private (``_name``) object from another rnnjax module, except from ``rnnjax._checks``.
+* no module imports a private (``_name``) object from another rnnjax module, except from ``rnnjax.checks.arguments``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pathlib
 from typing import Iterator, NamedTuple
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED_PRIVATE = {"rnnjax._checks"}  # the one module whose names every module may use
+SHARED_PRIVATE = {"rnnjax.checks.arguments"}  # the one module whose names every module may use
 
 
 class Import(NamedTuple):
@@ -203,7 +203,7 @@ def test_no_private_names_cross_modules():
 
 
 def test_the_graph_holds_every_module_and_function_level_import():
-    assert {"rnnjax", "rnnjax.core", "rnnjax.core.unroll", "rnnjax._checks", "rnnjax.typing"} <= GRAPH.modules
+    assert {"rnnjax", "rnnjax.core", "rnnjax.core.unroll", "rnnjax.checks.arguments", "rnnjax.typing"} <= GRAPH.modules
     assert "rnnjax.core.unroll" in GRAPH.edges["rnnjax"]  # rnnjax/__init__.py re-exports rnn from it
 
 

@@ -73,7 +73,8 @@ def test_vmapped_many_model_training_step_completes():
 SMALL_STEP = """
 import functools, hashlib, jax, numpy as np, optax
 from benchmarks.many import init_model, loss_fn, make_batch
-from rnnjax.training.train import init_many, train_step_body
+from rnnjax.training.loop import init_many
+from rnnjax.training.step import train_step_body
 optimizer = optax.adam(1e-2)
 states = init_many(functools.partial(init_model, hidden=8), optimizer, jax.random.split(jax.random.key(0), 16))
 step = jax.jit(jax.vmap(functools.partial(train_step_body, loss_fn, optimizer), in_axes=(0, None)))

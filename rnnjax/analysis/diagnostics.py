@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.core.cell import Capability, Cell, RuleInputs, Squash, require
 from rnnjax.core.inputs import prepare
 from rnnjax.core.unroll import rnn
@@ -128,7 +128,7 @@ def gate_statistics(
 ) -> dict[str, GateStats]:
     """Saturation of every gate a cell names (``cell.gates``: LSTM, GRU, the tanh of a simple RNN) over
     ``xs: [*batch, time, input]``, at valid steps only."""
-    threshold = _checks.real("threshold", threshold, minimum=0.0, maximum=0.5)
+    threshold = arguments.real("threshold", threshold, minimum=0.0, maximum=0.5)
     gates = require(cell, Capability.GATES, "gate statistics exist for cells with named gates (LSTM, GRU, tanh RNN)")
     prepared = prepare(cell, params, xs, lengths=lengths, initial_carry=initial_carry)
     xs_tb, valid = prepared.xs, prepared.valid

@@ -13,8 +13,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from rnnjax import _checks
 from rnnjax.analysis.plots import import_matplotlib, new_axes, new_figure, save_figure
+from rnnjax.checks import arguments
 
 NEURON_RADIUS = 0.22
 COLOURS = {"input": "#f2d492", "hidden": "#9cc5e8", "initial": "#dddddd"}
@@ -63,8 +63,8 @@ def draw_simple_rnn(params: Mapping[str, Any], *, steps: int = 3, title: str | N
     input_kernel = np.asarray(params["input_kernel"])
     recurrent_kernel = np.asarray(params["recurrent_kernel"])
     input_size, hidden_size = input_kernel.shape
-    _checks.positive_int("steps", steps)
-    _checks.has_shape("params['recurrent_kernel']", recurrent_kernel, (hidden_size, hidden_size))
+    arguments.positive_int("steps", steps)
+    arguments.has_shape("params['recurrent_kernel']", recurrent_kernel, (hidden_size, hidden_size))
     hidden, inputs = _neuron_positions(input_size, hidden_size, steps)
     scale = float(max(np.abs(input_kernel).max(), np.abs(recurrent_kernel).max(), 1e-12))
     cmap = import_matplotlib("matplotlib").colormaps["coolwarm"]

@@ -21,8 +21,10 @@ import jax
 from rnnjax.analysis import diagnostics, viz
 from rnnjax.core.cells import make_cell
 from rnnjax.tasks.toy_tasks import first_bit_task
+from rnnjax.training.loop import fit
+from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
 from rnnjax.training.runs import Run
-from rnnjax.training.train import OptimizerConfig, fit, init_state, make_optimizer, make_train_step
+from rnnjax.training.step import init_state, make_train_step
 
 RATIO = "|dlogit/dh_0| / |dlogit/dh_T-1|"
 EVAL_KEY = 10**6  # fold_in index of the evaluation batch; model i starts from fold_in(key, i), trains on 100 + i

@@ -25,16 +25,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import _checks
 from rnnjax.analysis import plots
 from rnnjax.apps import sentiment_pretrain
 from rnnjax.apps.comparison import pooled_statement, seed_rows
+from rnnjax.checks import arguments
 from rnnjax.core.unroll import RNN
 from rnnjax.data import device_batch_indices
 from rnnjax.data.sentiment import UNKNOWN, Sentiment, Split, tokenize
 from rnnjax.tasks.heads import dense, dense_init, embedding_init, pool
 from rnnjax.tasks.losses import cross_entropy, length_mask
-from rnnjax.training import stats, train
+from rnnjax.training import loop, optimizers, stats
 from rnnjax.training.runs import markdown_table
 
 SPLITS = ("train", "val", "test")
@@ -91,9 +91,9 @@ class SentimentModel:
     hybrid: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "pooling", _checks.as_enum(SentencePooling, self.pooling, "pooling"))
-        _checks.positive_int("vocab_size", self.vocab_size)
-        _checks.positive_int("embed_size", self.embed_size)
+        object.__setattr__(self, "pooling", arguments.as_enum(SentencePooling, self.pooling, "pooling"))
+        arguments.positive_int("vocab_size", self.vocab_size)
+        arguments.positive_int("embed_size", self.embed_size)
 
     def init(self, key: jax.Array) -> dict[str, Any]:
         embed_key, encoder_key, readout_key, attention_key = jax.random.split(key, 4)
@@ -154,7 +154,7 @@ class BestPerSeed:
     best params and step so far (the first of equal accuracies)."""
 
     def __init__(self, model: SentimentModel, split: Split, baseline_logits: np.ndarray, eval_every: int):
-        self.model, self.labels, self.eval_every = model, split.labels, _checks.positive_int("eval_every", eval_every)
+        self.model, self.labels, self.eval_every = model, split.labels, arguments.positive_int("eval_every", eval_every)
         self.inputs = (jnp.asarray(split.tokens), jnp.asarray(split.lengths), jnp.asarray(baseline_logits))
         self.params, self.accuracy, self.step, self.evaluations = None, None, None, 0
 
@@ -192,12 +192,12 @@ def train_seeds(model: SentimentModel, data: Sentiment, baseline: dict, best: Be
         return tokens[index], lengths[index], baseline_logits[index], labels[index]
 
     loss_fn = functools.partial(sentiment_loss, model, (config.word_dropout, config.dropout))
-    optimizer = train.make_optimizer(config.optimizer)
-    states = train.init_many(model.init, optimizer, jax.random.split(jax.random.key(config.run.seed), config.seeds))
+    optimizer = optimizers.make_optimizer(config.optimizer)
+    states = loop.init_many(model.init, optimizer, jax.random.split(jax.random.key(config.run.seed), config.seeds))
     if pretrained is not None:
         states = sentiment_pretrain.with_pretrained(states, pretrained)
     started = time.perf_counter()
-    train.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps, run=run, eval_fn=best,
+    loop.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps, run=run, eval_fn=best,
                    eval_every=config.eval_every, log_every=config.eval_every, description="sentiment")  # fmt: skip
     return time.perf_counter() - started
 

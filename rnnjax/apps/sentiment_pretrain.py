@@ -24,13 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.core.unroll import RNN
 from rnnjax.data import device_batch_indices
 from rnnjax.data.sentiment import UNKNOWN, Sentiment, encode, load_unlabeled_texts
 from rnnjax.tasks.heads import dense, dense_init, embedding_init
 from rnnjax.tasks.losses import cross_entropy, length_mask
-from rnnjax.training import train
+from rnnjax.training import loop, optimizers
+from rnnjax.training.step import TrainState
 
 
 class PackedText(NamedTuple):
@@ -62,7 +63,7 @@ class PretrainConfig:
 
 def pack_sentences(tokens: np.ndarray, lengths: np.ndarray, window: int) -> PackedText:
     """The valid tokens of each row of ``tokens`` [sentences, time], concatenated and cut into rows of ``window``."""
-    _checks.positive_int("window", window)
+    arguments.positive_int("window", window)
     if tokens.ndim != 2 or lengths.shape != tokens.shape[:1]:
         raise ValueError(f"tokens must be [sentences, time] with lengths [sentences]; got {tokens.shape}, "
                          f"{lengths.shape}")  # fmt: skip
@@ -127,7 +128,7 @@ class LanguageModel:
 
     def __post_init__(self):
         for name in ("vocab_size", "embed_size", "output_words"):
-            _checks.positive_int(name, getattr(self, name))
+            arguments.positive_int(name, getattr(self, name))
         if not UNKNOWN < self.output_words <= self.vocab_size:
             raise ValueError(f"output_words must be in ({UNKNOWN}, vocab_size={self.vocab_size}]; "
                              f"got {self.output_words}")  # fmt: skip
@@ -136,7 +137,7 @@ class LanguageModel:
         embed_key, encoder_key, output_key = jax.random.split(key, 3)
         if embedding is None:
             embedding = 0.1 * embedding_init(embed_key, self.vocab_size, self.embed_size)
-        _checks.has_shape("embedding", embedding, (self.vocab_size, self.embed_size))
+        arguments.has_shape("embedding", embedding, (self.vocab_size, self.embed_size))
         return {"embedding": jnp.asarray(embedding, jnp.float32),
                 "encoder": self.encoder.init(encoder_key, self.embed_size, jnp.float32),
                 "output": dense_init(output_key, self.encoder.hidden_size, self.output_words)}  # fmt: skip
@@ -179,13 +180,13 @@ def pretrain_seeds(model: LanguageModel, packed: PackedText, config: PretrainCon
         index = device_batch_indices(data_key, step, len(lengths), config.batch_size)
         return tokens[index], starts[index], lengths[index]
 
-    optimizer = train.make_optimizer(train.OptimizerConfig(
+    optimizer = optimizers.make_optimizer(optimizers.OptimizerConfig(
         learning_rate=config.learning_rate, warmup_steps=min(100, config.steps // 10), decay="cosine",
         decay_steps=config.steps, name="adamw"))  # fmt: skip
     init = functools.partial(model.init, embedding=None if embedding is None else jnp.asarray(embedding))
-    states = train.init_many(init, optimizer, keys)
+    states = loop.init_many(init, optimizer, keys)
     log_every = max(1, config.steps // 10)
-    states, _ = train.fit_many(functools.partial(lm_loss, model, config.dropout), optimizer, states, batch_fn,
+    states, _ = loop.fit_many(functools.partial(lm_loss, model, config.dropout), optimizer, states, batch_fn,
                                config.steps, run=run, log_every=log_every, description="pretrain")  # fmt: skip
     return states.params
 
@@ -216,7 +217,7 @@ def pretrain(classifier: Any, data: Sentiment, config: PretrainConfig, keys: jax
     return jax.block_until_ready(params), time.perf_counter() - started
 
 
-def with_pretrained(states: train.TrainState, pretrained: dict[str, Any]) -> train.TrainState:
+def with_pretrained(states: TrainState, pretrained: dict[str, Any]) -> TrainState:
     """Stacked classifier states with their ``embedding`` and ``encoder`` replaced by ``pretrained``'s.
 
     Adam's moments start at zero whatever the params are, so replacing params after ``init_many`` is the same as

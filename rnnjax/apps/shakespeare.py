@@ -29,7 +29,7 @@ from rnnjax.core.unroll import RNN
 from rnnjax.data.shakespeare import Corpus, decode
 from rnnjax.tasks.heads import dense, dense_init, embedding_init
 from rnnjax.tasks.losses import cross_entropy
-from rnnjax.training import stats, train
+from rnnjax.training import loop, optimizers, stats
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.runs import markdown_table
 
@@ -142,12 +142,12 @@ def train_seeds(config: Any, model: CharModel, corpus: Corpus, run: Any) -> Trai
         losses = stream_loss(model, params, val_ids, 16, 128)
         return {"loss": losses.mean()} | {f"loss_seed_{i}": loss for i, loss in enumerate(losses)}
 
-    optimizer = train.make_optimizer(config.optimizer)
+    optimizer = optimizers.make_optimizer(config.optimizer)
     keys = jax.random.split(jax.random.key(config.run.seed), config.seeds)
-    states = train.init_many(model.init, optimizer, keys)
+    states = loop.init_many(model.init, optimizer, keys)
     checkpointer = Checkpointer(run.checkpoint_dir, save_every=config.eval_every, keep=2, best_metric="val/loss")
     started, started_cpu = time.perf_counter(), time.process_time()
-    states, _ = train.fit_many(
+    states, _ = loop.fit_many(
         make_loss(model, config.batch_size, config.seq_length), optimizer, states, lambda step: train_ids,
         config.num_steps, run=run, eval_fn=eval_fn, eval_every=config.eval_every, checkpointer=checkpointer,
         max_seconds=60 * config.cpu_minutes, clock=_budget_clock(config, started, started_cpu),

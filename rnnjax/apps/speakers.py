@@ -19,15 +19,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import _checks
 from rnnjax.analysis import plots
 from rnnjax.apps.comparison import pooled_statement, seed_rows
+from rnnjax.checks import arguments
 from rnnjax.core.unroll import RNN
 from rnnjax.data import subset_batch_indices
 from rnnjax.data.speakers import NUM_COEFFICIENTS, NUM_SPEAKERS, Speakers, Split
 from rnnjax.tasks.heads import Pooling, dense, dense_init, pool
 from rnnjax.tasks.losses import cross_entropy, length_mask
-from rnnjax.training import stats, train
+from rnnjax.training import loop, optimizers, stats
 from rnnjax.training.runs import markdown_table
 
 
@@ -65,7 +65,7 @@ class SpeakerModel:
     def __post_init__(self):
         if not self.poolings:
             raise ValueError("poolings must name at least one pooling; got ()")
-        object.__setattr__(self, "poolings", tuple(_checks.as_enum(Pooling, p, "poolings") for p in self.poolings))
+        object.__setattr__(self, "poolings", tuple(arguments.as_enum(Pooling, p, "poolings") for p in self.poolings))
 
     @property
     def input_size(self) -> int:
@@ -147,10 +147,10 @@ def train_seeds(model: SpeakerModel, data: Speakers, config: Any, masks: np.ndar
 
     regularisation = (config.input_noise, config.dropout, config.label_smoothing, config.frame_drop)
     loss_fn = functools.partial(speaker_loss, model, regularisation)
-    optimizer = train.make_optimizer(config.optimizer)
-    states = train.init_many(model.init, optimizer, jax.random.split(jax.random.key(config.run.seed), len(masks)))
+    optimizer = optimizers.make_optimizer(config.optimizer)
+    states = loop.init_many(model.init, optimizer, jax.random.split(jax.random.key(config.run.seed), len(masks)))
     started = time.perf_counter()
-    states, metrics = train.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps,
+    states, metrics = loop.fit_many(loss_fn, optimizer, states, batch_fn, config.num_steps,
                                      chunk_steps=config.chunk_steps, per_run_batches=True)  # fmt: skip
     jax.block_until_ready(states)
     return states, metrics, time.perf_counter() - started

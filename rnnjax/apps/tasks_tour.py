@@ -26,8 +26,9 @@ from rnnjax.tasks.losses import cross_entropy, sequence_mask
 from rnnjax.tasks.metrics import error_rate, sequence_accuracy, token_accuracy, trim
 from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
 from rnnjax.tasks.vision import Captioner, ConvEncoder
-from rnnjax.training import train
+from rnnjax.training import loop, optimizers
 from rnnjax.training.runs import markdown_table
+from rnnjax.training.step import init_state, make_train_step
 
 TEST_SEED = 10**6
 
@@ -44,10 +45,10 @@ class Task(enum.Enum):
 
 def fit(config: Any, params, loss_fn, batch_fn):
     """Adam on ``loss_fn(params, *batch_fn(step))`` for ``config.num_steps`` steps; returns the trained params."""
-    optimizer = train.make_optimizer(train.OptimizerConfig(name="adam", learning_rate=config.learning_rate))
-    step = train.make_train_step(lambda p, batch, key: (loss_fn(p, *batch), {}), optimizer)
-    state = train.init_state(params, optimizer, jax.random.key(config.run.seed))
-    return train.fit(state, step, batch_fn, config.num_steps, progress=False).params
+    optimizer = optimizers.make_optimizer(optimizers.OptimizerConfig(name="adam", learning_rate=config.learning_rate))
+    step = make_train_step(lambda p, batch, key: (loss_fn(p, *batch), {}), optimizer)
+    state = init_state(params, optimizer, jax.random.key(config.run.seed))
+    return loop.fit(state, step, batch_fn, config.num_steps, progress=False).params
 
 
 def parity(config: Any, key: jax.Array) -> dict:

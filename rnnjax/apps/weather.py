@@ -27,14 +27,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import _checks
 from rnnjax.analysis import plots
+from rnnjax.checks import arguments
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
 from rnnjax.data import device_batch_indices
 from rnnjax.data.weather import TEMPERATURE, Ridge, Weather, Windows, ridge_predict
 from rnnjax.tasks.heads import ManyToOne, dense
-from rnnjax.training import stats, train
+from rnnjax.training import loop, optimizers, stats
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.runs import markdown_table
 
@@ -89,7 +89,7 @@ class Forecaster:
 
     def predict(self, params: dict, split: Windows, batch_size: int = 512) -> np.ndarray:
         """[seeds, examples] forecasts in deg C from params stacked over seeds."""
-        correction = train.batched_apply(lambda x: _apply_seeds(self.model, params, x).T, (split.inputs,), batch_size)
+        correction = loop.batched_apply(lambda x: _apply_seeds(self.model, params, x).T, (split.inputs,), batch_size)
         return self.base(split) + self.scale * correction.T
 
 
@@ -126,12 +126,12 @@ def train_seeds(config: Any, forecaster: Forecaster, data: Weather, run: Any) ->
         single = mean_absolute_error(val, data.val)
         return {"mae": mean_absolute_error(val.mean(0), data.val), "mae_single_mean": single.mean()}
 
-    optimizer = train.make_optimizer(config.optimizer)
+    optimizer = optimizers.make_optimizer(config.optimizer)
     keys = jax.random.split(jax.random.key(config.run.seed), config.seeds)
-    states = train.init_many(lambda key: make_model(config, key, inputs.shape[-1])[1], optimizer, keys)
+    states = loop.init_many(lambda key: make_model(config, key, inputs.shape[-1])[1], optimizer, keys)
     checkpointer = Checkpointer(run.checkpoint_dir, save_every=config.eval_every, keep=2, best_metric="val/mae")
     started, started_cpu = time.perf_counter(), time.process_time()
-    states, _ = train.fit_many(
+    states, _ = loop.fit_many(
         make_loss(config, forecaster.model), optimizer, states, batch_fn, config.num_steps, run=run,
         eval_fn=evaluate_val, eval_every=config.eval_every, log_every=config.eval_every,
         checkpointer=checkpointer, progress=False if config.run.quiet else None,
@@ -155,9 +155,9 @@ def block_bootstrap(
     """
     differences = np.asarray(differences, np.float64)
     size = differences.shape[-1]
-    _checks.integer("block", block, minimum=1, maximum=size)
-    _checks.positive_int("draws", draws)
-    _checks.probability("confidence", confidence)
+    arguments.integer("block", block, minimum=1, maximum=size)
+    arguments.positive_int("draws", draws)
+    arguments.probability("confidence", confidence)
     starts = np.random.default_rng(seed).integers(size, size=(draws, -(-size // block)))
     index = ((starts[:, :, None] + np.arange(block)) % size).reshape(draws, -1)[:, :size]
     means = differences[..., index].mean(-1)  # [..., draws]

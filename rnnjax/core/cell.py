@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 
-from rnnjax._checks import shape_str
+from rnnjax.checks.arguments import shape_str
 from rnnjax.typing import Carry, Params  # the shared vocabulary (rnnjax/typing.py)
 
 Initializer = Callable[[jax.Array, tuple[int, ...], Any], jax.Array]

@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import checking
-from rnnjax._checks import is_concrete, shape_str
+from rnnjax.checks import values as value_checks
+from rnnjax.checks.arguments import is_concrete, shape_str
 from rnnjax.core.cell import Carry, Cell, Params, check_params
 
 
@@ -61,7 +61,7 @@ def check_xs(cell: Cell, params: Params, xs: Any, time_major: bool) -> tuple[tup
 def check_lengths(lengths: Any, batch_shape: tuple[int, ...], time_steps: int) -> jax.Array:
     """Integer lengths of the batch shape, in [0, time_steps].
 
-    Checked now when concrete; traced values are checked only inside :func:`rnnjax.checking.checked` (elsewhere
+    Checked now when concrete; traced values are checked only inside :func:`rnnjax.checks.values.checked` (elsewhere
     they act as if clipped to [0, time_steps]: steps at or beyond the length are padding either way).
     """
     lengths = jnp.asarray(lengths)
@@ -80,7 +80,7 @@ def check_lengths(lengths: Any, batch_shape: tuple[int, ...], time_steps: int) -
                 f"lengths must lie in [0, {time_steps}] (the number of time steps); got values in [{low}, {high}]"
             )
     elif lengths.size:
-        checking.lengths_in_range("lengths", lengths, time_steps)  # a checkify check in checked mode only
+        value_checks.lengths_in_range("lengths", lengths, time_steps)  # a checkify check in checked mode only
     return lengths
 
 

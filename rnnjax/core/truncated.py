@@ -23,7 +23,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from rnnjax._checks import positive_int
+from rnnjax.checks.arguments import positive_int
 from rnnjax.core.cell import Carry, Cell, Params
 from rnnjax.core.inputs import prepare
 from rnnjax.core.unroll import rnn

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnnjax._checks import as_enum, positive_int, probability
+from rnnjax.checks.arguments import as_enum, positive_int, probability
 from rnnjax.core.bptt import manual_unroll
 from rnnjax.core.cell import Carry, Cell, Params, ScanOptions
 from rnnjax.core.inputs import hoist_projection_default, prepare, restore_layout

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.data import package_dir
 
 COLUMNS = (
@@ -73,9 +73,9 @@ def load_weather(
     window: int = 96, horizon: int = 24, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), stride: int = 1
 ) -> Weather:
     """Chronological train/val/test windows; see the module docstring."""
-    _checks.positive_int("window", window)
-    _checks.positive_int("horizon", horizon)
-    _checks.positive_int("stride", stride)
+    arguments.positive_int("window", window)
+    arguments.positive_int("horizon", horizon)
+    arguments.positive_int("stride", stride)
     hours = load_hours()
     bounds = np.round(np.cumsum((0.0, *fractions)) * len(hours)).astype(int)
     train_hours = hours[: bounds[1]]

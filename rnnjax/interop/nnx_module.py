@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from rnnjax._checks import positive_int
+from rnnjax.checks.arguments import positive_int
 from rnnjax.core.unroll import RNN
 
 

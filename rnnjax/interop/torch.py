@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax._checks import as_enum
+from rnnjax.checks.arguments import as_enum
 from rnnjax.core.cells import Activation, Cell, GRUConvention, LSTMState, Params, gru, lstm, simple_rnn
 from rnnjax.core.unroll import RNN, Merge
 

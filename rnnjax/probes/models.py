@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.core.cells import linear_rnn, make_cell
 from rnnjax.core.unroll import RNN, Merge, rnn
 from rnnjax.tasks.heads import carry_vector
@@ -78,8 +78,8 @@ class ModelSpec:
         object.__setattr__(self, "readout", Readout(self.readout))
         object.__setattr__(self, "architecture", Architecture(self.architecture))
         for argument in ("width", "depth", "mlp_width"):
-            _checks.positive_int(argument, getattr(self, argument))
-        _checks.nonnegative_int("delay", self.delay)
+            arguments.positive_int(argument, getattr(self, argument))
+        arguments.nonnegative_int("delay", self.delay)
         if self.readout is Readout.NONE and (self.cell not in LINEAR_CELLS or self.depth != 1):
             raise ValueError(
                 f"readout 'none' needs a one-layer linear cell (one of {LINEAR_CELLS}); "

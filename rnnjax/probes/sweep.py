@@ -26,13 +26,14 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.probes import models
 from rnnjax.probes.models import ModelSpec
 from rnnjax.probes.progress import Progress
 from rnnjax.probes.statistics import nmse_interval
 from rnnjax.probes.targets import Target, sample_inputs
-from rnnjax.training.train import init_state, train_step_body, warmup_cosine_adam
+from rnnjax.training.optimizers import warmup_cosine_adam
+from rnnjax.training.step import init_state, train_step_body
 
 RESULT_FIELDS = (
     "study", "target", "model", "width", "depth", "delay", "seed", "nmse_train", "nmse_test",
@@ -77,7 +78,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for argument in ("length", "train_size", "batch_size", "steps", "test_size"):
-            _checks.positive_int(argument, getattr(self, argument))
+            arguments.positive_int(argument, getattr(self, argument))
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
 
@@ -101,7 +102,7 @@ def _predict(spec, target, max_delay, params, xs, delay):
 def adam_phase(loss_fn, params, key, config: TrainConfig):
     """Minibatch Adam under lax.scan; loss_fn(params, indices) -> loss. Returns (params, losses [steps]).
 
-    Each step is :func:`rnnjax.training.train.train_step_body` (the step ``fit`` and ``fit_many`` take), so a
+    Each step is :func:`rnnjax.training.step.train_step_body` (the step ``fit`` and ``fit_many`` take), so a
     non-finite step leaves the parameters unchanged; minibatch ``index`` is drawn from fold_in(key, index).
     """
     optimizer = warmup_cosine_adam(config.learning_rate, config.steps, config.clip_norm)
@@ -231,8 +232,8 @@ def _group_program(spec: ModelSpec, targets: Sequence[Target], config: TrainConf
     keys = jnp.stack([jax.random.key(seed) for _, seed, _ in triples])
     delay_array = jnp.asarray([d for *_, d in triples], jnp.int32)
     index_array = jnp.asarray([i for i, *_ in triples], jnp.int32)
-    arguments = _shard(keys, delay_array, index_array)
-    return triples, _compiled_group(spec, targets, config, max(delays)), arguments
+    program_arguments = _shard(keys, delay_array, index_array)
+    return triples, _compiled_group(spec, targets, config, max(delays)), program_arguments
 
 
 COMPILE_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
@@ -256,8 +257,8 @@ def _ahead_key(spec, targets, config, seeds, delays) -> tuple:
 
 
 def _compile(group: "Group"):
-    _, program, arguments = _group_program(group.spec, group.targets, group.config, group.seeds, group.delays)
-    return program.lower(*arguments).compile()
+    _, program, program_arguments = _group_program(group.spec, group.targets, group.config, group.seeds, group.delays)
+    return program.lower(*program_arguments).compile()
 
 
 def compile_ahead(group: "Group") -> None:
@@ -282,9 +283,9 @@ def cancel_ahead() -> None:
 
 def dispatch_group(spec: ModelSpec, targets: Sequence[Target], config: TrainConfig, seeds, delays):
     """Start one group's program and return (triples, params, metrics) as device arrays, without waiting."""
-    triples, program, arguments = _group_program(spec, targets, config, seeds, delays)
+    triples, program, program_arguments = _group_program(spec, targets, config, seeds, delays)
     ahead = _COMPILED_AHEAD.pop(_ahead_key(spec, targets, config, seeds, delays), None)
-    params, metrics = (ahead.result() if ahead is not None else program)(*arguments)
+    params, metrics = (ahead.result() if ahead is not None else program)(*program_arguments)
     return triples, params, metrics
 
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.core.cells import simple_rnn
 
 
@@ -74,7 +74,7 @@ class Target:
 
     def __post_init__(self):
         for argument in ("input_size", "output_size"):
-            _checks.positive_int(argument, getattr(self, argument))
+            arguments.positive_int(argument, getattr(self, argument))
         object.__setattr__(self, "input_kind", InputKind(self.input_kind))
         ratio = fractions.Fraction(self.length_ratio)
         if ratio <= 0:
@@ -109,8 +109,8 @@ def sample_inputs(target: Target, key: jax.Array, batch: int, length: int, dtype
 
 def sample(target: Target, key: jax.Array, batch: int, length: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
     """Draw (xs [batch, length, input], ys [batch, length, output]); deterministic in ``key``."""
-    _checks.positive_int("length", length)
-    _checks.positive_int("batch", batch)
+    arguments.positive_int("length", length)
+    arguments.positive_int("batch", batch)
     target.output_length(length)  # validates the length
     xs = sample_inputs(target, key, batch, length, dtype)
     ys = jax.vmap(target.fn)(xs).astype(dtype)

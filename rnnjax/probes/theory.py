@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.integrate
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.probes.targets import Target
 
 QUADRATURE_TOLERANCE = 1e-10  # absolute error bound asked of (and checked on) each Gaussian expectation
@@ -226,7 +226,7 @@ def rank_floor(target: Target, length: int, width: int) -> float:
     (shift registers keep and replay the last m inputs); for other operators it is only a lower bound for them,
     and it does not bind nonlinear encoders.
     """
-    _checks.positive_int("width", width)
+    arguments.positive_int("width", width)
     operator = linear_operator(target, length)
     singular = np.linalg.svd(operator.reshape(-1, length), compute_uv=False)
     energy = singular**2

@@ -16,7 +16,7 @@ near 1e5 from optax's log(0) surrogate.
 
 Value checks (label ids in [0, classes) and not the blank, lengths in range) run
 when the values are concrete, also inside ``jit`` when the arrays come from
-outside it; for traced values they run only in :func:`rnnjax.checking.checked`
+outside it; for traced values they run only in :func:`rnnjax.checks.values.checked`
 mode, and otherwise an out-of-range id gives a finite, wrong loss and an
 out-of-range length acts as if clipped to [0, time].
 """
@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnnjax import _checks, checking
+from rnnjax.checks import arguments
+from rnnjax.checks import values as value_checks
 from rnnjax.tasks.losses import Reduction, check_labels, check_lengths, float_array, integer_array, length_mask, reduce
 from rnnjax.typing import (
     ArrayLike,
@@ -50,22 +51,22 @@ from rnnjax.typing import (
 
 
 def _check_blank(blank_id: Any, classes: int) -> int:
-    return _checks.integer("blank_id", blank_id, minimum=0, maximum=classes - 1)
+    return arguments.integer("blank_id", blank_id, minimum=0, maximum=classes - 1)
 
 
 def _check_ctc_inputs(logits, logit_lengths, labels, label_lengths, blank_id) -> tuple[jax.Array, ...]:
     logits = float_array("logits", logits)
     if logits.ndim != 3:
-        raise ValueError(f"logits must have shape [batch, time, classes]; got {_checks.shape_str(logits.shape)}")
+        raise ValueError(f"logits must have shape [batch, time, classes]; got {arguments.shape_str(logits.shape)}")
     batch, time, classes = logits.shape
     _check_blank(blank_id, classes)
     labels = integer_array("labels", labels)
-    _checks.has_shape("labels", labels, (batch, None))
+    arguments.has_shape("labels", labels, (batch, None))
     logit_lengths = check_lengths("logit_lengths", logit_lengths, (batch,), time)
     label_lengths = check_lengths("label_lengths", label_lengths, (batch,), labels.shape[1])
-    label_valid = checking.positions_below(label_lengths, labels.shape[1])
+    label_valid = value_checks.positions_below(label_lengths, labels.shape[1])
     check_labels(labels, classes, label_valid)
-    checking.value_absent("labels", labels, blank_id, label_valid, why=" (blank_id)")
+    value_checks.value_absent("labels", labels, blank_id, label_valid, why=" (blank_id)")
     return logits, logit_lengths, labels, label_lengths
 
 
@@ -94,7 +95,7 @@ def ctc_loss(
     logits, logit_lengths, labels, label_lengths = _check_ctc_inputs(
         logits, logit_lengths, labels, label_lengths, blank_id
     )
-    reduction = _checks.as_enum(Reduction, reduction, "reduction")
+    reduction = arguments.as_enum(Reduction, reduction, "reduction")
     per_sequence = _ctc_core(logits, logit_lengths, labels, label_lengths, blank_id=blank_id)
     return reduce(per_sequence, None, reduction)
 
@@ -133,9 +134,9 @@ def collapse(
     """
     tokens = integer_array("tokens", tokens)
     if tokens.ndim < 1:
-        raise ValueError(f"tokens must have shape [..., time]; got {_checks.shape_str(tokens.shape)}")
-    blank_id = _checks.integer("blank_id", blank_id)
-    pad_id = _checks.integer("pad_id", pad_id)
+        raise ValueError(f"tokens must have shape [..., time]; got {arguments.shape_str(tokens.shape)}")
+    blank_id = arguments.integer("blank_id", blank_id)
+    pad_id = arguments.integer("pad_id", pad_id)
     time = tokens.shape[-1]
     if lengths is None:
         valid = jnp.ones(tokens.shape, bool)
@@ -164,7 +165,7 @@ def greedy_decode(
     """Best-path decoding: collapse(argmax_k logits[t, k]) for ``logits [..., time, classes]``."""
     logits = float_array("logits", logits)
     if logits.ndim < 2:
-        raise ValueError(f"logits must have shape [..., time, classes]; got {_checks.shape_str(logits.shape)}")
+        raise ValueError(f"logits must have shape [..., time, classes]; got {arguments.shape_str(logits.shape)}")
     _check_blank(blank_id, logits.shape[-1])
     return collapse(logits.argmax(-1), logit_lengths, blank_id=blank_id, pad_id=pad_id)
 
@@ -186,10 +187,10 @@ def prefix_beam_search(
     up to ``beam_width`` ``(labels, log p(labels))`` pairs, most probable first.
     With a beam as wide as the number of prefixes it is exact.
     """
-    beam_width = _checks.positive_int("beam_width", beam_width)
+    beam_width = arguments.positive_int("beam_width", beam_width)
     log_probs = np.asarray(log_probs, np.float64)
     if log_probs.ndim != 2:
-        raise ValueError(f"log_probs must have shape [time, classes]; got {_checks.shape_str(log_probs.shape)}")
+        raise ValueError(f"log_probs must have shape [time, classes]; got {arguments.shape_str(log_probs.shape)}")
     _check_blank(blank_id, log_probs.shape[1])
     if np.isnan(log_probs).any() or (log_probs > 1e-6).any():
         raise ValueError(f"log_probs must be log-probabilities (<= 0, no NaN); got max {np.max(log_probs)}")
@@ -222,9 +223,9 @@ def batch_prefix_beam_search(
     """Best labelling per sequence of ``logits [batch, time, classes]`` by prefix beam search."""
     logits = float_array("logits", logits)
     if logits.ndim != 3:
-        raise ValueError(f"logits must have shape [batch, time, classes]; got {_checks.shape_str(logits.shape)}")
+        raise ValueError(f"logits must have shape [batch, time, classes]; got {arguments.shape_str(logits.shape)}")
     batch, time, classes = logits.shape
-    beam_width = _checks.positive_int("beam_width", beam_width)
+    beam_width = arguments.positive_int("beam_width", beam_width)
     _check_blank(blank_id, classes)
     if logit_lengths is None:
         lengths = np.full(batch, time)

@@ -17,7 +17,7 @@ API:
 
 Wrap calls in ``jax.jit`` with ``step_fn`` closed over (or ``functools.partial``).
 Start tokens must lie in [0, vocab): checked when concrete and in
-:func:`rnnjax.checking.checked` mode; a traced id outside gives a NaN
+:func:`rnnjax.checks.values.checked` mode; a traced id outside gives a NaN
 embedding (id >= vocab) or one counted from the end (negative id), depending on
 ``step_fn``.
 """
@@ -29,7 +29,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnnjax import _checks, checking
+from rnnjax.checks import arguments
+from rnnjax.checks import values as value_checks
 
 StepFn = Callable[[Any, jax.Array], tuple[Any, jax.Array]]
 
@@ -64,28 +65,29 @@ def _check_setup(step_fn: StepFn, state: Any, start_tokens: Any, end_id: Any, pa
     if start_tokens.ndim != 1 or not jnp.issubdtype(start_tokens.dtype, jnp.integer):
         raise ValueError(
             "start_tokens must be an int array of shape [batch]; "
-            f"got shape {_checks.shape_str(start_tokens.shape)}, dtype {start_tokens.dtype}"
+            f"got shape {arguments.shape_str(start_tokens.shape)}, dtype {start_tokens.dtype}"
         )
     batch = start_tokens.shape[0]
     for path, leaf in jax.tree_util.tree_leaves_with_path(state):
         if jnp.ndim(leaf) < 1 or jnp.shape(leaf)[0] != batch:
             raise ValueError(
                 f"state{jax.tree_util.keystr(path)} must lead with the batch axis {batch} (that of start_tokens); "
-                f"got shape {_checks.shape_str(jnp.shape(leaf))}"
+                f"got shape {arguments.shape_str(jnp.shape(leaf))}"
             )
     _, logits = jax.eval_shape(step_fn, state, start_tokens)
     if logits.ndim != 2 or logits.shape[0] != batch:
-        raise ValueError(f"step_fn must return logits of shape [{batch}, vocab]; got {_checks.shape_str(logits.shape)}")
+        shape = arguments.shape_str(logits.shape)
+        raise ValueError(f"step_fn must return logits of shape [{batch}, vocab]; got {shape}")
     vocab = logits.shape[-1]
-    end_id = _checks.integer("end_id", end_id, minimum=0, maximum=vocab - 1)
-    pad_id = end_id if pad_id is None else _checks.integer("pad_id", pad_id)
-    checking.ids_in_range("start_tokens", start_tokens, vocab)
+    end_id = arguments.integer("end_id", end_id, minimum=0, maximum=vocab - 1)
+    pad_id = end_id if pad_id is None else arguments.integer("pad_id", pad_id)
+    value_checks.ids_in_range("start_tokens", start_tokens, vocab)
     return _Setup(start_tokens, vocab, logits.dtype, pad_id)
 
 
 def _choose_tokens(step_fn, state, start_tokens, choose, *, max_length, end_id, pad_id) -> Decoded:
     """Shared loop of greedy and sampling: choose(logits, t) -> tokens [batch]."""
-    _checks.positive_int("max_length", max_length)
+    arguments.positive_int("max_length", max_length)
     start_tokens, _, dtype, pad_id = _check_setup(step_fn, state, start_tokens, end_id, pad_id)
     batch = start_tokens.shape[0]
 
@@ -131,9 +133,9 @@ def sample(
     Reproducible: step t uses ``fold_in(key, t)``. ``log_probs`` are those of the
     model (temperature 1, no top-k), so they are comparable across settings.
     """
-    temperature = _checks.positive_float("temperature", temperature)
+    temperature = arguments.positive_float("temperature", temperature)
     if top_k is not None:
-        _checks.positive_int("top_k", top_k)
+        arguments.positive_int("top_k", top_k)
 
     def choose(logits, t):
         scaled = logits / temperature
@@ -229,9 +231,9 @@ def beam_search(
     ``max_length`` steps count as finished with length ``max_length``. With
     ``beam_width=1`` and ``alpha=0`` the result equals :func:`greedy`.
     """
-    _checks.positive_int("beam_width", beam_width)
-    _checks.positive_int("max_length", max_length)
-    alpha = _checks.real("alpha", alpha)
+    arguments.positive_int("beam_width", beam_width)
+    arguments.positive_int("max_length", max_length)
+    alpha = arguments.real("alpha", alpha)
     start_tokens, _, dtype, pad_id = _check_setup(step_fn, state, start_tokens, end_id, pad_id)
     batch = start_tokens.shape[0]
     tile = lambda x: jnp.repeat(x, beam_width, axis=0)  # noqa: E731 - [batch, ...] -> [batch * beam, ...]

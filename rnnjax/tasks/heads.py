@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.core.cells import LSTMState
 from rnnjax.core.unroll import RNN
 from rnnjax.tasks.losses import check_labels, check_lengths, cross_entropy, float_array, length_mask
@@ -45,8 +45,8 @@ class Pooling(enum.Enum):
 
 def dense_init(key: jax.Array, input_size: int, output_size: int, dtype: Any = jnp.float32) -> dict[str, jax.Array]:
     """Params of y = x W + b with LeCun-normal W: [input, output] and zero b."""
-    input_size = _checks.positive_int("input_size", input_size)
-    output_size = _checks.positive_int("output_size", output_size)
+    input_size = arguments.positive_int("input_size", input_size)
+    output_size = arguments.positive_int("output_size", output_size)
     kernel = jax.nn.initializers.lecun_normal()(key, (input_size, output_size), dtype)
     return {"kernel": kernel, "bias": jnp.zeros((output_size,), dtype)}
 
@@ -55,28 +55,28 @@ def dense(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
     """y = x W + b."""
     x = float_array("x", x)
     if x.ndim < 1:
-        raise ValueError(f"x must have shape [..., input]; got {_checks.shape_str(x.shape)}")
+        raise ValueError(f"x must have shape [..., input]; got {arguments.shape_str(x.shape)}")
     check_readout("params", params, x.shape[-1], None)
-    _checks.has_shape("params['bias']", params["bias"], params["kernel"].shape[1:])
+    arguments.has_shape("params['bias']", params["bias"], params["kernel"].shape[1:])
     return x @ params["kernel"] + params["bias"]
 
 
 def embedding_init(key: jax.Array, vocab_size: int, embed_size: int, dtype: Any = jnp.float32) -> jax.Array:
     """Embedding table [vocab, embed] with N(0, 1) entries."""
-    vocab_size = _checks.positive_int("vocab_size", vocab_size)
-    embed_size = _checks.positive_int("embed_size", embed_size)
+    vocab_size = arguments.positive_int("vocab_size", vocab_size)
+    embed_size = arguments.positive_int("embed_size", embed_size)
     return jax.random.normal(key, (vocab_size, embed_size), dtype)
 
 
 def embed(table: jax.Array, tokens: jax.Array, argument: str = "tokens") -> jax.Array:
     """table[tokens] for int tokens [...] and table [vocab, embed].
 
-    Ids must lie in [0, vocab): checked when concrete and in :func:`rnnjax.checking.checked` mode; traced ids
+    Ids must lie in [0, vocab): checked when concrete and in :func:`rnnjax.checks.values.checked` mode; traced ids
     outside give NaN rows (id >= vocab) or rows counted from the end (negative ids).
     """
     table = float_array("table", table)
     if table.ndim != 2:
-        raise ValueError(f"table must have shape [vocab, embed]; got {_checks.shape_str(table.shape)}")
+        raise ValueError(f"table must have shape [vocab, embed]; got {arguments.shape_str(table.shape)}")
     tokens = jnp.asarray(tokens)
     check_labels(tokens, table.shape[0], argument=argument)
     return jnp.take(table, tokens, axis=0)
@@ -104,10 +104,10 @@ def pool(ys: jax.Array, lengths: jax.Array | None, pooling: Pooling | str) -> ja
     ``lengths`` must lie in [0, time]: checked when concrete and in :func:`rnnjax.tasks.checked` mode; traced
     lengths outside act as clipped.
     """
-    pooling = _checks.as_enum(Pooling, pooling, "pooling")
+    pooling = arguments.as_enum(Pooling, pooling, "pooling")
     ys = float_array("ys", ys)
     if ys.ndim < 2:
-        raise ValueError(f"ys must have shape [..., time, features]; got {_checks.shape_str(ys.shape)}")
+        raise ValueError(f"ys must have shape [..., time, features]; got {arguments.shape_str(ys.shape)}")
     if lengths is None:
         lengths = jnp.full(ys.shape[:-2], ys.shape[-2])
     lengths = check_lengths("lengths", lengths, ys.shape[:-2], ys.shape[-2])
@@ -140,14 +140,14 @@ def check_param_keys(argument: str, params: Any, required: tuple[str, ...]) -> N
 
 def check_table(argument: str, table: Any, vocab_size: int, embed_size: int | None = None) -> None:
     """An embedding table of shape [vocab_size, embed_size] (any embed size when None)."""
-    _checks.has_shape(argument, table, (vocab_size, embed_size))
+    arguments.has_shape(argument, table, (vocab_size, embed_size))
 
 
 def check_readout(argument: str, params: Any, input_size: int | None, output_size: int | None) -> None:
     """Dense params mapping ``input_size`` to ``output_size`` (None: any size)."""
     check_param_keys(argument, params, ("kernel", "bias"))
-    _checks.has_shape(f"{argument}['kernel']", params["kernel"], (input_size, output_size))
-    _checks.has_shape(f"{argument}['bias']", params["bias"], (output_size,))
+    arguments.has_shape(f"{argument}['kernel']", params["kernel"], (input_size, output_size))
+    arguments.has_shape(f"{argument}['bias']", params["bias"], (output_size,))
 
 
 class TokenInput:
@@ -155,7 +155,7 @@ class TokenInput:
 
     def _check_vocab_size(self) -> None:
         if self.vocab_size is not None:
-            _checks.positive_int("vocab_size", self.vocab_size)
+            arguments.positive_int("vocab_size", self.vocab_size)
         if not isinstance(self.encoder, RNN):
             raise TypeError(f"encoder must be an rnnjax RNN; got {type(self.encoder).__name__}")
 
@@ -199,8 +199,8 @@ class ManyToOne(TokenInput):
     vocab_size: int | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "pooling", _checks.as_enum(Pooling, self.pooling, "pooling"))
-        _checks.positive_int("num_outputs", self.num_outputs)
+        object.__setattr__(self, "pooling", arguments.as_enum(Pooling, self.pooling, "pooling"))
+        arguments.positive_int("num_outputs", self.num_outputs)
         self._check_vocab_size()
 
     def feature_size(self, params: dict[str, Any]) -> int:
@@ -249,7 +249,7 @@ class Tagger(TokenInput):
     vocab_size: int | None = None
 
     def __post_init__(self):
-        _checks.positive_int("num_tags", self.num_tags)
+        arguments.positive_int("num_tags", self.num_tags)
         self._check_vocab_size()
 
     def init(self, key: jax.Array, input_size: int, dtype: Any = jnp.float32) -> dict[str, Any]:

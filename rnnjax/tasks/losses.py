@@ -19,7 +19,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnnjax import _checks, checking
+from rnnjax.checks import arguments
+from rnnjax.checks import values as value_checks
 from rnnjax.typing import Array, ArrayLike, Bool, Labels, Lengths, Logits, Loss, PositionMask, Targets, shaped
 
 
@@ -50,8 +51,8 @@ def float_array(argument: str, value: Any) -> jax.Array:
 def check_lengths(argument: str, lengths: Any, batch_shape: tuple[int, ...], maximum: int) -> jax.Array:
     """Int ``lengths`` of shape ``batch_shape`` with values in [0, maximum] (values checked as in :mod:`checking`)."""
     lengths = integer_array(argument, lengths)
-    _checks.has_shape(argument, lengths, batch_shape)
-    checking.lengths_in_range(argument, lengths, maximum)
+    arguments.has_shape(argument, lengths, batch_shape)
+    value_checks.lengths_in_range(argument, lengths, maximum)
     return lengths
 
 
@@ -67,9 +68,9 @@ def sequence_mask(lengths: Lengths, max_length: int) -> Bool[Array, "*batch time
     ``lengths`` must lie in [0, max_length]: checked when concrete and in :func:`checking.checked` mode; traced
     lengths outside act as clipped (a negative length masks everything, a longer one nothing).
     """
-    max_length = _checks.nonnegative_int("max_length", max_length)
+    max_length = arguments.nonnegative_int("max_length", max_length)
     lengths = integer_array("lengths", lengths)
-    checking.lengths_in_range("lengths", lengths, max_length)
+    value_checks.lengths_in_range("lengths", lengths, max_length)
     return length_mask(lengths, max_length)
 
 
@@ -77,13 +78,13 @@ def _check_mask(mask: Any, shape: tuple[int, ...], argument: str = "mask") -> ja
     if mask is None:
         return None
     mask = jnp.asarray(mask)
-    _checks.has_shape(argument, mask, shape)
+    arguments.has_shape(argument, mask, shape)
     return mask.astype(bool)
 
 
 def reduce(values: jax.Array, mask: jax.Array | None, reduction: Reduction | str = Reduction.MEAN) -> jax.Array:
     """Apply a :class:`Reduction` to per-position values, ignoring masked positions."""
-    reduction = _checks.as_enum(Reduction, reduction, "reduction")
+    reduction = arguments.as_enum(Reduction, reduction, "reduction")
     values = jnp.asarray(values)
     mask = _check_mask(mask, values.shape)
     if mask is not None:
@@ -105,9 +106,9 @@ def masked_mean(values: jax.Array, mask: jax.Array | None = None) -> jax.Array:
 
 def check_labels(labels: jax.Array, num_classes: int, mask: jax.Array | None = None, argument: str = "labels") -> None:
     """Int ``labels`` in [0, num_classes) where ``mask`` is True (values checked as in :mod:`checking`)."""
-    num_classes = _checks.positive_int("num_classes", num_classes)
+    num_classes = arguments.positive_int("num_classes", num_classes)
     labels = integer_array(argument, labels)
-    checking.ids_in_range(argument, labels, num_classes, mask)
+    value_checks.ids_in_range(argument, labels, num_classes, mask)
 
 
 @shaped
@@ -129,17 +130,17 @@ def cross_entropy(
       reduction: MEAN (over valid positions), SUM, or NONE.
 
     Label ids must lie in [0, classes) at valid positions: checked when concrete and in
-    :func:`rnnjax.checking.checked` mode; traced ids outside are not caught: an id >= classes gives a NaN loss,
+    :func:`rnnjax.checks.values.checked` mode; traced ids outside are not caught: an id >= classes gives a NaN loss,
     a negative one counts from the end (-1 reads the last class) and gives a finite, wrong loss.
     """
     logits = float_array("logits", logits)
     labels = integer_array("labels", labels)
     if logits.ndim < 1 or labels.shape != logits.shape[:-1]:
         raise ValueError(
-            f"labels must have shape {_checks.shape_str(logits.shape[:-1])} (logits.shape without the class axis); "
-            f"got {_checks.shape_str(labels.shape)} with logits.shape={_checks.shape_str(logits.shape)}"
+            f"labels must have shape {arguments.shape_str(logits.shape[:-1])} (logits.shape without the class axis); "
+            f"got {arguments.shape_str(labels.shape)} with logits.shape={arguments.shape_str(logits.shape)}"
         )
-    label_smoothing = _checks.probability("label_smoothing", label_smoothing)
+    label_smoothing = arguments.probability("label_smoothing", label_smoothing)
     mask = _check_mask(mask, labels.shape)
     num_classes = logits.shape[-1]
     check_labels(labels, num_classes, mask)
@@ -167,8 +168,8 @@ def mse(
     predictions, targets = float_array("predictions", predictions), float_array("targets", targets)
     if predictions.shape != targets.shape:
         raise ValueError(
-            f"targets must have shape {_checks.shape_str(predictions.shape)} (that of predictions); "
-            f"got {_checks.shape_str(targets.shape)}"
+            f"targets must have shape {arguments.shape_str(predictions.shape)} (that of predictions); "
+            f"got {arguments.shape_str(targets.shape)}"
         )
     error = jnp.square(predictions - targets)
     if mask is not None and jnp.ndim(mask) == error.ndim - 1:

@@ -17,17 +17,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.tasks.losses import check_lengths
 
 
 def _check_same_shape(predictions, targets, mask):
     predictions, targets = jnp.asarray(predictions), jnp.asarray(targets)
     if predictions.ndim < 1:
-        raise ValueError(f"predictions must have shape [..., time]; got {_checks.shape_str(predictions.shape)}")
-    _checks.has_shape("targets", targets, predictions.shape)
+        raise ValueError(f"predictions must have shape [..., time]; got {arguments.shape_str(predictions.shape)}")
+    arguments.has_shape("targets", targets, predictions.shape)
     mask = jnp.ones(targets.shape, bool) if mask is None else jnp.asarray(mask)
-    _checks.has_shape("mask", mask, targets.shape)
+    arguments.has_shape("mask", mask, targets.shape)
     return predictions, targets, mask.astype(bool)
 
 
@@ -86,6 +86,6 @@ def trim(tokens: Any, lengths: Any) -> list[tuple[int, ...]]:
     """Rows of ``tokens [batch, time]`` cut to ``lengths [batch]`` (each in [0, time]) as Python tuples."""
     tokens = np.asarray(tokens)
     if tokens.ndim != 2:
-        raise ValueError(f"tokens must have shape [batch, time]; got {_checks.shape_str(tokens.shape)}")
+        raise ValueError(f"tokens must have shape [batch, time]; got {arguments.shape_str(tokens.shape)}")
     lengths = np.asarray(check_lengths("lengths", np.asarray(lengths), tokens.shape[:1], tokens.shape[1]))
     return [tuple(int(t) for t in row[: int(n)]) for row, n in zip(tokens, lengths)]

@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnnjax import checking
-from rnnjax._checks import as_enum, has_shape, integer, positive_int, shape_str
+from rnnjax.checks import values as value_checks
+from rnnjax.checks.arguments import as_enum, has_shape, integer, positive_int, shape_str
 from rnnjax.core.cells import Cell
 from rnnjax.core.unroll import RNN, rnn
 from rnnjax.tasks import decode
@@ -324,14 +324,14 @@ class Decoder:
     def check_targets(self, targets: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Validate int targets [batch, time] and lengths [batch]: lengths in [0, time], ids in [0, vocab) where valid.
 
-        Values are checked when concrete and in :func:`rnnjax.checking.checked` mode; traced lengths outside
+        Values are checked when concrete and in :func:`rnnjax.checks.values.checked` mode; traced lengths outside
         act as clipped, and traced ids outside give a NaN (id >= vocab) or wrong (negative id) loss.
         """
         targets = integer_array("targets", targets)
         if targets.ndim != 2:
             raise ValueError(f"targets must have shape [batch, time]; got {shape_str(targets.shape)}")
         lengths = check_lengths("lengths", lengths, targets.shape[:1], targets.shape[1])
-        check_labels(targets, self.vocab_size, checking.positions_below(lengths, targets.shape[1]), "targets")
+        check_labels(targets, self.vocab_size, value_checks.positions_below(lengths, targets.shape[1]), "targets")
         return targets, lengths
 
     def loss(self, params, carry, targets, lengths, memory: Memory | None = None, *, label_smoothing=0.0):

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 
 START, END = 0, 1
 SEQ2SEQ_VOCAB = 7  # START, END and the symbols 2..6
@@ -31,9 +31,9 @@ HORIZONTAL, VERTICAL, FIRST_BAND, NOTHING = 2, 3, 4, 8
 
 def _check_sizes(seed: Any, **sizes: Any) -> None:
     """``seed`` a non-negative int, every size a positive int."""
-    _checks.nonnegative_int("seed", seed)
+    arguments.nonnegative_int("seed", seed)
     for argument, value in sizes.items():
-        _checks.positive_int(argument, value)
+        arguments.positive_int(argument, value)
 
 
 def parity(seed: int, batch: int = 64, max_length: int = 8):
@@ -49,7 +49,7 @@ def parity(seed: int, batch: int = 64, max_length: int = 8):
 def next_token_tags(seed: int, batch: int = 32, time: int = 10, vocab: int = 5):
     """Tokens in [0, vocab); tag_t = token_{t+1}, and ``vocab`` at the last valid step."""
     _check_sizes(seed, batch=batch, vocab=vocab)
-    _checks.integer("time", time, minimum=2)
+    arguments.integer("time", time, minimum=2)
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, vocab, (batch, time))
     lengths = rng.integers(2, time + 1, batch)
@@ -61,7 +61,7 @@ def next_token_tags(seed: int, batch: int = 32, time: int = 10, vocab: int = 5):
 def copy_or_reverse(seed: int, batch: int = 64, max_length: int = 6, reverse: bool = False):
     """Source: 2..max_length symbols from {2, ..., 6} (padded with END); target: copy or reversal + END."""
     _check_sizes(seed, batch=batch)
-    _checks.integer("max_length", max_length, minimum=2)
+    arguments.integer("max_length", max_length, minimum=2)
     rng = np.random.default_rng(seed)
     lengths = rng.integers(2, max_length + 1, batch)
     symbols = rng.integers(2, SEQ2SEQ_VOCAB, (batch, max_length))
@@ -102,7 +102,7 @@ def bar_captions(seed: int, batch: int = 32, size: int = 12):
     Caption: [HORIZONTAL | VERTICAL, FIRST_BAND + band, END] (length 3) or [NOTHING, END] (length 2).
     """
     _check_sizes(seed, batch=batch)
-    _checks.integer("size", size, minimum=4)
+    arguments.integer("size", size, minimum=4)
     rng = np.random.default_rng(seed)
     images = 0.2 * rng.standard_normal((batch, size, size, 1)).astype(np.float32)
     captions = np.full((batch, 3), END)
@@ -127,9 +127,9 @@ def first_bit_task(key: jax.Array, batch: int, time_steps: int, *, noise: float 
 
     Returns ``(xs [batch, time, 1], labels [batch])`` with labels in {0, 1}.
     """
-    _checks.positive_int("batch", batch)
-    _checks.positive_int("time_steps", time_steps)
-    _checks.nonnegative_float("noise", noise)
+    arguments.positive_int("batch", batch)
+    arguments.positive_int("time_steps", time_steps)
+    arguments.nonnegative_float("noise", noise)
     k_bit, k_noise = jax.random.split(key)
     labels = jax.random.bernoulli(k_bit, 0.5, (batch,))
     xs = noise * jax.random.normal(k_noise, (batch, time_steps, 1), dtype)

@@ -25,7 +25,7 @@ try:  # flax is the optional extra rnnjax[vision]: the encoder below subclasses 
 except ModuleNotFoundError as error:
     raise ImportError("rnnjax.tasks.vision needs flax; install it with pip install 'rnnjax[vision]'") from error
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.tasks import decode
 from rnnjax.tasks.losses import float_array
 from rnnjax.tasks.seq2seq import Attention, Decoder
@@ -81,7 +81,7 @@ class Captioner:
         if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3:
             raise ValueError(f"image_shape must be (height, width, channels); got {image_shape!r}")
         for axis, size in zip(("height", "width", "channels"), image_shape):
-            _checks.positive_int(f"image_shape {axis}", size)
+            arguments.positive_int(f"image_shape {axis}", size)
         k_cnn, k_decoder = jax.random.split(key)
         cnn_params = self.cnn.init(k_cnn, jnp.zeros((1, *image_shape), dtype))["params"]
         cnn_params = jax.tree.map(lambda leaf: leaf.astype(dtype), cnn_params)
@@ -98,7 +98,7 @@ class Captioner:
         images = float_array("images", images)
         if images.ndim != 4:
             raise ValueError(
-                f"images must have shape [batch, height, width, channels]; got {_checks.shape_str(images.shape)}"
+                f"images must have shape [batch, height, width, channels]; got {arguments.shape_str(images.shape)}"
             )
         if not isinstance(params, dict) or "cnn" not in params or "decoder" not in params:
             raise ValueError("params must hold keys ['cnn', 'decoder'] (from Captioner.init)")
@@ -114,18 +114,18 @@ class Captioner:
         return self.decoder.loss(params["decoder"], carry, captions, lengths, label_smoothing=label_smoothing)
 
     def greedy(self, params, images, *, max_length: int) -> decode.Decoded:
-        _checks.positive_int("max_length", max_length)
+        arguments.positive_int("max_length", max_length)
         return self.decoder.greedy(params["decoder"], self.initial_carry(params, images), max_length=max_length)
 
     def sample(self, params, images, *, key, max_length: int, temperature=1.0, top_k=None) -> decode.Decoded:
-        _checks.positive_int("max_length", max_length)
+        arguments.positive_int("max_length", max_length)
         carry = self.initial_carry(params, images)
         return self.decoder.sample(params["decoder"], carry, key=key, max_length=max_length,
                                    temperature=temperature, top_k=top_k)  # fmt: skip
 
     def beam_search(self, params, images, *, beam_width: int, max_length: int, alpha=0.0) -> decode.Beams:
-        _checks.positive_int("beam_width", beam_width)
-        _checks.positive_int("max_length", max_length)
+        arguments.positive_int("beam_width", beam_width)
+        arguments.positive_int("max_length", max_length)
         carry = self.initial_carry(params, images)
         return self.decoder.beam_search(params["decoder"], carry, beam_width=beam_width, max_length=max_length,
                                         alpha=alpha)  # fmt: skip

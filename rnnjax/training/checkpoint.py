@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.training import locks
 
 _STEP_METADATA = "_CHECKPOINT_METADATA"  # Orbax's per-step record, where our digests travel (custom_metadata)
@@ -176,9 +176,9 @@ class Checkpointer:
         best_mode: BestMode | str = BestMode.MIN,
         asynchronous: bool = True,
     ):
-        self.save_every = _checks.positive_int("save_every", save_every)
-        keep = _checks.positive_int("keep", keep)
-        mode = _checks.as_enum(BestMode, best_mode, "best_mode")
+        self.save_every = arguments.positive_int("save_every", save_every)
+        keep = arguments.positive_int("keep", keep)
+        mode = arguments.as_enum(BestMode, best_mode, "best_mode")
         self.directory = pathlib.Path(directory)
         self.best_metric = best_metric
         self._last_saved = None

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Callable, Mapping, Sequence, TypeVar
 
 import tyro
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.training.runs import Run
 
 ConfigT = TypeVar("ConfigT")
@@ -53,7 +53,7 @@ class RunConfig:
     """also write TensorBoard event files next to metrics.jsonl (when tensorboardX is installed)."""
 
     def __post_init__(self):
-        _checks.nonnegative_int("seed", self.seed)
+        arguments.nonnegative_int("seed", self.seed)
         if not isinstance(self.runs_root, str) or not self.runs_root:
             raise ValueError(f"runs_root must be a non-empty path; got {self.runs_root!r}")
 
@@ -76,9 +76,9 @@ def require_positive(config: Any, *names: str) -> None:
         for index, item in enumerate(value if isinstance(value, tuple) else (value,)):
             argument = f"{name}[{index}]" if isinstance(value, tuple) else name
             if isinstance(item, float):
-                _checks.positive_float(argument, item)
+                arguments.positive_float(argument, item)
             else:
-                _checks.positive_int(argument, item)
+                arguments.positive_int(argument, item)
 
 
 RunField = Annotated[RunConfig, tyro.conf.OmitArgPrefixes]

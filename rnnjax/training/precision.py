@@ -38,7 +38,7 @@ def mixed_precision(
     """``loss_fn(params, batch, key) -> (loss, metrics)`` computed in ``compute_dtype``.
 
     Args:
-      loss_fn: a loss as :func:`rnnjax.training.train.make_train_step` takes it.
+      loss_fn: a loss as :func:`rnnjax.training.step.make_train_step` takes it.
       compute_dtype: dtype of params and batch inside the loss (bfloat16).
       output_dtype: dtype of the returned loss and floating metrics (float32).
     """

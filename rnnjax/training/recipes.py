@@ -16,19 +16,11 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.train import (
-    LossFn,
-    OptimizerConfig,
-    TrainState,
-    fit,
-    fit_many,
-    init_many,
-    init_state,
-    make_optimizer,
-    make_train_step,
-)
+from rnnjax.training.loop import fit, fit_many, init_many
+from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
+from rnnjax.training.step import LossFn, TrainState, init_state, make_train_step
 
 
 class PrefixedRun:
@@ -45,7 +37,7 @@ class PrefixedRun:
 
 def random_rows(arrays: dict[str, np.ndarray], batch_size: int, seed: int) -> Callable[[int], dict[str, np.ndarray]]:
     """``batch(step)``: ``batch_size`` rows drawn with replacement by ``default_rng([seed, step])`` (resumable)."""
-    _checks.positive_int("batch_size", batch_size)
+    arguments.positive_int("batch_size", batch_size)
     sizes = {len(value) for value in arrays.values()}
     if len(sizes) != 1:
         raise ValueError(f"arrays must share their number of rows; got {sorted(sizes)}")
@@ -72,7 +64,7 @@ def train_model(
 ) -> Any:
     """make_optimizer -> init_state(params, fold_in(key, 1)) -> fit with a Checkpointer; the trained params.
 
-    A run stopped part-way resumes from ``checkpoint_dir``; ``hooks`` are :func:`rnnjax.training.train.fit`'s
+    A run stopped part-way resumes from ``checkpoint_dir``; ``hooks`` are :func:`rnnjax.training.loop.fit`'s
     (``log_every`` defaults to 50 steps, or a quarter of a shorter run, so a short run still logs a curve).
     """
     hooks.setdefault("log_every", max(1, min(50, num_steps // 4)))
@@ -121,7 +113,7 @@ def checkpoint_interval(num_steps: int) -> int:
     ``fit_many`` compiles its scan once per chunk length and ends a chunk wherever a hook acts: an interval that
     is a multiple of the logging interval keeps one length (40 steps logged every 10 and saved every 13 compiled 7).
     """
-    _checks.positive_int("num_steps", num_steps)
+    arguments.positive_int("num_steps", num_steps)
     log_every = max(1, min(50, num_steps // 4))
     return log_every * max(1, num_steps // 3 // log_every)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 from rnnjax.training import locks
 from rnnjax.training.tensorboard import RunEvents
 
@@ -82,10 +82,10 @@ class Run:
         fresh: bool = False,
         tensorboard: bool | None = None,
     ):
-        self.experiment = _checks.plain_name("experiment", experiment)
+        self.experiment = arguments.plain_name("experiment", experiment)
         if name is None:
             name = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        self.name = _checks.plain_name("name", name)
+        self.name = arguments.plain_name("name", name)
         self.directory = pathlib.Path(root) / self.experiment / self.name
         if fresh:
             _refuse_link(self.directory)
@@ -103,7 +103,7 @@ class Run:
         """
         child = object.__new__(Run)
         child.experiment, child.name = self.experiment, self.name
-        child.directory = self.directory / _checks.plain_name("name", name)
+        child.directory = self.directory / arguments.plain_name("name", name)
         child.directory.mkdir(parents=True, exist_ok=True)
         child._lock = None  # the parent's hold covers it
         child.events = RunEvents(child.directory, self.events.enabled)

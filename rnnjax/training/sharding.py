@@ -2,7 +2,7 @@
 
 Data parallelism: params and optimizer state are replicated, the batch is split
 along its leading axis over the mesh axis "data"; XLA inserts the gradient
-all-reduce. The train step is the one from :func:`rnnjax.training.train.make_train_step`:
+all-reduce. The train step is the one from :func:`rnnjax.training.step.make_train_step`:
 
     mesh = device_mesh()                                     # all devices on axis "data"
     step = data_parallel(make_train_step(loss_fn, optimizer), mesh)
@@ -109,7 +109,7 @@ def shard_batches(batches: Callable[[int], Any] | Iterable[Any], mesh: Mesh, axi
 def data_parallel(train_step: Callable, mesh: Mesh, axis: str = DATA) -> Callable:
     """``train_step(state, batch)`` compiled with replicated state and a batch split over ``axis``.
 
-    The state is donated, like :func:`rnnjax.training.train.make_train_step`'s; results equal the
+    The state is donated, like :func:`rnnjax.training.step.make_train_step`'s; results equal the
     single-device step up to the order of the gradient sum.
     """
     return jax.jit(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,8 +86,8 @@ def student_t_cdf(value: float, degrees_of_freedom: float) -> float:
 
 def student_t_quantile(probability: float, degrees_of_freedom: float) -> float:
     """t with P(T <= t) = probability, by bisection on the CDF."""
-    _checks.real("probability", probability, minimum=0.0, maximum=1.0)
-    _checks.positive_float("degrees_of_freedom", degrees_of_freedom)
+    arguments.real("probability", probability, minimum=0.0, maximum=1.0)
+    arguments.positive_float("degrees_of_freedom", degrees_of_freedom)
     if not 0.0 < probability < 1.0:
         raise ValueError(f"probability must lie strictly inside (0, 1); got {probability}")
     if probability < 0.5:
@@ -106,7 +106,7 @@ def seed_summary(values: Sequence[float], confidence: float = 0.95) -> SeedSumma
     values = tuple(float(v) for v in np.asarray(values, dtype=float).reshape(-1))
     if len(values) < 2:
         raise ValueError(f"values must hold at least 2 seeds for an interval; got {len(values)}")
-    _checks.probability("confidence", confidence)
+    arguments.probability("confidence", confidence)
     mean, deviation = statistics.fmean(values), statistics.stdev(values)
     half_width = student_t_quantile((1.0 + confidence) / 2, len(values) - 1) * deviation / math.sqrt(len(values))
     return SeedSummary(values, mean, deviation, mean - half_width, mean + half_width, confidence)
@@ -114,9 +114,9 @@ def seed_summary(values: Sequence[float], confidence: float = 0.95) -> SeedSumma
 
 def wilson_interval(hits: int, count: int, confidence: float = 0.95) -> tuple[float, float]:
     """(p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n) for p = hits / count."""
-    _checks.positive_int("count", count)
-    _checks.integer("hits", hits, minimum=0, maximum=count)
-    _checks.probability("confidence", confidence)
+    arguments.positive_int("count", count)
+    arguments.integer("hits", hits, minimum=0, maximum=count)
+    arguments.probability("confidence", confidence)
     z = statistics.NormalDist().inv_cdf((1.0 + confidence) / 2)
     rate, scale = hits / count, 1.0 + z**2 / count
     center = rate + z**2 / (2 * count)
@@ -126,8 +126,8 @@ def wilson_interval(hits: int, count: int, confidence: float = 0.95) -> tuple[fl
 
 def mcnemar_exact(only_first: int, only_second: int) -> float:
     """Two-sided exact McNemar p = min(1, 2 P(X <= min(b, c))), X ~ Binomial(b + c, 1/2)."""
-    _checks.nonnegative_int("only_first", only_first)
-    _checks.nonnegative_int("only_second", only_second)
+    arguments.nonnegative_int("only_first", only_first)
+    arguments.nonnegative_int("only_second", only_second)
     discordant = only_first + only_second
     if discordant == 0:
         return 1.0
@@ -151,7 +151,7 @@ class PairedComparison:
 def mcnemar_from_predictions(first_right: Sequence[bool], second_right: Sequence[bool]) -> PairedComparison:
     """Counts the discordant items of two per-item correctness vectors and tests them with :func:`mcnemar_exact`."""
     first, second = np.asarray(first_right, bool), np.asarray(second_right, bool)
-    _checks.has_shape("second_right", second, first.shape)
+    arguments.has_shape("second_right", second, first.shape)
     only_first, only_second = int((first & ~second).sum()), int((~first & second).sum())
     return PairedComparison(only_first, only_second, int(first.size), mcnemar_exact(only_first, only_second))
 
@@ -171,7 +171,7 @@ def compare_with_baseline(seed_right, baseline_right, confidence: float = 0.95) 
     seeds, baseline = np.asarray(seed_right, bool), np.asarray(baseline_right, bool)
     if seeds.ndim != 2:
         raise ValueError(f"seed_right must be [seeds, items]; got shape {seeds.shape}")
-    _checks.has_shape("baseline_right", baseline, seeds.shape[1:])
+    arguments.has_shape("baseline_right", baseline, seeds.shape[1:])
     paired = [mcnemar_from_predictions(right, baseline) for right in seeds]
     count = int(baseline.size)
     return {

@@ -10,7 +10,7 @@ from rnnjax.apps import sentiment, sentiment_pretrain
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
 from rnnjax.tasks.heads import dense
-from rnnjax.training import train
+from rnnjax.training import loop, optimizers
 
 VOCABULARY, EMBED, HIDDEN = 12, 3, 4
 
@@ -97,8 +97,8 @@ def test_classifier_starts_from_the_language_models_encoder(key):
     classifier = sentiment.SentimentModel(encoder, VOCABULARY, EMBED, "max")
     lm = sentiment_pretrain.LanguageModel(encoder, VOCABULARY, EMBED, output_words=6)
     pretrained = jax.vmap(lm.init)(jax.random.split(jax.random.fold_in(key, 1), 2))
-    optimizer = train.make_optimizer(train.OptimizerConfig())
-    states = sentiment_pretrain.with_pretrained(train.init_many(classifier.init, optimizer, jax.random.split(key, 2)),
+    optimizer = optimizers.make_optimizer(optimizers.OptimizerConfig())
+    states = sentiment_pretrain.with_pretrained(loop.init_many(classifier.init, optimizer, jax.random.split(key, 2)),
                                                 pretrained)  # fmt: skip
     tokens, lengths = (jnp.asarray(a) for a in random_sentences(2))
     starts = jnp.zeros(tokens.shape, bool).at[:, 0].set(True)
@@ -112,7 +112,8 @@ def test_classifier_starts_from_the_language_models_encoder(key):
 
 def test_with_pretrained_rejects_another_shape(key):
     classifier = sentiment.SentimentModel(RNN(make_cell("lstm"), HIDDEN), VOCABULARY, EMBED)
-    states = train.init_many(classifier.init, train.make_optimizer(train.OptimizerConfig()), jax.random.split(key, 2))
+    optimizer = optimizers.make_optimizer(optimizers.OptimizerConfig())
+    states = loop.init_many(classifier.init, optimizer, jax.random.split(key, 2))
     with pytest.raises(ValueError, match=r"pretrained\['embedding'\]"):
         sentiment_pretrain.with_pretrained(states, {"embedding": jnp.zeros((2, VOCABULARY, EMBED + 1))})
 

@@ -12,7 +12,8 @@ from experiment_helpers import load
 from rnnjax.apps import shakespeare
 from rnnjax.data.shakespeare import Corpus
 from rnnjax.tasks.losses import cross_entropy
-from rnnjax.training import train
+from rnnjax.training import loop, optimizers
+from rnnjax.training.step import make_train_step
 
 MODEL = shakespeare.CharModel(vocab_size=7, embed_size=4, hidden_size=8)
 
@@ -49,10 +50,10 @@ def test_random_crops_are_contiguous_slices_inside_the_corpus():
 def test_seeds_trained_together_match_each_seed_alone_and_see_different_crops():
     ids = jnp.asarray(np.random.default_rng(1).integers(0, MODEL.vocab_size, 400))
     loss_fn = shakespeare.make_loss(MODEL, batch_size=4, seq_length=10)
-    optimizer = train.make_optimizer(train.OptimizerConfig(learning_rate=1e-2))
-    states = train.init_many(MODEL.init, optimizer, jax.random.split(jax.random.key(2), 2))
-    together, metrics = train.fit_many(loss_fn, optimizer, states, lambda step: ids, 3, progress=False)
-    step = train.make_train_step(loss_fn, optimizer)
+    optimizer = optimizers.make_optimizer(optimizers.OptimizerConfig(learning_rate=1e-2))
+    states = loop.init_many(MODEL.init, optimizer, jax.random.split(jax.random.key(2), 2))
+    together, metrics = loop.fit_many(loss_fn, optimizer, states, lambda step: ids, 3, progress=False)
+    step = make_train_step(loss_fn, optimizer)
     for seed in range(2):
         alone = _seed(states, seed)
         for _ in range(3):

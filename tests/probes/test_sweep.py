@@ -11,7 +11,8 @@ import pytest
 from rnnjax.probes import models, targets
 from rnnjax.probes.models import ModelSpec, Readout
 from rnnjax.probes.sweep import RESULT_FIELDS, TrainConfig, adam_phase, plan_groups, summarise, sweep, train_group
-from rnnjax.training.train import init_state, make_train_step, warmup_cosine_adam
+from rnnjax.training.optimizers import warmup_cosine_adam
+from rnnjax.training.step import init_state, make_train_step
 
 TINY = TrainConfig(length=8, train_size=16, batch_size=8, steps=15, test_size=8, long_factors=(2,), dtype="float64",
                    fast_compile=True)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnjax.checking import checked
+from rnnjax.checks.values import checked
 from rnnjax.core.cells import gru
 from rnnjax.tasks.ctc import ctc_loss
 from rnnjax.tasks.decode import greedy

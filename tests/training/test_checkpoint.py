@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from helpers import OPTIMIZER, STEP, batch_fn, init_params
 
-from rnnjax.training import locks, train
+from rnnjax.training import locks, loop
 from rnnjax.training.checkpoint import Checkpointer, NonFiniteStateError, from_saveable, to_saveable
 from rnnjax.training.locks import StaleLockWarning
+from rnnjax.training.step import init_state
 
 
 def _fresh_state(key_seed=3):
-    return train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(key_seed))
+    return init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(key_seed))
 
 
 def _key_data(key):
@@ -55,7 +56,7 @@ def test_round_trip_keeps_values_dtypes_and_typed_keys(tmp_path):
 
 def test_exact_resume_is_bit_for_bit(tmp_path):
     step = STEP
-    uninterrupted = train.fit(_fresh_state(), step, batch_fn, 8, progress=False)
+    uninterrupted = loop.fit(_fresh_state(), step, batch_fn, 8, progress=False)
 
     def interrupted_batches(index):
         if index == 6:
@@ -64,7 +65,7 @@ def test_exact_resume_is_bit_for_bit(tmp_path):
 
     checkpointer = Checkpointer(tmp_path, save_every=4, keep=2)
     with pytest.raises(KeyboardInterrupt):
-        train.fit(_fresh_state(), step, interrupted_batches, 8, checkpointer=checkpointer, progress=False)
+        loop.fit(_fresh_state(), step, interrupted_batches, 8, checkpointer=checkpointer, progress=False)
     checkpointer.close()
     requested = []
 
@@ -74,7 +75,7 @@ def test_exact_resume_is_bit_for_bit(tmp_path):
 
     template = _fresh_state(key_seed=99)  # only the checkpoint's key (seed 3) gives the uninterrupted run
     with Checkpointer(tmp_path, save_every=4, keep=2) as checkpointer:
-        resumed = train.fit(template, step, recording_batches, 8, checkpointer=checkpointer, progress=False)
+        resumed = loop.fit(template, step, recording_batches, 8, checkpointer=checkpointer, progress=False)
     assert requested == [4, 5, 6, 7]  # continued from the checkpoint at step 4
     _assert_identical(resumed, uninterrupted)
     np.testing.assert_array_equal(_key_data(resumed.key), _key_data(jax.random.key(3)))

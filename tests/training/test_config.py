@@ -6,7 +6,7 @@ import enum
 import pytest
 
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive, split_preset
-from rnnjax.training.train import Decay, OptimizerConfig
+from rnnjax.training.optimizers import Decay, OptimizerConfig
 
 
 class Cell(enum.Enum):

@@ -24,7 +24,7 @@ import optax
 import pytest
 from helpers import OPTIMIZER, STEP, batch_fn, init_params, loss_fn
 
-from rnnjax.training import locks, train
+from rnnjax.training import locks, loop
 from rnnjax.training.checkpoint import (
     Checkpointer,
     CheckpointWriteError,
@@ -34,6 +34,7 @@ from rnnjax.training.checkpoint import (
 )
 from rnnjax.training.locks import FolderLockedError, StaleLockWarning
 from rnnjax.training.runs import Run
+from rnnjax.training.step import NonFiniteError, init_state, make_train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -324,11 +325,11 @@ def test_fit_resumes_bit_exactly_from_the_newest_intact_checkpoint(tmp_path):
     step = STEP  # compiled once for the training tests
 
     def fresh(key_seed):
-        return train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(key_seed))
+        return init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(key_seed))
 
-    uninterrupted = train.fit(fresh(3), step, batch_fn, 8, progress=False)
+    uninterrupted = loop.fit(fresh(3), step, batch_fn, 8, progress=False)
     with Checkpointer(tmp_path, save_every=2, keep=2) as checkpointer:
-        train.fit(fresh(3), step, batch_fn, 6, checkpointer=checkpointer, progress=False)
+        loop.fit(fresh(3), step, batch_fn, 6, checkpointer=checkpointer, progress=False)
     _flip_bytes(tmp_path / "latest" / "6")
     requested = []
 
@@ -338,7 +339,7 @@ def test_fit_resumes_bit_exactly_from_the_newest_intact_checkpoint(tmp_path):
 
     with Checkpointer(tmp_path, save_every=2, keep=2) as checkpointer:
         with pytest.warns(DamagedCheckpointWarning, match="step 6 .*restored step 4"):
-            resumed = train.fit(fresh(99), step, recording, 8, checkpointer=checkpointer, progress=False)
+            resumed = loop.fit(fresh(99), step, recording, 8, checkpointer=checkpointer, progress=False)
     assert requested == [4, 5, 6, 7]
     for got, want in zip(jax.tree.leaves(to_saveable(resumed)), jax.tree.leaves(to_saveable(uninterrupted))):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
@@ -436,17 +437,17 @@ def test_injected_write_errors_keep_the_earlier_checkpoint(tmp_path, monkeypatch
 def test_infinite_learning_rate_stops_fit_without_saving_a_non_finite_state(tmp_path):
     # Loss and gradients stay finite; the update from step 3 on is not. (A hand-built optimizer: configs refuse inf.)
     optimizer = optax.sgd(lambda count: jnp.where(count < 3, 0.05, jnp.inf))
-    step = train.make_train_step(loss_fn, optimizer)
-    initial = train.init_state(init_params(jax.random.key(0)), optimizer, jax.random.key(3))
+    step = make_train_step(loss_fn, optimizer)
+    initial = init_state(init_params(jax.random.key(0)), optimizer, jax.random.key(3))
     with Checkpointer(tmp_path, save_every=1, keep=10) as checkpointer:
-        with pytest.raises(train.NonFiniteError, match="at step 3 .*last good checkpoint is step 3") as error:
-            train.fit(initial, step, batch_fn, 6, checkpointer=checkpointer, progress=False)
+        with pytest.raises(NonFiniteError, match="at step 3 .*last good checkpoint is step 3") as error:
+            loop.fit(initial, step, batch_fn, 6, checkpointer=checkpointer, progress=False)
         assert error.value.step == 3 and int(error.value.state.step) == 3
         last_good = to_saveable(error.value.state)
         assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(last_good.params))
         checkpointer.wait()
         assert checkpointer.latest_step() == 3
-        template = train.init_state(init_params(jax.random.key(1)), optimizer, jax.random.key(99))
+        template = init_state(init_params(jax.random.key(1)), optimizer, jax.random.key(99))
         restored = to_saveable(checkpointer.restore_latest(template))
     for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(last_good)):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

@@ -10,7 +10,7 @@ import pytest
 from rnnjax.core.cells import gru
 from rnnjax.core.unroll import rnn
 from rnnjax.training.precision import cast_floating, mixed_precision
-from rnnjax.training.train import init_state, make_train_step
+from rnnjax.training.step import init_state, make_train_step
 
 CELL = gru()
 

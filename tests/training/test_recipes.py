@@ -7,9 +7,10 @@ import optax
 import pytest
 from helpers import CONFIG, OPTIMIZER, STEP, batch_fn, init_params, loss_fn
 
-from rnnjax.training import recipes, train
+from rnnjax.training import loop, recipes
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.runs import Run
+from rnnjax.training.step import init_state
 
 
 def test_random_rows_draws_the_documented_rows():
@@ -56,7 +57,7 @@ def test_train_many_equals_each_run_alone_and_logs_each_run(tmp_path):
                                 save_every=5, run=run, log_every=2, progress=False)  # fmt: skip
     for index, key in enumerate(keys):
         init_key, train_key = jax.random.split(key)
-        alone = train.fit(train.init_state(init_params(init_key), OPTIMIZER, train_key), STEP, batch_fn, 5)
+        alone = loop.fit(init_state(init_params(init_key), OPTIMIZER, train_key), STEP, batch_fn, 5)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[index], b, rtol=1e-9), states.params, alone.params)
     logged = {record["step"]: record for record in run.read_metrics() if "train/loss_run0" in record}
     means = {r["step"]: r["train/loss"] for r in run.read_metrics() if "train/loss" in r}
@@ -72,7 +73,7 @@ def test_checkpoint_interval_keeps_fit_many_chunks_one_length(num_steps):
     assert interval % log_every == 0 and 1 <= interval <= max(num_steps, 1)
     stops, begin = set(), 0
     while begin < num_steps:  # the chunks fit_many cuts with these hooks
-        stop = train._next_stop(begin, num_steps, None, (log_every, interval))
+        stop = loop._next_stop(begin, num_steps, None, (log_every, interval))
         stops.add(stop - begin)
         begin = stop
     assert len(stops - {num_steps % log_every}) == 1  # one length, and perhaps a shorter last chunk

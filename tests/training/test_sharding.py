@@ -63,7 +63,8 @@ def _worker() -> dict:
     import optax
 
     from rnnjax.training import sharding
-    from rnnjax.training.train import fit, fit_many, init_many, init_state, make_train_step
+    from rnnjax.training.loop import fit, fit_many, init_many
+    from rnnjax.training.step import init_state, make_train_step
 
     assert jax.device_count() == 4, jax.devices()
     optimizer = optax.adam(1e-2)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from helpers import OPTIMIZER, STEP, batch_fn, init_params, loss_fn
 
-from rnnjax.training import train
+from rnnjax.training import loop
 from rnnjax.training.runs import Run, to_jsonable
+from rnnjax.training.step import init_state
 from rnnjax.training.tensorboard import MODELS_FOLDER, png_bytes, read_events, resolve_enabled
 
 pytest.importorskip("tensorboardX")
@@ -26,8 +27,8 @@ class TinyConfig:
 def test_fit_scalars_and_config_are_read_back(tmp_path):
     config = TinyConfig()
     with Run("regression", name="fit", config=config, root=tmp_path) as run:
-        state = train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(1))
-        train.fit(state, STEP, batch_fn, config.num_steps, run=run, log_every=4, progress=False)
+        state = init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(1))
+        loop.fit(state, STEP, batch_fn, config.num_steps, run=run, log_every=4, progress=False)
     events = read_events(run.directory)  # after close: tensorboardX writes from a background thread
     for name in ("train/loss", "train/mse"):
         steps, values = run.series(name)
@@ -40,9 +41,9 @@ def test_fit_scalars_and_config_are_read_back(tmp_path):
 
 def test_fit_many_writes_one_folder_per_run(tmp_path):
     runs = 3
-    states = train.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(0), runs))
+    states = loop.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(0), runs))
     with Run("sweep", name="many", root=tmp_path) as run:
-        states, metrics = train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 10, run=run, log_every=5,
+        states, metrics = loop.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 10, run=run, log_every=5,
                                           progress=False)  # fmt: skip
     losses = np.asarray(metrics["loss"])  # [runs, steps]
     for index in range(runs):

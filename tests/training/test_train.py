@@ -9,47 +9,48 @@ import optax
 import pytest
 from helpers import CONFIG, NET, OPTIMIZER, STEP, XS, YS, batch_fn, init_params, loss_fn  # noqa: F401
 
-from rnnjax.training import train
+from rnnjax.training import loop, optimizers
 from rnnjax.training.checkpoint import Checkpointer
 from rnnjax.training.runs import Run
+from rnnjax.training.step import NonFiniteError, init_state, make_train_step
 
-SWEEP = train.make_sweep_optimizer(CONFIG)
+SWEEP = optimizers.make_sweep_optimizer(CONFIG)
 
 
 def optimizer_for(learning_rate):
-    return train.make_optimizer(dataclasses.replace(CONFIG, learning_rate=learning_rate))
+    return optimizers.make_optimizer(dataclasses.replace(CONFIG, learning_rate=learning_rate))
 
 
 def test_schedule_warmup_then_cosine():
-    schedule = train.make_schedule(CONFIG)
+    schedule = optimizers.make_schedule(CONFIG)
     assert float(schedule(0)) == 0.0
     assert float(schedule(1)) == pytest.approx(0.025)
     assert float(schedule(2)) == pytest.approx(0.05)
     assert float(schedule(7)) == pytest.approx(0.025)
     assert float(schedule(12)) == pytest.approx(0.0)
-    constant = train.make_schedule(train.OptimizerConfig(learning_rate=0.1))
+    constant = optimizers.make_schedule(optimizers.OptimizerConfig(learning_rate=0.1))
     assert float(constant(100)) == pytest.approx(0.1)
 
 
 def test_optimizer_config_rejects_bad_values():
     with pytest.raises(ValueError, match="decay_steps"):
-        train.OptimizerConfig(decay="cosine", warmup_steps=10, decay_steps=5)
+        optimizers.OptimizerConfig(decay="cosine", warmup_steps=10, decay_steps=5)
     with pytest.raises(ValueError, match="decay must be one of"):
-        train.OptimizerConfig(decay="linear")
+        optimizers.OptimizerConfig(decay="linear")
     with pytest.raises(ValueError, match="learning_rate"):
-        train.OptimizerConfig(learning_rate=0.0)
+        optimizers.OptimizerConfig(learning_rate=0.0)
     with pytest.raises(TypeError, match="typed PRNG key"):
-        train.init_state({"w": jnp.zeros(2)}, optax.sgd(0.1), jax.random.PRNGKey(0))
+        init_state({"w": jnp.zeros(2)}, optax.sgd(0.1), jax.random.PRNGKey(0))
 
 
 def test_clipping_and_weight_decay():
     params = {"w": jnp.array([1.0, -2.0])}
     grads = {"w": jnp.array([30.0, 40.0])}
-    sgd = train.make_optimizer(train.OptimizerConfig(name="sgd", learning_rate=1.0, clip_norm=5.0))
+    sgd = optimizers.make_optimizer(optimizers.OptimizerConfig(name="sgd", learning_rate=1.0, clip_norm=5.0))
     updates, _ = sgd.update(grads, sgd.init(params), params)
     np.testing.assert_allclose(updates["w"], [-3.0, -4.0])  # clipped to norm 5, momentum starts at 0
-    decayed = train.make_optimizer(
-        train.OptimizerConfig(name="sgd", learning_rate=1.0, clip_norm=None, weight_decay=0.5)
+    decayed = optimizers.make_optimizer(
+        optimizers.OptimizerConfig(name="sgd", learning_rate=1.0, clip_norm=None, weight_decay=0.5)
     )
     updates, _ = decayed.update({"w": jnp.zeros(2)}, decayed.init(params), params)
     np.testing.assert_allclose(updates["w"], [-0.5, 1.0])
@@ -58,7 +59,7 @@ def test_clipping_and_weight_decay():
 def test_jitted_step_matches_manual_update_and_donates():
     optimizer = OPTIMIZER
     params = init_params(jax.random.key(0))
-    state = train.init_state(params, optimizer, jax.random.key(3))
+    state = init_state(params, optimizer, jax.random.key(3))
     batch = batch_fn(0)
     step_key = jax.random.fold_in(jax.random.key(3), 0)
     grads = jax.grad(lambda p: loss_fn(p, batch, step_key)[0])(params)
@@ -73,7 +74,7 @@ def test_jitted_step_matches_manual_update_and_donates():
 
 def _run_separately(optimizer, step, key, steps):
     init_key, train_key = jax.random.split(key)
-    state = train.init_state(init_params(init_key), optimizer, train_key)
+    state = init_state(init_params(init_key), optimizer, train_key)
     losses = []
     for index in range(steps):
         state, metrics = step(state, batch_fn(index))
@@ -83,10 +84,10 @@ def _run_separately(optimizer, step, key, steps):
 
 def test_init_many_compiles_once_per_init_and_optimizer():
     keys = jax.random.split(jax.random.key(3), 4)
-    first = train.init_many(init_params, OPTIMIZER, keys)
-    size = train._init_many._cache_size()
-    again = train.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(4), 4))
-    assert train._init_many._cache_size() == size  # the second sweep reused the compiled program
+    first = loop.init_many(init_params, OPTIMIZER, keys)
+    size = loop._init_many._cache_size()
+    again = loop.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(4), 4))
+    assert loop._init_many._cache_size() == size  # the second sweep reused the compiled program
     assert not np.allclose(first.params["head"], again.params["head"])
 
     class Unhashable:  # still works, compiled for the call
@@ -95,14 +96,14 @@ def test_init_many_compiles_once_per_init_and_optimizer():
         def __call__(self, key):
             return init_params(key)
 
-    same = train.init_many(Unhashable(), OPTIMIZER, keys)
+    same = loop.init_many(Unhashable(), OPTIMIZER, keys)
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), same.params, first.params)
 
 
 def test_fit_many_over_seeds_equals_separate_runs():
     keys = jax.random.split(jax.random.key(7), 4)
-    states = train.init_many(init_params, OPTIMIZER, keys)
-    states, metrics = train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 6, chunk_steps=3)
+    states = loop.init_many(init_params, OPTIMIZER, keys)
+    states, metrics = loop.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 6, chunk_steps=3)
     assert metrics["loss"].shape == (4, 6)
     for index in range(4):
         alone, losses = _run_separately(OPTIMIZER, STEP, keys[index], 6)
@@ -120,27 +121,27 @@ def test_fit_many_per_run_batches_equal_separate_runs_on_their_own_data():
         xs, ys = batch_fn(step)
         return jnp.stack([xs, xs]), ys[None] + shifts[:, None]
 
-    states = train.init_many(init_params, OPTIMIZER, keys)
-    states, metrics = train.fit_many(loss_fn, OPTIMIZER, states, per_run_batch_fn, 5, per_run_batches=True)
+    states = loop.init_many(init_params, OPTIMIZER, keys)
+    states, metrics = loop.fit_many(loss_fn, OPTIMIZER, states, per_run_batch_fn, 5, per_run_batches=True)
     for index in range(2):
         init_key, train_key = jax.random.split(keys[index])
-        alone = train.init_state(init_params(init_key), OPTIMIZER, train_key)
+        alone = init_state(init_params(init_key), OPTIMIZER, train_key)
         for step in range(5):
             xs, ys = batch_fn(step)
             alone, _ = STEP(alone, (xs, ys + shifts[index]))
         np.testing.assert_allclose(states.params["head"][index], alone.params["head"], rtol=1e-9, atol=1e-12)
-    shared, _ = train.fit_many(loss_fn, OPTIMIZER, train.init_many(init_params, OPTIMIZER, keys), batch_fn, 5)
+    shared, _ = loop.fit_many(loss_fn, OPTIMIZER, loop.init_many(init_params, OPTIMIZER, keys), batch_fn, 5)
     assert not np.allclose(states.params["head"][1], shared.params["head"][1])  # run 1 did see its own data
 
 
 def test_fit_many_over_learning_rates_equals_separate_runs():
     rates = jnp.array([0.01, 0.1])
     keys = jnp.stack([jax.random.key(5)] * 2)
-    states = train.init_many(init_params, SWEEP, keys, hparams={"learning_rate": rates})
-    states, _ = train.fit_many(loss_fn, SWEEP, states, batch_fn, 4)
+    states = loop.init_many(init_params, SWEEP, keys, hparams={"learning_rate": rates})
+    states, _ = loop.fit_many(loss_fn, SWEEP, states, batch_fn, 4)
     for index, rate in enumerate([0.01, 0.1]):
         optimizer = optimizer_for(rate)  # a plain optimizer, not the one holding its hyperparameters
-        alone, _ = _run_separately(optimizer, train.make_train_step(loss_fn, optimizer), keys[index], 4)
+        alone, _ = _run_separately(optimizer, make_train_step(loss_fn, optimizer), keys[index], 4)
         np.testing.assert_allclose(states.params["head"][index], alone.params["head"], rtol=1e-9)
     assert not np.allclose(states.params["head"][0], states.params["head"][1])
 
@@ -148,11 +149,11 @@ def test_fit_many_over_learning_rates_equals_separate_runs():
 def test_hparams_need_a_sweep_optimizer_and_known_names():
     keys = jax.random.split(jax.random.key(5), 2)
     with pytest.raises(TypeError, match="make_sweep_optimizer"):
-        train.init_many(init_params, OPTIMIZER, keys, hparams={"learning_rate": jnp.array([0.1, 0.2])})
+        loop.init_many(init_params, OPTIMIZER, keys, hparams={"learning_rate": jnp.array([0.1, 0.2])})
     with pytest.raises(ValueError, match="momentum"):
-        train.init_many(init_params, SWEEP, keys, hparams={"momentum": jnp.array([0.1, 0.2])})
+        loop.init_many(init_params, SWEEP, keys, hparams={"momentum": jnp.array([0.1, 0.2])})
     with pytest.raises(ValueError, match=r"hparams\['learning_rate'\] must have shape \[2\]; got \[3\]"):
-        train.init_many(init_params, SWEEP, keys, hparams={"learning_rate": jnp.array([0.1, 0.2, 0.3])})
+        loop.init_many(init_params, SWEEP, keys, hparams={"learning_rate": jnp.array([0.1, 0.2, 0.3])})
 
 
 def _nan_after(bad_step):
@@ -164,15 +165,15 @@ def _nan_after(bad_step):
 
 
 def test_non_finite_loss_stops_naming_step_and_keeps_checkpoint(tmp_path):
-    state = train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
+    state = init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
     checkpointer = Checkpointer(tmp_path / "ckpt", save_every=2, keep=2)
-    with pytest.raises(train.NonFiniteError, match="at step 5") as error:
-        train.fit(state, STEP, _nan_after(5), 10, checkpointer=checkpointer, progress=False)
+    with pytest.raises(NonFiniteError, match="at step 5") as error:
+        loop.fit(state, STEP, _nan_after(5), 10, checkpointer=checkpointer, progress=False)
     assert error.value.step == 5
     good = error.value.state
     assert int(good.step) == 5 and all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(good.params))
     assert "last good checkpoint is step 4" in str(error.value)
-    template = train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
+    template = init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
     restored = checkpointer.restore_latest(template)
     assert int(restored.step) == 4 and np.isfinite(restored.params["head"]).all()
     checkpointer.close()
@@ -181,9 +182,9 @@ def test_non_finite_loss_stops_naming_step_and_keeps_checkpoint(tmp_path):
 def test_fit_many_reports_non_finite_run():
     rates = jnp.array([0.01, jnp.nan])  # run 1 would get NaN params from its first update
     keys = jnp.stack([jax.random.key(5)] * 2)
-    states = train.init_many(init_params, SWEEP, keys, hparams={"learning_rate": rates})
-    with pytest.raises(train.NonFiniteError, match=r"runs \[1\], first at step 0") as error:
-        train.fit_many(loss_fn, SWEEP, states, batch_fn, 4)
+    states = loop.init_many(init_params, SWEEP, keys, hparams={"learning_rate": rates})
+    with pytest.raises(NonFiniteError, match=r"runs \[1\], first at step 0") as error:
+        loop.fit_many(loss_fn, SWEEP, states, batch_fn, 4)
     assert np.isfinite(error.value.state.params["head"][0]).all()
 
 
@@ -194,22 +195,22 @@ def test_fit_logs_evaluates_and_accepts_iterables(tmp_path):
     def evaluate(params):
         return {"loss": loss_fn(params, (XS, YS), jax.random.key(0))[0]}
 
-    state = train.init_state(init_params(jax.random.key(0)), optimizer, jax.random.key(3))
-    state = train.fit(state, step, batch_fn, 6, run=run, eval_fn=evaluate, eval_every=3, log_every=2, progress=False)
+    state = init_state(init_params(jax.random.key(0)), optimizer, jax.random.key(3))
+    state = loop.fit(state, step, batch_fn, 6, run=run, eval_fn=evaluate, eval_every=3, log_every=2, progress=False)
     records = run.read_metrics()
     assert [r["step"] for r in records if "train/loss" in r] == [2, 4, 6]
     assert [r["step"] for r in records if "val/loss" in r] == [3, 6]
     assert all(r["train/steps_per_s"] > 0 for r in records if "train/loss" in r)
-    again = train.init_state(init_params(jax.random.key(0)), optimizer, jax.random.key(3))
-    again = train.fit(again, step, (batch_fn(i) for i in range(6)), 6, progress=False)
+    again = init_state(init_params(jax.random.key(0)), optimizer, jax.random.key(3))
+    again = loop.fit(again, step, (batch_fn(i) for i in range(6)), 6, progress=False)
     np.testing.assert_array_equal(again.params["head"], state.params["head"])
 
 
 def test_fit_stops_at_time_budget_and_checkpoints(tmp_path):
     ticks = iter(range(100))  # a fake clock: one tick per call
-    state = train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
+    state = init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
     with Checkpointer(tmp_path, save_every=100, keep=1) as checkpointer:
-        state = train.fit(state, STEP, batch_fn, 10, checkpointer=checkpointer, progress=False,
+        state = loop.fit(state, STEP, batch_fn, 10, checkpointer=checkpointer, progress=False,
                           max_seconds=2, clock=lambda: next(ticks))  # fmt: skip
         assert int(state.step) == 3 and checkpointer.latest_step() == 3
 
@@ -231,12 +232,12 @@ def test_fit_and_fit_many_use_a_new_key_every_step(tmp_path):
     init_key, train_key = jax.random.split(jax.random.key(11))
     expected, expected_losses = _hand_loop(OPTIMIZER, init_params(init_key), train_key, 6)
     run = Run("toy", name="keys", root=tmp_path)
-    state = train.init_state(init_params(init_key), OPTIMIZER, jax.random.split(jax.random.key(11))[1])  # donated
-    state = train.fit(state, STEP, batch_fn, 6, run=run, log_every=1, progress=False)
+    state = init_state(init_params(init_key), OPTIMIZER, jax.random.split(jax.random.key(11))[1])  # donated
+    state = loop.fit(state, STEP, batch_fn, 6, run=run, log_every=1, progress=False)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10), state.params, expected)
     np.testing.assert_allclose(run.series("train/loss")[1], expected_losses, rtol=1e-10)
-    states = train.init_many(init_params, OPTIMIZER, jax.random.key(11)[None])  # splits into (init_key, train_key)
-    states, metrics = train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 6, chunk_steps=4, progress=False)
+    states = loop.init_many(init_params, OPTIMIZER, jax.random.key(11)[None])  # splits into (init_key, train_key)
+    states, metrics = loop.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 6, chunk_steps=4, progress=False)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a[0], b, rtol=1e-10), states.params, expected)
     np.testing.assert_allclose(metrics["loss"][0], expected_losses, rtol=1e-10)
     same_key, _ = _hand_loop_one_key(init_params(init_key), train_key, 6)
@@ -259,11 +260,11 @@ def test_fit_many_hooks_log_evaluate_checkpoint_and_resume(tmp_path):
         losses = jax.vmap(lambda p: loss_fn(p, (XS, YS), jax.random.key(0))[0])(params)
         return {"loss": losses.mean()}
 
-    plain, plain_metrics = train.fit_many(loss_fn, OPTIMIZER, train.init_many(init_params, OPTIMIZER, keys),
+    plain, plain_metrics = loop.fit_many(loss_fn, OPTIMIZER, loop.init_many(init_params, OPTIMIZER, keys),
                                           batch_fn, 8, progress=False)  # fmt: skip
     run = Run("toy", name="many", root=tmp_path)
     with Checkpointer(tmp_path / "ckpt", save_every=4, keep=2, best_metric="val/loss") as checkpointer:
-        hooked, _ = train.fit_many(loss_fn, OPTIMIZER, train.init_many(init_params, OPTIMIZER, keys), batch_fn, 6,
+        hooked, _ = loop.fit_many(loss_fn, OPTIMIZER, loop.init_many(init_params, OPTIMIZER, keys), batch_fn, 6,
                                    run=run, eval_fn=evaluate, eval_every=3, log_every=2, checkpointer=checkpointer,
                                    progress=False)  # fmt: skip
         assert checkpointer.latest_step() == 6
@@ -272,8 +273,8 @@ def test_fit_many_hooks_log_evaluate_checkpoint_and_resume(tmp_path):
         assert [r["step"] for r in records if "val/loss" in r] == [3, 6]
         np.testing.assert_allclose(run.series("train/loss")[1][0], np.mean(plain_metrics["loss"][:, :2]), rtol=1e-9)
         np.testing.assert_allclose(run.series("val/loss")[1][-1], float(evaluate(hooked.params)["loss"]), rtol=1e-12)
-        fresh = train.init_many(init_params, OPTIMIZER, keys)  # resumes from step 6 and trains 2 more
-        resumed, metrics = train.fit_many(loss_fn, OPTIMIZER, fresh, batch_fn, 8, checkpointer=checkpointer,
+        fresh = loop.init_many(init_params, OPTIMIZER, keys)  # resumes from step 6 and trains 2 more
+        resumed, metrics = loop.fit_many(loss_fn, OPTIMIZER, fresh, batch_fn, 8, checkpointer=checkpointer,
                                           progress=False)  # fmt: skip
     assert metrics["loss"].shape == (3, 2)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9), resumed.params, plain.params)
@@ -281,8 +282,8 @@ def test_fit_many_hooks_log_evaluate_checkpoint_and_resume(tmp_path):
 
 def test_fit_many_stops_at_time_budget():
     ticks = iter(range(100))
-    states = train.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(7), 2))
-    states, metrics = train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 10, chunk_steps=2, progress=False,
+    states = loop.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(7), 2))
+    states, metrics = loop.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 10, chunk_steps=2, progress=False,
                                      max_seconds=2, clock=lambda: next(ticks))  # fmt: skip
     assert int(states.step[0]) == 6 and metrics["loss"].shape == (2, 6)  # clock 0 -> deadline 2; 3 > 2 after chunk 3
 
@@ -303,15 +304,15 @@ def test_fit_many_stops_at_time_budget():
 )
 def test_optimizer_config_rejects_nonsense(fields, error, match):
     with pytest.raises(error, match=match):
-        train.OptimizerConfig(**fields)
+        optimizers.OptimizerConfig(**fields)
 
 
 def test_fit_and_fit_many_reject_nonsense_arguments():
-    state = train.init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
-    states = train.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(7), 2))
+    state = init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
+    states = loop.init_many(init_params, OPTIMIZER, jax.random.split(jax.random.key(7), 2))
     fits = (
-        lambda n, **k: train.fit(state, STEP, batch_fn, n, progress=False, **k),
-        lambda n, **k: train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, n, progress=False, **k),
+        lambda n, **k: loop.fit(state, STEP, batch_fn, n, progress=False, **k),
+        lambda n, **k: loop.fit_many(loss_fn, OPTIMIZER, states, batch_fn, n, progress=False, **k),
     )
     for run_fit in fits:
         with pytest.raises(ValueError, match="num_steps must be >= 1; got 0"):
@@ -330,21 +331,21 @@ def test_fit_and_fit_many_reject_nonsense_arguments():
             run_fit(5, evaluate=print)
     assert int(state.step) == 0 and not state.params["head"].is_deleted()  # nothing ran
     with pytest.raises(ValueError, match="chunk_steps must be >= 1; got 0"):
-        train.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 5, chunk_steps=0)
+        loop.fit_many(loss_fn, OPTIMIZER, states, batch_fn, 5, chunk_steps=0)
     with pytest.raises(TypeError, match="state must be a TrainState"):
-        train.fit({"w": 1.0}, STEP, batch_fn, 5)
+        loop.fit({"w": 1.0}, STEP, batch_fn, 5)
     with pytest.raises(TypeError, match="optimizer must be an optax.GradientTransformation"):
-        train.make_train_step(loss_fn, lambda lr: OPTIMIZER)
+        make_train_step(loss_fn, lambda lr: OPTIMIZER)
     with pytest.raises(TypeError, match="keys must be a \\[runs\\] array of typed keys"):
-        train.init_many(init_params, OPTIMIZER, jax.random.PRNGKey(0))
+        loop.init_many(init_params, OPTIMIZER, jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="batch_size must be >= 1; got 0"):
-        train.batched_apply(lambda x: x, (np.zeros(4),), 0)
+        loop.batched_apply(lambda x: x, (np.zeros(4),), 0)
 
 
 def test_warmup_cosine_adam_follows_its_formula():
     """The probe's schedule: linear 0 -> 0.1 over 5 steps (100 // 20), then cosine to 1e-3 at step 100."""
     params = {"w": jnp.zeros(())}
-    optimizer = train.warmup_cosine_adam(0.1, 100, clip_norm=1e6)
+    optimizer = optimizers.warmup_cosine_adam(0.1, 100, clip_norm=1e6)
     state = optimizer.init(params)
     rates = []
     for _ in range(101):  # Adam's first update of a constant gradient is -lr * sign(g) (bias-corrected moments)
@@ -353,4 +354,4 @@ def test_warmup_cosine_adam_follows_its_formula():
     expected = [0.1 * t / 5 if t < 5 else 0.001 + 0.099 * 0.5 * (1 + np.cos(np.pi * (t - 5) / 95)) for t in range(101)]
     np.testing.assert_allclose(rates, expected, rtol=1e-6, atol=1e-12)
     with pytest.raises(ValueError, match="num_steps must be >= 1; got 0"):
-        train.warmup_cosine_adam(0.1, 0, 1.0)
+        optimizers.warmup_cosine_adam(0.1, 0, 1.0)

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnnjax._checks import shape_str
+from rnnjax.checks.arguments import shape_str
 from rnnjax.core.bptt.scan import mask_outputs
 from rnnjax.core.cell import (
     Capability,

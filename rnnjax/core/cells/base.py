@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnnjax._checks import positive_int
+from rnnjax.checks.arguments import positive_int
 from rnnjax.core.cell import (
     Cell,
     Gates,

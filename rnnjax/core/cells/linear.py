@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnnjax._checks import as_enum, positive_int
+from rnnjax.checks.arguments import as_enum, positive_int
 from rnnjax.core.bptt.scan import contract, forward_scan, mask_outputs, previous, reverse_scan, sum_steps
 from rnnjax.core.cell import (
     Cell,

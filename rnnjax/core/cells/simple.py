@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnnjax._checks import as_enum
+from rnnjax.checks.arguments import as_enum
 from rnnjax.core.bptt.scan import (
     contract,
     forward_scan,

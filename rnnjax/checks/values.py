@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
 
-from rnnjax import _checks
+from rnnjax.checks import arguments
 
 # True only while `checked` traces its function; read by the checks below at trace time, set by nothing else.
 _CHECKED_MODE = contextvars.ContextVar("rnnjax_tasks_checked_mode", default=False)
@@ -62,7 +62,7 @@ def in_checked_mode() -> bool:
 
 
 def _concrete(*values: Any) -> bool:
-    return all(value is None or _checks.is_concrete(value) for value in values)
+    return all(value is None or arguments.is_concrete(value) for value in values)
 
 
 def _require(argument: str, rule: str, bad: jax.Array, values: jax.Array) -> None:

@@ -1,9 +1,6 @@
-"""Training: Optax optimizers from a config, a donated jitted step, and one host loop for one run or many.
+"""The host loop for one run (:func:`fit`) or many in one program (:func:`fit_many`), with their hooks.
 
 API:
-    optimizer = make_optimizer(OptimizerConfig(learning_rate=1e-3, clip_norm=1.0))
-    state = init_state(params, optimizer, jax.random.key(0))        # TrainState pytree
-    train_step = make_train_step(loss_fn, optimizer)                 # jit, donates the state
     state = fit(state, train_step, batch_fn, num_steps, run=run, eval_fn=evaluate, checkpointer=checkpointer)
     states = init_many(init_params, optimizer, jax.random.split(key, 8))                  # 8 runs, stacked
     states, metrics = fit_many(loss_fn, optimizer, states, batch_fn, num_steps, run=run)  # vmap x scan
@@ -12,22 +9,17 @@ API:
 ``eval_every`` steps, checkpoints, progress bar, time budget). A sweep over learning rates (or weight
 decays) uses one optimizer whose state holds its hyperparameters:
 ``optimizer = make_sweep_optimizer(config)``, ``init_many(..., hparams={"learning_rate": rates})``.
-
-``loss_fn(params, batch, key) -> (loss, metrics)`` where ``metrics`` is a dict of scalars.
-Step ``s`` uses the key ``fold_in(state.key, s)``; together with a data order that is a pure
-function of the step (``batch_fn(step)``) this makes a run resumable bit for bit.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import functools
 import math
 import os
 import sys
 import time
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable
 
 import jax
 import jax.numpy as jnp
@@ -35,215 +27,8 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from rnnjax import _checks
-
-LossFn = Callable[[Any, Any, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
-
-
-class OptimizerName(enum.Enum):
-    ADAM = "adam"
-    ADAMW = "adamw"
-    SGD = "sgd"
-
-
-class Decay(enum.Enum):
-    """Learning-rate shape after warm-up: CONSTANT, or COSINE down to ``final_fraction * learning_rate``."""
-
-    CONSTANT = "constant"
-    COSINE = "cosine"
-
-
-def _concrete_scalar(value: Any) -> Any:
-    """A Python number from a concrete scalar array; None for a traced or non-scalar array (checked later)."""
-    if not _checks.is_concrete(value):
-        return None
-    if isinstance(value, (jax.Array, np.ndarray)):
-        return value.item() if value.shape == () else None
-    return value
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimizerConfig:
-    """Optimizer, schedule (linear warm-up then constant or cosine) and gradient clipping.
-
-    Attributes:
-      name: ADAM, ADAMW (decoupled weight decay) or SGD (with momentum 0.9).
-      learning_rate: peak learning rate.
-      warmup_steps: linear warm-up from 0 over this many steps.
-      decay: CONSTANT or COSINE after warm-up.
-      decay_steps: total steps of the schedule (warm-up included); needed for COSINE.
-      final_fraction: COSINE ends at ``final_fraction * learning_rate``.
-      clip_norm: clip the global gradient norm to this value (None: no clipping).
-      weight_decay: decoupled weight decay (ADAMW) or L2 added to the gradient (ADAM, SGD).
-    """
-
-    name: OptimizerName = OptimizerName.ADAM
-    learning_rate: float = 1e-3
-    warmup_steps: int = 0
-    decay: Decay = Decay.CONSTANT
-    decay_steps: int = 0
-    final_fraction: float = 0.0
-    clip_norm: float | None = 1.0
-    weight_decay: float = 0.0
-
-    def __post_init__(self):
-        object.__setattr__(self, "name", _checks.as_enum(OptimizerName, self.name, "name"))
-        object.__setattr__(self, "decay", _checks.as_enum(Decay, self.decay, "decay"))
-        _checks.nonnegative_int("warmup_steps", self.warmup_steps)
-        _checks.nonnegative_int("decay_steps", self.decay_steps)
-        _checks.real("final_fraction", self.final_fraction, minimum=0.0, maximum=1.0)
-        if self.decay is Decay.COSINE and self.decay_steps <= self.warmup_steps:
-            raise ValueError(
-                f"decay_steps must exceed warmup_steps ({self.warmup_steps}) for a cosine decay; got {self.decay_steps}"
-            )
-        for argument, check in (("learning_rate", _checks.positive_float), ("weight_decay", _checks.nonnegative_float)):
-            value = _concrete_scalar(getattr(self, argument))  # traced values (fit_many sweeps) pass unchecked
-            if value is not None:
-                check(argument, value)
-        if self.clip_norm is not None:
-            _checks.positive_float("clip_norm", self.clip_norm)
-
-
-def make_schedule(config: OptimizerConfig) -> optax.Schedule:
-    """lr(t) = peak * min(1, t / warmup) * d(t), d = 1 (CONSTANT) or f + (1 - f) (1 + cos(pi p)) / 2 (COSINE).
-
-    ``p = clip((t - warmup) / (decay_steps - warmup), 0, 1)``. Pure jnp, so ``peak`` may be traced.
-    """
-    peak, warmup = config.learning_rate, config.warmup_steps
-    if config.decay not in (Decay.CONSTANT, Decay.COSINE):
-        raise ValueError(f"decay must be a Decay; got {config.decay!r}")
-
-    def schedule(count):
-        t = jnp.asarray(count, jnp.result_type(float))
-        ramp = jnp.minimum(1.0, t / warmup) if warmup > 0 else 1.0
-        if config.decay is Decay.CONSTANT:
-            return peak * ramp
-        progress = jnp.clip((t - warmup) / (config.decay_steps - warmup), 0.0, 1.0)
-        final = config.final_fraction
-        return peak * ramp * (final + (1.0 - final) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)))
-
-    return schedule
-
-
-def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
-    """clip(global norm) -> [L2] -> optimizer with the schedule of :func:`make_schedule`.
-
-    Numeric fields may be traced arrays, so ``fit_many`` can vmap over learning rates.
-    """
-    schedule = make_schedule(config)
-    parts = []
-    if config.clip_norm is not None:
-        parts.append(optax.clip_by_global_norm(config.clip_norm))
-    l2 = config.name is not OptimizerName.ADAMW and not _is_zero(config.weight_decay)
-    if l2:
-        parts.append(optax.add_decayed_weights(config.weight_decay))
-    if config.name is OptimizerName.ADAM:
-        parts.append(optax.adam(schedule))
-    elif config.name is OptimizerName.ADAMW:
-        parts.append(optax.adamw(schedule, weight_decay=config.weight_decay))
-    elif config.name is OptimizerName.SGD:
-        parts.append(optax.sgd(schedule, momentum=0.9))
-    else:
-        raise ValueError(f"name must be an OptimizerName; got {config.name!r}")
-    return optax.chain(*parts)
-
-
-def _is_zero(value: Any) -> bool:
-    return isinstance(value, (int, float)) and value == 0
-
-
-def make_sweep_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
-    """:func:`make_optimizer` whose state holds ``learning_rate`` and ``weight_decay`` (``optax.inject_hyperparams``).
-
-    Give each run of :func:`init_many` its own values with ``hparams={"learning_rate": rates}``; the
-    optimizer stays one transformation, shared by all runs.
-    """
-    factory = optax.inject_hyperparams(functools.partial(_optimizer_with, config))
-    return factory(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
-
-
-def _optimizer_with(config: OptimizerConfig, learning_rate: Any, weight_decay: Any) -> optax.GradientTransformation:
-    return make_optimizer(dataclasses.replace(config, learning_rate=learning_rate, weight_decay=weight_decay))
-
-
-def warmup_cosine_adam(learning_rate: float, num_steps: int, clip_norm: float) -> optax.GradientTransformation:
-    """clip(global norm) -> Adam; lr: linear 0 -> peak over max(1, steps // 20), then cosine to 1% at ``num_steps``.
-
-    The universal-approximation probe's optimizer, built with ``optax.warmup_cosine_decay_schedule`` so that
-    its recorded numbers stay bit for bit (:func:`make_schedule` rounds differently).
-    """
-    _checks.positive_float("learning_rate", learning_rate)
-    _checks.positive_int("num_steps", num_steps)
-    _checks.positive_float("clip_norm", clip_norm)
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, learning_rate, max(1, num_steps // 20), num_steps, learning_rate * 0.01
-    )
-    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(schedule))
-
-
-class TrainState(NamedTuple):
-    """Everything a run needs to continue: params, optimizer state, step (int32 scalar) and base key."""
-
-    params: Any
-    opt_state: Any
-    step: jax.Array
-    key: jax.Array
-
-
-def init_state(params: Any, optimizer: optax.GradientTransformation, key: jax.Array) -> TrainState:
-    """TrainState at step 0; ``key`` must be a typed key from ``jax.random.key``."""
-    if not jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
-        raise TypeError(f"key must be a typed PRNG key from jax.random.key(seed); got dtype {jnp.asarray(key).dtype}")
-    return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32), key)
-
-
-class NonFiniteError(FloatingPointError):
-    """Raised when a step produced a non-finite loss or gradient; ``state`` is the last good state."""
-
-    def __init__(self, message: str, state: Any = None, step: int | None = None):
-        super().__init__(message)
-        self.state = state
-        self.step = step
-
-
-def _tree_finite(tree: Any) -> jax.Array:
-    """True when every float leaf of ``tree`` is finite."""
-    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
-
-
-def train_step_body(
-    loss_fn: LossFn, optimizer: optax.GradientTransformation, state: TrainState, batch: Any
-) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One update with key fold_in(state.key, state.step); a non-finite loss or gradient leaves the state unchanged.
-
-    Pure and unbatched: jitted by :func:`make_train_step`, vmapped and scanned by :func:`fit_many`.
-    """
-    key = jax.random.fold_in(state.key, state.step)
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    grad_norm = optax.tree.norm(grads)
-    # all three: e.g. lr=inf gives finite grads but inf params
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _tree_finite(params)
-    kept = jax.tree.map(
-        lambda new, old: jnp.where(finite, new, old),
-        (params, opt_state, state.step + 1),
-        (state.params, state.opt_state, state.step),
-    )
-    return TrainState(*kept, state.key), {**metrics, "loss": loss, "grad_norm": grad_norm, "finite": finite}
-
-
-def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) -> Callable:
-    """``train_step(state, batch) -> (state, metrics)``, jitted, donating ``state``."""
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable (params, batch, key) -> (loss, metrics); got {loss_fn!r}")
-    if not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(f"optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}")
-    return jax.jit(functools.partial(train_step_body, loss_fn, optimizer), donate_argnames="state")
-
-
-# --------------------------------------------------------------------------- the host loop
+from rnnjax.checks import arguments
+from rnnjax.training.step import LossFn, NonFiniteError, TrainState, init_state, train_step_body
 
 
 def progress_enabled() -> bool:
@@ -283,14 +68,14 @@ class Hooks:
     clock: Callable[[], float] = time.perf_counter
 
     def __post_init__(self):
-        _checks.nonnegative_int("eval_every", self.eval_every)
-        _checks.positive_int("log_every", self.log_every)
+        arguments.nonnegative_int("eval_every", self.eval_every)
+        arguments.positive_int("log_every", self.log_every)
         if self.eval_every and self.eval_fn is None:
             raise ValueError(f"eval_every={self.eval_every} needs an eval_fn; got eval_fn=None")
         if self.eval_fn is not None and not callable(self.eval_fn):
             raise TypeError(f"eval_fn must be callable params -> dict; got {self.eval_fn!r}")
         if self.max_seconds is not None:
-            _checks.positive_float("max_seconds", self.max_seconds)
+            arguments.positive_float("max_seconds", self.max_seconds)
 
     def boundaries(self) -> tuple[int, ...]:
         """Step intervals at which something happens (logging with a run, evaluation, checkpoints)."""
@@ -349,7 +134,7 @@ class _Loop:
 
 def _start(state: TrainState, hooks: Hooks, num_steps: int) -> tuple[TrainState, int]:
     """Check ``num_steps`` and resume from the checkpointer's latest checkpoint if there is one."""
-    _checks.positive_int("num_steps", num_steps)
+    arguments.positive_int("num_steps", num_steps)
     if not isinstance(state, TrainState):
         raise TypeError(f"state must be a TrainState from init_state or init_many; got {type(state).__name__}")
     if hooks.checkpointer is not None:
@@ -447,7 +232,7 @@ def _with_hparams(states: TrainState, hparams: dict[str, Any]) -> TrainState:
     runs = jax.tree.leaves(states.step)[0].shape[0]
     merged = dict(current)
     for name, values in hparams.items():
-        _checks.has_shape(f"hparams[{name!r}]", jnp.asarray(values), (runs,))
+        arguments.has_shape(f"hparams[{name!r}]", jnp.asarray(values), (runs,))
         merged[name] = jnp.asarray(values, current[name].dtype)
     return states._replace(opt_state=states.opt_state._replace(hyperparams=merged))
 
@@ -514,7 +299,7 @@ def fit_many(
       non-finite stop updating; a :class:`NonFiniteError` names the runs and the first bad step.
     """
     if chunk_steps is not None:
-        _checks.positive_int("chunk_steps", chunk_steps)
+        arguments.positive_int("chunk_steps", chunk_steps)
     settings = Hooks(**{"description": "fit_many", **hooks})
     states, start = _start(states, settings, num_steps)
     loop, history, begin = _Loop(settings, start, num_steps), [], start
@@ -555,7 +340,7 @@ def batched_apply(fn: Callable[..., Any], arrays: tuple[np.ndarray, ...], batch_
     The last batch is padded (by repeating its first row) to ``batch_size`` so a jitted ``fn``
     compiles once; the padded outputs are dropped.
     """
-    _checks.positive_int("batch_size", batch_size)
+    arguments.positive_int("batch_size", batch_size)
     total = len(arrays[0])
     outputs = []
     for begin in range(0, total, batch_size):

@@ -20,6 +20,13 @@ bit-identical. It is added to ``XLA_FLAGS`` when rnnjax is imported, unless
 
 :func:`apply` is the one process-wide side effect of ``import rnnjax``; it only edits
 ``os.environ["XLA_FLAGS"]`` and never imports or starts JAX itself.
+
+The persistent compilation cache (JAX's own, :func:`enable_compilation_cache`) is never turned on by an
+import: :func:`rnnjax.training.config.cli`, the command line of every experiment and the main job, turns it
+on unless ``--no_compile_cache`` or ``RNNJAX_COMPILATION_CACHE=0``, so a rerun or a resume loads what an
+earlier run compiled instead of compiling it again. JAX's cache key holds the program, the JAX and XLA
+versions, the backend and XLA_FLAGS, so a changed flag or an upgraded JAX compiles afresh. Benchmarks that
+time cold runs leave it off.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ import sys
 import warnings
 
 FLAGS = {"xla_cpu_enable_concurrency_optimized_scheduler": "false"}
+
+CACHE_VARIABLE = "RNNJAX_COMPILATION_CACHE"
+"""Environment variable: a folder for the compilation cache, or 0 / off / false / no for no cache."""
+OFF = ("0", "off", "false", "no")
 
 
 def merged_flags(current: str, flags: dict[str, str] = FLAGS) -> str:
@@ -76,3 +87,39 @@ def backends_started() -> bool:
     except ImportError:  # a later JAX moved it: we cannot tell, so apply the flag and stay quiet
         return False
     return bool(backends_are_initialized())
+
+
+def compilation_cache_dir() -> str | None:
+    """The compilation cache folder: ``$RNNJAX_COMPILATION_CACHE``, else ``$RNNJAX_CACHE/xla`` (default
+    ``~/.cache/rnnjax/xla``); None when ``$RNNJAX_COMPILATION_CACHE`` is one of :data:`OFF`."""
+    chosen = os.environ.get(CACHE_VARIABLE, "").strip()
+    if chosen.lower() in OFF:
+        return None
+    if chosen:
+        return os.path.abspath(os.path.expanduser(chosen))
+    root = os.environ.get("RNNJAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rnnjax")
+    return os.path.join(root, "xla")
+
+
+def enable_compilation_cache(directory: str | None = None, min_compile_time_secs: float = 0.0) -> str | None:
+    """Turn on JAX's persistent compilation cache for this process; returns its folder, or None if it is off.
+
+    Args:
+      directory: the folder (default: :func:`compilation_cache_dir`, which ``RNNJAX_COMPILATION_CACHE=0``
+        turns off). A folder the user already gave JAX (``JAX_COMPILATION_CACHE_DIR``) wins.
+      min_compile_time_secs: programs that compiled faster than this are not written (JAX's default is 1 s;
+        0 keeps every program, so a rerun compiles nothing it compiled before).
+
+    JAX opens the cache at its first compilation after a folder is set and keeps that folder for the process.
+    """
+    import jax  # here, not at module level: importing rnnjax must not import JAX through this module
+
+    if not min_compile_time_secs >= 0:
+        raise ValueError(f"min_compile_time_secs must be >= 0; got {min_compile_time_secs!r}")
+    directory = jax.config.jax_compilation_cache_dir or directory or compilation_cache_dir()
+    if directory is None or not jax.config.jax_enable_compilation_cache:
+        return None
+    os.makedirs(directory, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_secs))
+    return directory

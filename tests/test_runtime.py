@@ -1,5 +1,8 @@
-"""rnnjax's XLA CPU flags: merged into XLA_FLAGS at import, user settings win, and the deadlock case runs."""
+"""rnnjax's XLA CPU flags: merged into XLA_FLAGS at import, user settings win, and the deadlock case runs; the
+persistent compilation cache: off after import, on through the experiments' command line, a second process
+compiles nothing the first compiled."""
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +16,8 @@ FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
 
 def _python(code: str, timeout: float = 120, **env_updates: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "RNNJAX_KEEP_XLA_FLAGS")}
+    removed = ("XLA_FLAGS", "RNNJAX_KEEP_XLA_FLAGS", "RNNJAX_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in removed}
     env.update(PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **env_updates)
     command = [sys.executable, "-c", code]
     return subprocess.run(command, env=env, cwd=ROOT, timeout=timeout, capture_output=True, text=True)
@@ -111,7 +115,7 @@ def test_backends_started_turns_true_only_when_jax_computes():
 IMPORT_EVERYTHING_LIGHT = """
 import sys
 import rnnjax, rnnjax.core, rnnjax.typing, rnnjax.analysis.diagnostics, rnnjax.analysis.plots, rnnjax.analysis.viz
-import rnnjax.tasks.losses, rnnjax.tasks.ctc, rnnjax.tasks.heads, rnnjax.training.train, rnnjax.probes.report
+import rnnjax.tasks.losses, rnnjax.tasks.ctc, rnnjax.tasks.heads, rnnjax.training.loop, rnnjax.probes.report
 print(sorted(name for name in ("matplotlib", "flax", "torch", "beartype") if name in sys.modules))
 """
 
@@ -120,3 +124,81 @@ def test_import_pulls_in_no_optional_dependency():
     done = _python(IMPORT_EVERYTHING_LIGHT, RNNJAX_CHECK_SHAPES="0")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+CACHE_COUNTS = """
+import json, sys, jax, jax.numpy as jnp
+from rnnjax import runtime
+events = []
+jax.monitoring.register_event_listener(lambda name, **_: events.append(name))
+folder = runtime.enable_compilation_cache() if sys.argv[1] == "default" else None
+jax.jit(lambda x: jnp.tanh(x) @ x.T)(jnp.ones((3, 3))).block_until_ready()
+count = lambda end: sum(name.endswith(end) for name in events)
+print(json.dumps([folder, count("cache_hits"), count("cache_misses"), count("compile_requests_use_cache")]))
+"""
+
+
+def _cache_counts(*args: str, **env: str) -> list:
+    done = subprocess.run([sys.executable, "-c", CACHE_COUNTS, *args], env={**_env(), **env}, cwd=ROOT,
+                          timeout=120, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _env() -> dict[str, str]:
+    removed = ("XLA_FLAGS", "RNNJAX_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR", "RNNJAX_CACHE")
+    return {**{k: v for k, v in os.environ.items() if k not in removed}, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+
+
+def test_second_process_loads_every_program_the_first_compiled(tmp_path):
+    folder = str(tmp_path / "xla")
+    first = _cache_counts("default", RNNJAX_COMPILATION_CACHE=folder)
+    second = _cache_counts("default", RNNJAX_COMPILATION_CACHE=folder)
+    assert first[0] == second[0] == folder
+    assert first[1] == 0 and first[2] == first[3] > 0  # every program compiled and written
+    assert second[1] == second[3] == first[3] and second[2] == 0  # every program read back, none compiled
+    assert len(os.listdir(folder)) == first[3]
+
+
+def test_cache_default_folder_and_off_switch(tmp_path):
+    default = _cache_counts("default", RNNJAX_CACHE=str(tmp_path))
+    assert default[0] == str(tmp_path / "xla") and len(os.listdir(tmp_path / "xla")) == default[3]
+    for off in ("0", "off"):
+        counts = _cache_counts("default", RNNJAX_COMPILATION_CACHE=off, RNNJAX_CACHE=str(tmp_path / off))
+        assert counts[:3] == [None, 0, 0]  # no folder, nothing looked up
+    assert not (tmp_path / "0").exists()
+
+
+def test_import_turns_no_cache_on(tmp_path):
+    assert _cache_counts("import-only", RNNJAX_CACHE=str(tmp_path))[:3] == [None, 0, 0]
+    assert not (tmp_path / "xla").exists()
+
+
+CLI = """
+import dataclasses, sys, jax
+from rnnjax.training.config import RunConfig, RunField, cli
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    run: RunField = RunConfig()
+
+config = cli(Config, sys.argv[1:])
+print(config.run.compile_cache, jax.config.jax_compilation_cache_dir)
+"""
+
+
+@pytest.mark.parametrize("flags, env, expected", [
+    ([], {}, "True {folder}"),
+    (["--no_compile_cache"], {}, "False None"),
+    ([], {"RNNJAX_COMPILATION_CACHE": "0"}, "True None"),
+])  # fmt: skip
+def test_experiment_command_line_turns_the_cache_on_unless_told_not_to(tmp_path, flags, env, expected):
+    done = subprocess.run([sys.executable, "-c", CLI, *flags], env={**_env(), "RNNJAX_CACHE": str(tmp_path), **env},
+                          cwd=ROOT, timeout=120, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected.format(folder=tmp_path / "xla")
+
+
+def test_enable_compilation_cache_rejects_a_negative_threshold():
+    with pytest.raises(ValueError, match="min_compile_time_secs must be >= 0; got -1"):
+        runtime.enable_compilation_cache(min_compile_time_secs=-1)

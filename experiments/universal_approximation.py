@@ -40,6 +40,16 @@ class MainJobConfig:
     """train nothing: rebuild results.json and the report from the run's records.jsonl."""
     run: RunField = RunConfig(run_name="default")
 
+    def __post_init__(self):
+        if self.report_only and self.run.fresh:
+            raise ValueError("--report-only rebuilds the report from the recorded groups; --fresh would empty them "
+                             "first: give one of the two, not both")  # fmt: skip
+        if self.run.seed != RunConfig().seed:
+            raise ValueError(f"--seed is not used by this job (its seeds: --probe.seeds); got --seed {self.run.seed}")
+        unknown = sorted(set(self.studies) - set(studies.STUDIES))
+        if unknown:
+            raise ValueError(f"--only must name studies among {sorted(studies.STUDIES)}; got {unknown}")
+
     @property
     def name(self) -> str:
         return self.run.run_name or "default"
@@ -71,7 +81,9 @@ def parse(argv: list[str] | None) -> tuple[studies.ProbeConfig, MainJobConfig]:
 def main(argv: list[str] | None = None) -> Run:
     """Run (or resume) the studies and write the report."""
     config, args = parse(argv)
-    run = Run("universal_approximation", name=args.name, root=args.run.runs_root, fresh=args.run.fresh)
+    tensorboard = None if args.run.tensorboard else False  # None: on when tensorboardX is installed
+    run = Run("universal_approximation", name=args.name, root=args.run.runs_root, fresh=args.run.fresh,
+              tensorboard=tensorboard)  # fmt: skip
     if args.report_only:
         config = main_job.stored_config(run.directory)
     else:
@@ -79,7 +91,6 @@ def main(argv: list[str] | None = None) -> Run:
     plans = studies.plan(config, args.studies)
     records_path = run.directory / runner.RECORDS
     if not args.report_only:
-        runner.repair_records(records_path)
         main_job.train(plans, records_path, args.run.quiet)
     records = main_job.build_report(run, plans, config, main_job.ReportInfo(args.name, args.mode))
     print(f"wrote {run.directory} ({len(records)} models)")

@@ -10,7 +10,6 @@ API:
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import platform
 import sys
@@ -20,6 +19,7 @@ import jax
 from rnnjax.probes import report, runner, studies
 from rnnjax.probes.progress import Progress, format_seconds
 from rnnjax.probes.sweep import RESULT_FIELDS
+from rnnjax.training import files
 from rnnjax.training.runs import Run
 
 
@@ -36,7 +36,7 @@ def stored_config(directory: pathlib.Path) -> studies.ProbeConfig:
     path = pathlib.Path(directory) / runner.CONFIG
     if not path.exists():
         raise FileNotFoundError(f"--report-only needs a started run; {path} does not exist")
-    stored = json.loads(path.read_text())
+    stored = files.read_json(path)  # a damaged file is an error naming it
     return studies.ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
 
 

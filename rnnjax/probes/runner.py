@@ -3,9 +3,13 @@
 A run folder ``runs/universal_approximation/<name>/`` holds:
 
 - ``config.json``, written (atomically) before anything is trained; a rerun with another config is refused,
-  naming the fields that differ (:func:`open_config`);
-- ``records.jsonl``, append-only: one JSON line per finished group ``{"group": id, "study", "seconds",
-  "cpu_seconds", "models", "rows", "extras"}``, flushed and fsynced as soon as the group ends (:func:`append_record`);
+  naming the fields that differ, and a missing or damaged config.json beside records is an error naming the file
+  (:func:`open_config`; the policy of :mod:`rnnjax.training.files`, shared with every run folder);
+- ``records.jsonl``, append-only: one JSON line per finished group ``{"group": id, "config": hash, "study",
+  "seconds", "cpu_seconds", "models", "rows", "extras"}``, flushed and fsynced as soon as the group ends
+  (:func:`append_record`). ``config`` is :func:`~rnnjax.training.files.config_hash` of the folder's config.json:
+  :func:`read_records` refuses a line written under another config (copied from another run, or left from before
+  config.json was replaced), naming the line. A last line torn by a kill is ignored, then cut by the next append;
 - ``results.json`` and the report, built from ``records.jsonl`` alone (:func:`collect`), so they can be rebuilt
   from whatever exists.
 
@@ -14,7 +18,7 @@ of its config and seeds, so the resumed run's rows equal an uninterrupted run's.
 
     plans = studies.plan(config)
     open_config(directory, config)
-    done = read_records(directory / RECORDS)
+    done = read_records(directory / RECORDS)   # checked against config.json
     execute(pending(plans, done), directory / RECORDS, progress)
     rows, extras, coverage = collect(plans, read_records(directory / RECORDS))
 """
@@ -23,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
 import time
 from typing import Any, Callable, Mapping, Sequence
@@ -31,106 +34,60 @@ from typing import Any, Callable, Mapping, Sequence
 from rnnjax.probes.progress import Progress, format_seconds
 from rnnjax.probes.studies import StudyPlan
 from rnnjax.probes.sweep import COMPILE_THREADS, Group, cancel_ahead, run_group
+from rnnjax.training import files
+from rnnjax.training.files import CONFIG, ConfigMismatch
 from rnnjax.training.runs import to_jsonable
 
 RECORDS = "records.jsonl"
-CONFIG = "config.json"
-
-
-class ConfigMismatch(ValueError):
-    """A run folder was started with another config; its records cannot be mixed with this one's."""
-
-
-def config_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """'field: stored -> current' for every top-level field that differs (or exists on one side only)."""
-    missing = object()
-    lines = []
-    for field in sorted(set(stored) | set(current)):
-        before, after = stored.get(field, missing), current.get(field, missing)
-        if before != after:
-            show = lambda value: "(absent)" if value is missing else json.dumps(value)  # noqa: E731
-            lines.append(f"{field}: {show(before)} -> {show(after)}")
-    return lines
-
-
-def _write_atomically(path: pathlib.Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def open_config(directory: pathlib.Path, config: Any) -> dict[str, Any]:
-    """Write ``config.json`` if the folder has none; otherwise refuse a config that differs from it.
+    """Write ``config.json`` if the folder has none (and no records); otherwise refuse a config that differs from it.
 
-    Returns the config as JSON. Raises :class:`ConfigMismatch` naming each differing field.
+    Returns the config as JSON. Raises :class:`ConfigMismatch` naming each differing field, and
+    :class:`~rnnjax.training.files.DamagedFileError` naming config.json when it is unreadable, or missing while
+    records exist.
     """
     current = to_jsonable(config)
-    path = pathlib.Path(directory) / CONFIG
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
-        return current
-    differences = config_differences(json.loads(path.read_text()), current)
-    if differences:
-        raise ConfigMismatch(
-            f"run folder {str(directory)!r} was started with another config; its records cannot be mixed with this "
-            f"run's. Differing fields (stored -> now): {'; '.join(differences)}. Use another run name, or rerun with "
-            f"the stored config."
-        )
+    files.open_config(directory, current, recorded=[pathlib.Path(directory) / RECORDS])
     return current
 
 
-def read_records(path: pathlib.Path) -> dict[str, dict[str, Any]]:
-    """Group id -> record from ``records.jsonl``; a last line cut short by a kill (no newline) is ignored."""
-    path = pathlib.Path(path)
+def stored_hash(directory: pathlib.Path) -> str:
+    """The config hash of a run folder: :func:`~rnnjax.training.files.config_hash` of its config.json."""
+    path = pathlib.Path(directory) / CONFIG
     if not path.exists():
-        return {}
-    text = path.read_text()
-    lines = text.split("\n")
-    complete = lines[:-1]  # the text after the last newline is empty, or a torn write
+        raise files.DamagedFileError(f"{path} is missing: records cannot be tied to the config that made them")
+    return files.config_hash(files.read_json(path))
+
+
+def read_records(path: pathlib.Path) -> dict[str, dict[str, Any]]:
+    """Group id -> record from ``records.jsonl`` (a last line cut short by a kill is ignored).
+
+    Every line must carry the hash of the folder's config.json: :class:`ConfigMismatch` names a line that does not.
+    """
+    path = pathlib.Path(path)
+    lines = files.read_lines(path)
+    expected = stored_hash(path.parent) if lines else None
     records = {}
-    for number, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"{path}: line {number} is not a JSON record ({error}); expected one group per line"
-            ) from error
+    for number, record in lines:
+        if not isinstance(record, dict) or "group" not in record:
+            raise files.DamagedFileError(f"{path}: line {number} is not a group record (no 'group' field)")
+        if record.get("config") != expected:
+            raise ConfigMismatch(
+                f"{path}: line {number} (group {record['group']!r}) was written under config "
+                f"{record.get('config', '(none recorded)')}, but this folder's {CONFIG} has hash {expected}: it "
+                "comes from another run. Remove that line, or start again under another name (or with --fresh)"
+            )
         records[record["group"]] = record
     return records
 
 
-def repair_records(path: pathlib.Path) -> bool:
-    """Cut a last line torn by a kill (text after the last newline) so that appends start on a fresh line.
-
-    Returns whether anything was cut.
-    """
-    path = pathlib.Path(path)
-    if not path.exists():
-        return False
-    data = path.read_bytes()
-    keep = data.rfind(b"\n") + 1
-    if keep == len(data):
-        return False
-    with open(path, "r+b") as handle:
-        handle.truncate(keep)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return True
-
-
 def append_record(path: pathlib.Path, record: Mapping[str, Any]) -> None:
-    """Append one JSON line and make it durable (flush + fsync) before returning."""
-    line = json.dumps(record, allow_nan=True) + "\n"
-    with open(path, "a") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Append one JSON line stamped with the folder's config hash, durable before returning (flush + fsync)."""
+    path = pathlib.Path(path)
+    stamped = {**record, "config": stored_hash(path.parent)}
+    files.append_line(path, json.dumps(stamped, allow_nan=True))
 
 
 def all_groups(plans: Mapping[str, StudyPlan]) -> list[Group]:

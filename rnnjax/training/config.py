@@ -8,7 +8,8 @@ is the field's docstring, Enums take their values, ``X | None`` also takes ``Non
 
 Presets: ``presets={"quick": QUICK, "full": FULL}`` maps a name to a whole config (or a function returning
 one). ``--quick`` (``--<name>``) starts from that config instead of the defaults and the other flags are
-applied on top; at most one preset per command line::
+applied on top; at most one preset per command line. A preset that starts its run fresh empties only its own
+run folder: with a user's ``--run_name`` (and no ``--fresh``) the named run resumes::
 
     @dataclasses.dataclass(frozen=True)
     class WeatherConfig:
@@ -29,6 +30,7 @@ from typing import Annotated, Any, Callable, Mapping, Sequence, TypeVar
 
 import tyro
 
+from rnnjax import runtime
 from rnnjax.checks import arguments
 from rnnjax.training.runs import Run
 
@@ -51,6 +53,9 @@ class RunConfig:
     """no progress bars or per-evaluation lines on the terminal."""
     tensorboard: bool = True
     """also write TensorBoard event files next to metrics.jsonl (when tensorboardX is installed)."""
+    compile_cache: bool = True
+    """keep compiled programs in JAX's persistent cache ($RNNJAX_COMPILATION_CACHE, default ~/.cache/rnnjax/xla;
+    RNNJAX_COMPILATION_CACHE=0 also turns it off), so a rerun or a resume compiles nothing it compiled before."""
 
     def __post_init__(self):
         arguments.nonnegative_int("seed", self.seed)
@@ -63,10 +68,21 @@ class RunConfig:
         return cls(**{"run_name": "quick", "fresh": True, **fields})
 
     def open(self, experiment: str, config: Any) -> Run:
-        """The :class:`Run` folder ``<runs_root>/<experiment>/<run_name>`` with ``config`` written to config.json."""
+        """The :class:`Run` folder ``<runs_root>/<experiment>/<run_name>`` with ``config`` written to config.json.
+
+        Resuming under a config that differs is refused, except in the fields that only say how the run is shown
+        or where it lives (:data:`UNTRACKED`, under the config's field that holds this RunConfig).
+        """
         tensorboard = None if self.tensorboard else False  # None: on when tensorboardX is installed
+        fields = dataclasses.fields(config) if dataclasses.is_dataclass(config) else ()
+        prefixes = [f.name for f in fields if getattr(config, f.name) is self]
+        untracked = [f"{prefix}.{name}" for prefix in prefixes for name in UNTRACKED]
         return Run(experiment, name=self.run_name, config=config, root=self.runs_root, fresh=self.fresh,
-                   tensorboard=tensorboard)  # fmt: skip
+                   tensorboard=tensorboard, untracked=untracked)  # fmt: skip
+
+
+UNTRACKED = ("run_name", "runs_root", "fresh", "quiet", "tensorboard")
+"""The RunConfig fields that change how a run is shown or where it lives, not what it computes."""
 
 
 def require_positive(config: Any, *names: str) -> None:
@@ -112,6 +128,9 @@ def cli(
       argv: the arguments (default: ``sys.argv[1:]``).
       presets: name -> config (or a function returning one); ``--<name>`` starts from it.
       description: help text (default: the first line of ``config_type``'s docstring).
+
+    A config whose ``run`` field is a :class:`RunConfig` with ``compile_cache`` (the default) also turns on
+    JAX's persistent compilation cache for the process (:func:`rnnjax.runtime.enable_compilation_cache`).
     """
     if not (isinstance(config_type, type) and dataclasses.is_dataclass(config_type)):
         raise TypeError(f"config_type must be a dataclass type; got {config_type!r}")
@@ -123,7 +142,7 @@ def cli(
     summary = description or (config_type.__doc__ or config_type.__name__).strip().splitlines()[0]
     if presets:
         summary += "\n\nPresets (at most one; other flags apply on top): " + ", ".join(f"--{n}" for n in presets)
-    return tyro.cli(
+    config = tyro.cli(
         config_type,
         args=rest,
         default=default,
@@ -131,3 +150,23 @@ def cli(
         use_underscores=True,
         config=(tyro.conf.EnumChoicesFromValues,),
     )
+    run = getattr(config, "run", None)
+    if isinstance(run, RunConfig) and run.compile_cache:
+        runtime.enable_compilation_cache()  # process-wide, on purpose: see rnnjax/runtime.py
+    return _keep_named_run(config, rest) if chosen else config
+
+
+def _given(rest: Sequence[str], flag: str) -> bool:
+    """Whether ``--flag`` (with '_' or '-', as ``--flag value`` or ``--flag=value``) is among the arguments."""
+    spellings = {f"--{flag}", f"--{flag.replace('_', '-')}"}
+    return any(arg.split("=", 1)[0] in spellings for arg in rest)
+
+
+def _keep_named_run(config: Any, rest: Sequence[str]) -> Any:
+    """A preset's ``fresh=True`` empties the preset's own run folder, never one the user named with --run_name:
+    with --run_name and without --fresh the run resumes."""
+    for field in dataclasses.fields(config):
+        run = getattr(config, field.name)
+        if isinstance(run, RunConfig) and run.fresh and _given(rest, "run_name") and not _given(rest, "fresh"):
+            config = dataclasses.replace(config, **{field.name: dataclasses.replace(run, fresh=False)})
+    return config

@@ -3,8 +3,10 @@
 The lock is the file ``<folder>/.lock``, held with ``fcntl.flock`` (the kernel releases it when the process dies,
 even by SIGKILL) and holding the holder's pid, host and start time as JSON, for the messages. A clean release
 empties the file, so a non-empty file found by the next holder was left by a process that died holding it: on
-this host it is taken over with a :class:`StaleLockWarning`; from another host it is refused (a network file
-system may not share ``flock`` between hosts), and the message says which file to delete.
+this host it is taken over with a :class:`StaleLockWarning` once that process has ended (a recorded process that
+is still alive is refused: a reused process id or another tool); from another host it is refused (a network file
+system may not share ``flock`` between hosts), and the message says which file to delete. A lock file that is a
+symbolic link (or not a regular file) is refused with :class:`LockFileError`: nothing is written through it.
 
 Within one process a folder's lock is shared: acquiring it again counts a reference, and the file is released
 when the last reference is (``release``, ``with``, or at exit).
@@ -24,6 +26,7 @@ import json
 import os
 import pathlib
 import socket
+import stat
 import threading
 import warnings
 from typing import Any
@@ -42,6 +45,10 @@ class FolderLockedError(RuntimeError):
     def __init__(self, message: str, holder: Holder | None = None):
         super().__init__(message)
         self.holder = holder
+
+
+class LockFileError(FolderLockedError):
+    """The lock file is a symbolic link or not a regular file: it is refused, never written through."""
 
 
 class StaleLockWarning(UserWarning):
@@ -133,12 +140,24 @@ def _parse_holder(text: str) -> Holder | None:
 
 
 def _open(path: pathlib.Path) -> int:
+    """Open (or create) the lock file itself; a symbolic link or anything but a regular file is refused."""
+    if path.is_symlink():
+        raise LockFileError(
+            f"the lock file {path} is a symbolic link (to {os.readlink(path)}); a lock is never written through a "
+            "link: delete the link"
+        )
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as error:
+        if error.errno == errno.ELOOP:  # replaced by a link after the check above
+            raise LockFileError(f"the lock file {path} is a symbolic link; delete the link") from error
         raise type(error)(
             error.errno, f"cannot create the lock file {path} (is the folder writable?): {error.strerror}"
         ) from error
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise LockFileError(f"the lock file {path} is not a regular file; delete it")
+    return descriptor
 
 
 def _try_flock(descriptor: int) -> bool | None:
@@ -186,8 +205,13 @@ def _check_previous(path: pathlib.Path, previous: Holder | None, flocked: bool |
         return
     if previous.host != host:
         raise _refuse(path, previous, ", another host: if that process has ended, delete the lock file")
-    if flocked is None and _process_alive(previous.pid):
-        raise _refuse(path, previous, "")
+    if _process_alive(previous.pid):
+        if flocked is None:
+            raise _refuse(path, previous, "")
+        raise _refuse(path, previous, (
+            " (by its record: that process is alive but does not hold the lock, e.g. a reused process id or "
+            "another tool); if it does not use this folder, delete the lock file"
+        ))  # fmt: skip
     warnings.warn(
         f"taking over the lock of {path.parent}: it was left by {previous.describe()}, which died without releasing it",
         StaleLockWarning,

@@ -9,7 +9,10 @@ API:
     run.close()                                    # or `with Run(...) as run:`; the folder is locked until then
 
 Experiment and run names are plain names (one path component); ``fresh=True`` empties only the run's own
-folder. A run folder is held by one process at a time (:mod:`rnnjax.training.locks`).
+folder, and only when no symbolic link leads to it; a link under the runs root that leads outside it (the experiment
+folder, the run folder, or any folder a file is written through) is refused. A run folder is held by one process at
+a time (:mod:`rnnjax.training.locks`). Files are written by :mod:`rnnjax.training.files` (atomic JSON, durable
+lines, one torn-line policy and one config.json policy: a resumed run with another config is refused).
 """
 
 from __future__ import annotations
@@ -19,16 +22,14 @@ import datetime
 import enum
 import json
 import math
-import os
 import pathlib
 import shutil
-import warnings
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 
 from rnnjax.checks import arguments
-from rnnjax.training import locks
+from rnnjax.training import files, locks
 from rnnjax.training.tensorboard import RunEvents
 
 
@@ -59,13 +60,15 @@ class Run:
       experiment: experiment name, the first folder level (a plain name: no separators, not '.' or '..').
       name: run name, a plain name (default: UTC timestamp ``YYYYmmdd-HHMMSS``); an existing run folder is
         reused (and appended to), which is how a run is resumed.
-      config: a dataclass (or dict) written to ``config.json``.
+      config: a dataclass (or dict) written to ``config.json``; resuming a folder whose config.json differs (in a
+        field not in ``untracked``) raises :class:`~rnnjax.training.files.ConfigMismatch` naming the fields.
       root: the runs root folder.
       fresh: empty an existing folder of the same name first (no resuming); only ``<root>/<experiment>/<name>``
-        is ever emptied, and never through a symbolic link.
+        is ever emptied, never through a symbolic link, and config.json is then written anew.
       tensorboard: also write TensorBoard event files next to ``metrics.jsonl`` (scalars, the config as
         text, the report and its figures; :mod:`rnnjax.training.tensorboard`). ``None``: when tensorboardX
         is installed.
+      untracked: dotted config fields that may differ on resume (e.g. ``run.quiet``: how a run is shown).
 
     The folder is locked (:mod:`rnnjax.training.locks`): another process opening it gets a
     :class:`~rnnjax.training.locks.FolderLockedError` naming the holder. ``close()`` (or ``with``, or the end of
@@ -81,20 +84,25 @@ class Run:
         *,
         fresh: bool = False,
         tensorboard: bool | None = None,
+        untracked: Collection[str] = (),
     ):
         self.experiment = arguments.plain_name("experiment", experiment)
         if name is None:
             name = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
         self.name = arguments.plain_name("name", name)
         self.directory = pathlib.Path(root) / self.experiment / self.name
-        if fresh:
-            _refuse_link(self.directory)
+        _refuse_links(pathlib.Path(root), (self.experiment, self.name), fresh)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = locks.acquire(self.directory)
-        if fresh:
-            _empty_folder(self.directory)
-        self.events = RunEvents(self.directory, tensorboard)
-        self._set_config(config)
+        try:
+            if fresh:
+                _empty_folder(self.directory)
+            self.untracked = frozenset(untracked)
+            self.events = RunEvents(self.directory, tensorboard)
+            self._set_config(config)
+        except BaseException:
+            self._lock.release()
+            raise
 
     def sub(self, name: str, config: Any = None) -> "Run":
         """A nested run in ``<this run>/<name>/`` (its own metrics, checkpoints and plots), e.g. one per model.
@@ -103,17 +111,19 @@ class Run:
         """
         child = object.__new__(Run)
         child.experiment, child.name = self.experiment, self.name
-        child.directory = self.directory / arguments.plain_name("name", name)
+        child.directory = self.path(arguments.plain_name("name", name))
         child.directory.mkdir(parents=True, exist_ok=True)
-        child._lock = None  # the parent's hold covers it
+        child._lock, child.untracked = None, self.untracked  # the parent's hold covers it
         child.events = RunEvents(child.directory, self.events.enabled)
         child._set_config(config)
         return child
 
     def _set_config(self, config: Any) -> None:
+        """Write config.json, or check ``config`` against the stored one (the :mod:`~rnnjax.training.files` policy)."""
         self.config = config
         if config is not None:
-            self._write_json("config.json", to_jsonable(config))
+            recorded = [self.directory / "metrics.jsonl", self.directory / "results.json"]
+            files.open_config(self.directory, to_jsonable(config), recorded=recorded, untracked=self.untracked)
             self.events.config(to_jsonable(config))
 
     def close(self) -> None:
@@ -131,12 +141,15 @@ class Run:
         self.close()
 
     def path(self, *parts: str) -> pathlib.Path:
-        """A path inside the run folder (parent folders created); absolute parts and '..' are refused."""
+        """A path inside the run folder (parent folders created); absolute parts, '..' and links leading out are
+        refused."""
         relative = pathlib.PurePath(*parts)
         if relative.is_absolute() or ".." in relative.parts:
             raise ValueError(f"parts must name a path inside the run folder {self.directory}; got {parts!r}")
         path = self.directory.joinpath(relative)
+        _refuse_links(self.directory, relative.parts[:-1], fresh=False)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _refuse_links(self.directory, relative.parts, fresh=False)
         return path
 
     def plot_path(self, name: str) -> pathlib.Path:
@@ -145,14 +158,14 @@ class Run:
 
     @property
     def checkpoint_dir(self) -> pathlib.Path:
-        directory = self.directory / "checkpoints"
+        directory = self.path("checkpoints")
         directory.mkdir(parents=True, exist_ok=True)
         return directory
 
     def log(self, step: int, **metrics: Any) -> None:
         """Append ``{"step": step, **metrics}`` as one line of ``metrics.jsonl``."""
         record = {"step": int(step), **{k: to_jsonable(v) for k, v in metrics.items()}}
-        _append_line(self.path("metrics.jsonl"), json.dumps(record))
+        files.append_line(self.path("metrics.jsonl"), json.dumps(record))
         self.events.scalars(step, metrics)
 
     def log_figure(self, name: str, figure: Any, step: int = 0) -> None:
@@ -160,21 +173,8 @@ class Run:
         self.events.figure(name, figure, step)
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """All records of ``metrics.jsonl`` in order; lines cut short by a killed process are skipped (warning)."""
-        path = self.directory / "metrics.jsonl"
-        if not path.exists():
-            return []
-        records, broken = [], []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                broken.append(number)
-        if broken:
-            warnings.warn(f"{path}: skipped unreadable lines {broken} (an interrupted write?)", stacklevel=2)
-        return records
+        """All records of ``metrics.jsonl`` in order (a last line cut short by a kill is ignored with a warning)."""
+        return [record for _, record in files.read_lines(self.directory / "metrics.jsonl")]
 
     def series(self, name: str) -> tuple[list[int], list[float]]:
         """(steps, values) of one metric across ``metrics.jsonl``; later records win on repeated steps."""
@@ -187,44 +187,31 @@ class Run:
 
     def write_report(self, markdown: str) -> pathlib.Path:
         path = self.path("report.md")
-        _write_atomically(path, markdown if markdown.endswith("\n") else markdown + "\n")
+        files.write_atomically(path, markdown if markdown.endswith("\n") else markdown + "\n")
         self.events.report(markdown, self.directory / "plots")
         return path
 
     def _write_json(self, name: str, value: Any) -> pathlib.Path:
         path = self.path(name)
-        _write_atomically(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+        files.write_atomically(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
         return path
 
 
-def _write_atomically(path: pathlib.Path, text: str) -> None:
-    """Write a temporary file and rename it over ``path``: a reader sees the old or the new text, never a part."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _append_line(path: pathlib.Path, line: str) -> None:
-    """Append one line, first ending a line left unterminated by an interrupted write (so it stays apart)."""
-    with open(path, "a+b") as handle:
-        handle.seek(0, os.SEEK_END)
-        ended = handle.tell() == 0
-        if not ended:
-            handle.seek(-1, os.SEEK_END)
-            ended = handle.read(1) == b"\n"
-        handle.write((line + "\n" if ended else "\n" + line + "\n").encode())
-
-
-def _refuse_link(directory: pathlib.Path) -> None:
-    """``fresh`` empties ``directory`` itself: never a symbolic link, never a folder outside its experiment."""
-    if directory.is_symlink():
-        raise ValueError(f"fresh=True will not empty {directory}: it is a symbolic link to {directory.resolve()}")
-    parent = directory.parent.resolve()
-    if directory.resolve().parent != parent:
-        raise ValueError(f"fresh=True will not empty {directory}: it resolves outside {parent}")
+def _refuse_links(base: pathlib.Path, parts: tuple[str, ...], fresh: bool) -> None:
+    """Walk ``base/parts[0]/parts[1]/...``: a link is refused if it leads outside ``base`` (any link when ``fresh``:
+    emptying a folder reached through a link could empty another experiment's run)."""
+    inside, path = base.resolve(), base
+    for part in parts:
+        path = path / part
+        if not path.is_symlink():
+            continue
+        target = path.resolve()
+        if fresh:
+            raise ValueError(f"fresh=True will not empty a folder reached through {path}: it is a symbolic link to "
+                             f"{target}; open the run where it lives, or remove the link")  # fmt: skip
+        if not target.is_relative_to(inside):
+            raise ValueError(f"{path} is a symbolic link to {target}, outside {inside}: a run never writes through a "
+                             "link that leads out of its folder; remove the link")  # fmt: skip
 
 
 def _empty_folder(directory: pathlib.Path) -> None:

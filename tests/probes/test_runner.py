@@ -3,6 +3,7 @@
 import dataclasses
 import io
 import json
+import warnings
 
 import pytest
 
@@ -11,6 +12,7 @@ from rnnjax.probes.models import ModelSpec, Readout
 from rnnjax.probes.progress import Progress, format_seconds
 from rnnjax.probes.studies import ProbeConfig, StudyPlan
 from rnnjax.probes.sweep import TrainConfig, plan_groups
+from rnnjax.training import files
 
 TINY = TrainConfig(length=6, train_size=8, batch_size=4, steps=4, test_size=4, long_factors=(2,), dtype="float64",
                    fast_compile=True)  # fmt: skip
@@ -38,25 +40,72 @@ def _fake_record(group, value):
 
 def test_records_are_appended_one_line_each_and_a_torn_last_line_is_ignored_then_cut(tmp_path):
     path = tmp_path / runner.RECORDS
+    runner.open_config(tmp_path, ProbeConfig.quick())
     first, second = {"group": "s/t/m/w1", "rows": [1.5]}, {"group": "s/t/m/w2", "rows": [float("nan")]}
     runner.append_record(path, first)
     runner.append_record(path, second)
     with open(path, "a") as handle:  # a kill in the middle of a write
         handle.write('{"group": "s/t/m/w3", "ro')
-    records = runner.read_records(path)
-    assert list(records) == ["s/t/m/w1", "s/t/m/w2"] and records["s/t/m/w1"] == first
+    with pytest.warns(files.TornLineWarning, match="cut short"):
+        records = runner.read_records(path)
+    assert list(records) == ["s/t/m/w1", "s/t/m/w2"]
+    assert records["s/t/m/w1"] == {**first, "config": runner.stored_hash(tmp_path)}
     assert records["s/t/m/w2"]["rows"][0] != records["s/t/m/w2"]["rows"][0]  # NaN survives the round trip
-    assert runner.repair_records(path) and not runner.repair_records(path)
-    runner.append_record(path, {"group": "s/t/m/w3", "rows": []})
-    assert list(runner.read_records(path)) == ["s/t/m/w1", "s/t/m/w2", "s/t/m/w3"]
-    assert path.read_text().count("\n") == 3
+    runner.append_record(path, {"group": "s/t/m/w3", "rows": []})  # cuts the torn line first
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", files.TornLineWarning)
+        assert list(runner.read_records(path)) == ["s/t/m/w1", "s/t/m/w2", "s/t/m/w3"]
+    lines = path.read_text().split("\n")
+    assert len(lines) == 4 and lines[-1] == "" and all(json.loads(line) for line in lines[:-1])  # torn text cut
 
 
 def test_a_corrupt_line_in_the_middle_is_an_error(tmp_path):
+    runner.open_config(tmp_path, ProbeConfig.quick())
     path = tmp_path / runner.RECORDS
     path.write_text('{"group": "a"}\nnot json\n{"group": "b"}\n')
-    with pytest.raises(ValueError, match="line 2 is not a JSON record"):
+    with pytest.raises(files.DamagedFileError, match=f"{path}: line 2 is not a JSON record"):
         runner.read_records(path)
+
+
+def test_records_carry_their_config_and_lines_from_another_run_are_refused(tmp_path):
+    quick = ProbeConfig.quick()
+    other = tmp_path / "other"
+    runner.open_config(other, dataclasses.replace(quick, steps=quick.steps + 1))
+    runner.append_record(other / runner.RECORDS, {"group": "g1", "rows": [0.5]})
+    mine = tmp_path / "mine"
+    runner.open_config(mine, quick)
+    runner.append_record(mine / runner.RECORDS, {"group": "g0", "rows": [0.25]})
+    assert runner.stored_hash(mine) != runner.stored_hash(other)
+    stolen = (other / runner.RECORDS).read_text()  # a line of another run, same group ids
+    with open(mine / runner.RECORDS, "a") as handle:
+        handle.write(stolen)
+    with pytest.raises(runner.ConfigMismatch, match=r"line 2 \(group 'g1'\) was written under config"):
+        runner.read_records(mine / runner.RECORDS)
+    unstamped = tmp_path / "old"
+    runner.open_config(unstamped, quick)
+    (unstamped / runner.RECORDS).write_text('{"group": "g0", "rows": []}\n')  # no config recorded
+    with pytest.raises(runner.ConfigMismatch, match=r"\(none recorded\)"):
+        runner.read_records(unstamped / runner.RECORDS)
+
+
+def test_a_missing_or_damaged_config_is_an_error_naming_the_file_and_never_replaced(tmp_path):
+    config = ProbeConfig.quick()
+    runner.open_config(tmp_path, config)
+    runner.append_record(tmp_path / runner.RECORDS, {"group": "g0", "rows": []})
+    text = (tmp_path / runner.CONFIG).read_text()
+    (tmp_path / runner.CONFIG).write_text(text[: len(text) // 2])  # truncated
+    for call in (lambda: runner.open_config(tmp_path, config), lambda: runner.read_records(tmp_path / runner.RECORDS)):
+        with pytest.raises(files.DamagedFileError, match=f"{tmp_path / runner.CONFIG} is damaged"):
+            call()
+    assert (tmp_path / runner.CONFIG).read_text() == text[: len(text) // 2]  # left for the user to repair
+    (tmp_path / runner.CONFIG).unlink()  # deleted: the records' config is unknown
+    with pytest.raises(files.DamagedFileError, match=f"{tmp_path / runner.CONFIG} is missing but the folder holds"):
+        runner.open_config(tmp_path, config)
+    with pytest.raises(files.DamagedFileError, match="is missing"):
+        runner.read_records(tmp_path / runner.RECORDS)
+    assert not (tmp_path / runner.CONFIG).exists()
+    with pytest.raises(files.DamagedFileError, match="is missing"):  # appending needs the config to stamp
+        runner.append_record(tmp_path / runner.RECORDS, {"group": "g1", "rows": []})
 
 
 def test_config_is_written_once_and_a_changed_config_is_refused_naming_the_fields(tmp_path):
@@ -98,6 +147,7 @@ def test_duplicate_group_ids_are_refused():
 def test_interrupted_then_resumed_records_equal_an_uninterrupted_run(tmp_path):
     plans = _plans()
     whole, resumed = tmp_path / "whole.jsonl", tmp_path / "resumed.jsonl"
+    runner.open_config(tmp_path, TINY)  # the records of both are stamped with its hash
     quiet = Progress(1.0, 1, 1, enabled=False)
     runner.execute(runner.all_groups(plans), whole, quiet)
     runner.execute(runner.all_groups(plans)[:1], resumed, quiet)  # the run stops after its first group

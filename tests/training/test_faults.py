@@ -220,6 +220,21 @@ def test_lock_records_from_dead_processes_and_other_hosts(tmp_path):
     assert locks.read_holder(run.directory) is None
 
 
+def test_a_lock_record_of_a_live_process_without_the_lock_is_refused_not_taken_over(tmp_path):
+    live = subprocess.Popen(["sleep", "120"])  # alive, but holds no flock on the folder (a reused pid, another tool)
+    record = f'{{"pid": {live.pid}, "host": "{socket.gethostname()}", "started": "2020-01-01T00:00:00+00:00"}}'
+    (tmp_path / locks.LOCK_NAME).write_text(record)
+    try:
+        with pytest.raises(FolderLockedError, match=f"pid {live.pid} .*alive but does not hold the lock"):
+            locks.acquire(tmp_path)
+        assert (tmp_path / locks.LOCK_NAME).read_text() == record  # the record is left as it was
+    finally:
+        live.kill()
+        live.wait(timeout=60)
+    with pytest.warns(StaleLockWarning, match=f"left by pid {live.pid} "):
+        locks.acquire(tmp_path).release()
+
+
 # --------------------------------------------------------------------------- damaged checkpoints
 
 

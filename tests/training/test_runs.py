@@ -6,13 +6,15 @@ import errno
 import json
 import math
 import os
+import pathlib
 import re
+import warnings
 
 import jax.numpy as jnp
 import pytest
 
 from rnnjax.analysis import plots
-from rnnjax.training import locks
+from rnnjax.training import files, locks
 from rnnjax.training.runs import Run, to_jsonable
 
 
@@ -117,14 +119,131 @@ def test_sub_and_path_stay_inside_the_run(tmp_path):
     assert not (tmp_path / "escape").exists() and not (tmp_path / "toy" / "escape").exists()
 
 
-def test_a_line_cut_short_by_a_killed_process_is_skipped_and_later_lines_stay_apart(tmp_path):
+def test_a_line_cut_short_by_a_killed_process_is_ignored_then_cut_and_a_damaged_line_is_an_error(tmp_path):
     with Run("toy", name="a", root=tmp_path, tensorboard=False) as run:
         run.log(1, loss=0.5)
         with open(run.directory / "metrics.jsonl", "a") as handle:
             handle.write('{"step": 2, "lo')  # what a process killed mid-write leaves
-        run.log(3, loss=0.25)
-        with pytest.warns(UserWarning, match=r"skipped unreadable lines \[2\]"):
+        with pytest.warns(files.TornLineWarning, match="cut short"):
+            assert run.read_metrics() == [{"step": 1, "loss": 0.5}]
+        run.log(3, loss=0.25)  # cuts the torn line first
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", files.TornLineWarning)
             assert run.read_metrics() == [{"step": 1, "loss": 0.5}, {"step": 3, "loss": 0.25}]
+        with open(run.directory / "metrics.jsonl", "a") as handle:
+            handle.write("garbage\n")  # a whole line that is not JSON: damage, not an interruption
+        run.log(4, loss=0.125)
+        with pytest.raises(files.DamagedFileError, match="metrics.jsonl: line 3 is not a JSON record"):
+            run.read_metrics()
+
+
+def test_every_write_is_fsynced_before_it_returns(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda descriptor: (synced.append(os.readlink(f"/proc/self/fd/{descriptor}")),
+                                                         real(descriptor)))  # fmt: skip
+    with Run("toy", name="a", root=tmp_path, config={"size": 1}, tensorboard=False) as run:
+        run.log(1, loss=0.5)
+        run.write_results({"accuracy": 0.5})
+    names = [pathlib.Path(path).name for path in synced]
+    assert "metrics.jsonl" in names and any(".results.json.tmp" in n for n in names)
+    assert any(".config.json.tmp" in n for n in names) and "a" in names  # the folder of the rename too
+
+
+def test_resuming_under_another_config_is_refused_naming_the_field_and_fresh_starts_over(tmp_path):
+    @dataclasses.dataclass(frozen=True)
+    class Shown:
+        quiet: bool = False
+
+    @dataclasses.dataclass(frozen=True)
+    class WithRun:
+        size: int = 3
+        run: Shown = Shown()
+
+    Run("toy", name="a", root=tmp_path, config=WithRun()).close()
+    with pytest.raises(files.ConfigMismatch, match=r"size: 3 -> 4"):
+        Run("toy", name="a", root=tmp_path, config=WithRun(size=4))
+    assert json.loads((tmp_path / "toy" / "a" / "config.json").read_text())["size"] == 3
+    assert locks.read_holder(tmp_path / "toy" / "a") is None  # the refused run released its hold
+    with pytest.raises(files.ConfigMismatch, match=r"run.quiet: false -> true"):
+        Run("toy", name="a", root=tmp_path, config=WithRun(run=Shown(True)))
+    Run("toy", name="a", root=tmp_path, config=WithRun(run=Shown(True)), untracked=["run.quiet"]).close()
+    Run("toy", name="a", root=tmp_path, config=WithRun(size=4), fresh=True).close()
+    assert json.loads((tmp_path / "toy" / "a" / "config.json").read_text())["size"] == 4
+
+
+def test_a_damaged_or_deleted_config_json_is_an_error_naming_it(tmp_path):
+    with Run("toy", name="a", root=tmp_path, config={"size": 1}, tensorboard=False) as run:
+        run.log(1, loss=0.5)
+    path = tmp_path / "toy" / "a" / "config.json"
+    path.write_text('{"si')
+    with pytest.raises(files.DamagedFileError, match=f"{path} is damaged"):
+        Run("toy", name="a", root=tmp_path, config={"size": 1})
+    path.unlink()
+    with pytest.raises(files.DamagedFileError, match=f"{path} is missing but the folder holds records"):
+        Run("toy", name="a", root=tmp_path, config={"size": 1})
+    assert not path.exists()
+    Run("toy", name="a", root=tmp_path).close()  # without a config nothing is checked
+
+
+def _outside_with_data(tmp_path):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "data.txt").write_text("keep me")
+    return _snapshot(tmp_path / "outside")
+
+
+def test_fresh_refuses_a_run_reached_through_a_linked_experiment_folder(tmp_path):
+    before = _outside_with_data(tmp_path)
+    (tmp_path / "outside" / "run").mkdir()
+    (tmp_path / "outside" / "run" / "data.txt").write_text("keep me too")
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "toy").symlink_to(tmp_path / "outside")
+    before = _snapshot(tmp_path / "outside")
+    for fresh in (True, False):
+        with pytest.raises(ValueError, match="symbolic link"):
+            Run("toy", name="run", root=root, fresh=fresh)
+    assert _snapshot(tmp_path / "outside") == before
+
+
+def test_links_inside_the_root_may_be_followed_but_never_emptied(tmp_path):
+    root = tmp_path / "runs"
+    (root / "real" / "run").mkdir(parents=True)
+    (root / "real" / "run" / "data.txt").write_text("keep")
+    (root / "alias").symlink_to(root / "real")  # stays inside the root: a resume through it is allowed
+    with Run("alias", name="run", root=root, tensorboard=False) as run:
+        run.log(1, loss=0.5)
+    assert (root / "real" / "run" / "metrics.jsonl").exists()
+    with pytest.raises(ValueError, match="fresh=True will not empty"):
+        Run("alias", name="run", root=root, fresh=True)
+    assert (root / "real" / "run" / "data.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("link", ["plots", "checkpoints", "metrics.jsonl", "results.json"])
+def test_a_link_inside_the_run_folder_leading_out_is_refused(tmp_path, link):
+    before = _outside_with_data(tmp_path)
+    with Run("toy", name="a", root=tmp_path / "runs", tensorboard=False) as run:
+        target = tmp_path / "outside" / ("data.txt" if "." in link else "")
+        (run.directory / link).symlink_to(target)
+        with pytest.raises(ValueError, match="outside"):
+            {"plots": lambda: run.plot_path("curve"), "checkpoints": lambda: run.checkpoint_dir,
+             "metrics.jsonl": lambda: run.log(1, loss=0.5),
+             "results.json": lambda: run.write_results({"a": 1})}[link]()  # fmt: skip
+    assert _snapshot(tmp_path / "outside") == before
+
+
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
+    before = _outside_with_data(tmp_path)
+    folder = tmp_path / "runs" / "toy" / "a"
+    folder.mkdir(parents=True)
+    (folder / locks.LOCK_NAME).symlink_to(tmp_path / "outside" / "data.txt")
+    with pytest.raises(locks.LockFileError, match="is a symbolic link"):
+        Run("toy", name="a", root=tmp_path / "runs")
+    (folder / locks.LOCK_NAME).unlink()
+    (folder / locks.LOCK_NAME).mkdir()  # not a regular file
+    with pytest.raises((locks.LockFileError, OSError), match="lock file"):
+        Run("toy", name="a", root=tmp_path / "runs")
+    assert _snapshot(tmp_path / "outside") == before
 
 
 def test_json_files_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):

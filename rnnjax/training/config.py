@@ -81,7 +81,7 @@ class RunConfig:
                    tensorboard=tensorboard, untracked=untracked)  # fmt: skip
 
 
-UNTRACKED = ("run_name", "runs_root", "fresh", "quiet", "tensorboard")
+UNTRACKED = ("run_name", "runs_root", "fresh", "quiet", "tensorboard", "compile_cache")
 """The RunConfig fields that change how a run is shown or where it lives, not what it computes."""
 
 

@@ -16,6 +16,7 @@ import time
 
 from rnnjax.analysis.plots import learning_curves
 from rnnjax.apps import caption_digits as app
+from rnnjax.apps.outcome import Outcome
 from rnnjax.data import captions
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.training.optimizers import OptimizerConfig
@@ -51,7 +52,7 @@ class Config:
                    seeds=2, optimizer=optimizer, run=RunConfig.quick())
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> Outcome:
     config = cli(Config, argv, presets={"quick": Config.quick})
     run = config.run.open("caption_digits", config)
     seeds = [config.run.seed + offset for offset in range(config.seeds)]
@@ -70,9 +71,8 @@ def main(argv=None) -> dict:
     app.plot_pca(run.plot_path("vector_pca"), model, app.one_seed(params, 0), pools[0])
     learning_curves(run, [f"seed{seed}/train/loss" for seed in seeds], run.plot_path("loss"), log_y=True)
     run.write_report(app.report(config, results))
-    return results
+    return Outcome(results, app.headline(results), app.targets(results), run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    results = main()
-    print({k: v for k, v in results.items() if k.endswith("_min") or k.startswith("target")})
+    print(main().ending())

@@ -16,6 +16,7 @@ import time
 
 from rnnjax.analysis.plots import learning_curves
 from rnnjax.apps import entity_tagging as app
+from rnnjax.apps.outcome import Outcome
 from rnnjax.data import entities
 from rnnjax.data.dates import Vocabulary
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
@@ -54,7 +55,7 @@ class Config:
                    run=RunConfig.quick())  # fmt: skip
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> Outcome:
     config = cli(Config, argv, presets={"quick": Config.quick})
     run = config.run.open("entity_tagging", config)
     corpus = entities.make_entity_corpus(config.run.seed, config.num_train, config.num_test, config.ambiguous_fraction)
@@ -72,8 +73,8 @@ def main(argv=None) -> dict:
     curves = [f"{name}/train/loss_run{i}" for name in app.DIRECTIONS for i in range(config.seeds)]
     learning_curves(run, curves, run.plot_path("loss"), title="train loss per tagger and seed", log_y=True)
     run.write_report(app.report(results))
-    return results
+    return Outcome(results, app.headline(results), app.targets(results), run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    print(main())
+    print(main().ending())

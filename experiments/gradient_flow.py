@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from rnnjax.apps import gradient_flow
+from rnnjax.apps.outcome import Outcome
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 
 
@@ -46,17 +47,16 @@ QUICK = GradientFlowConfig(time_steps=16, hidden_size=8, batch_size=16, train_st
                            run=RunConfig.quick())  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> Outcome:
     config = cli(GradientFlowConfig, argv, presets={"quick": QUICK})
     run = config.run.open("gradient_flow", config)
     outcome = gradient_flow.study(config, run)
     gradient_flow.plot(config, run, outcome["curves"])
     run.write_results(outcome["results"])
-    text = gradient_flow.report(outcome["results"])
-    run.write_report(text)
-    print(text)
-    return outcome["results"]
+    run.write_report(gradient_flow.report(outcome["results"]))
+    headline = gradient_flow.headline(config, outcome["results"])
+    return Outcome(outcome["results"], headline, (), run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    main()  # sys.argv[1:]
+    print(main().ending())  # sys.argv[1:]

@@ -24,6 +24,7 @@ import sys
 import jax
 
 from rnnjax.apps import sentiment, sentiment_pretrain
+from rnnjax.apps.outcome import Outcome
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
 from rnnjax.data.sentiment import load_sentiment
@@ -81,7 +82,7 @@ class SentimentConfig:
                    run=RunConfig.quick())  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> Outcome:
     config = cli(SentimentConfig, argv, presets={"quick": SentimentConfig.quick})
     run = config.run.open("sentiment", config)
     data = load_sentiment()
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
     results |= {"train_seconds_all_seeds": seconds, "pretrain_seconds_all_seeds": pretrain_seconds}
     run.write_results(results)
     sentiment.write_report(run, config, results, len(data.vocabulary))
-    return results
+    return Outcome(results, sentiment.headline(results), (), run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    print(main(sys.argv[1:]).ending())

@@ -15,6 +15,7 @@ import dataclasses
 import sys
 
 from rnnjax.apps import shakespeare
+from rnnjax.apps.outcome import Outcome
 from rnnjax.data.shakespeare import load_shakespeare
 from rnnjax.training import optimizers
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
@@ -60,7 +61,7 @@ class ShakespeareConfig:
                    limit=100_000, run=RunConfig.quick())  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> Outcome:
     config = cli(ShakespeareConfig, argv, presets={"quick": ShakespeareConfig.quick})
     run = config.run.open("shakespeare", config)
     corpus = load_shakespeare(limit=config.limit)
@@ -69,9 +70,9 @@ def main(argv: list[str] | None = None) -> dict:
     results = shakespeare.evaluate(config, model, corpus, trained)
     run.write_results(results)
     shakespeare.write_report(run, config, results)
-    print(shakespeare.report_markdown(config, results))
-    return results
+    targets = shakespeare.targets(config, results)
+    return Outcome(results, shakespeare.headline(results), targets, run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    print(main(sys.argv[1:]).ending())

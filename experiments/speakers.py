@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 from rnnjax.apps import speakers
+from rnnjax.apps.outcome import Outcome
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
 from rnnjax.data.speakers import load_speakers
@@ -79,7 +80,7 @@ class SpeakersConfig:
                    run=RunConfig.quick())  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> Outcome:
     config = cli(SpeakersConfig, argv, presets={"quick": SpeakersConfig.quick})
     run = config.run.open("speakers", config)
     data = load_speakers(val_fraction=config.val_fraction, seed=config.run.seed)
@@ -96,8 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = speakers.evaluate(model, states.params, data, folds) | {"train_seconds_all_seeds": seconds}
     run.write_results(results)
     speakers.write_report(run, config, results)
-    return results
+    return Outcome(results, speakers.headline(results), (), run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    print(main(sys.argv[1:]).ending())

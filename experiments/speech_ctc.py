@@ -15,6 +15,7 @@ import time
 
 from rnnjax.analysis.plots import learning_curves
 from rnnjax.apps import speech_ctc as app
+from rnnjax.apps.outcome import Outcome
 from rnnjax.data import speech
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.training.optimizers import OptimizerConfig
@@ -53,7 +54,7 @@ class Config:
                    beam_width=2, optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> Outcome:
     config = cli(Config, argv, presets={"quick": Config.quick})
     run = config.run.open("speech_ctc", config)
     started = time.perf_counter()
@@ -73,8 +74,8 @@ def main(argv=None) -> dict:
     curves = [f"seed{i}/train/loss" for i in range(config.seeds)]
     learning_curves(run, curves, run.plot_path("loss"), title="CTC loss per seed", log_y=True)
     run.write_report(app.report(config, results))
-    return results
+    return Outcome(results, app.headline(results), app.targets(results), run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    print(main())
+    print(main().ending())

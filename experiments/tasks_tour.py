@@ -16,6 +16,7 @@ import dataclasses
 import sys
 
 from rnnjax.apps import tasks_tour
+from rnnjax.apps.outcome import Outcome
 from rnnjax.apps.tasks_tour import Task
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 
@@ -42,19 +43,18 @@ class TourConfig:
 
 
 def print_rows(rows: list[dict]) -> None:
-    print(f"{rows[0]['task']}: " + ", ".join(f"{row['metric']} {row['value']:.3f}" for row in rows), flush=True)
+    """Progress: one finished task's test metrics, on stderr."""
+    print(tasks_tour.task_line(rows), file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> Outcome:
     config = cli(TourConfig, argv, presets={"quick": TourConfig.quick})
     run = config.run.open("tasks_tour", config)
-    rows = tasks_tour.tour(config, on_task=print_rows)
+    rows = tasks_tour.tour(config, on_task=(lambda rows: None) if config.run.quiet else print_rows)
     run.write_results({"rows": rows})
-    text = tasks_tour.report(config, rows)
-    run.write_report(text)
-    print(text)
-    return rows
+    run.write_report(tasks_tour.report(config, rows))
+    return Outcome({"rows": rows}, tasks_tour.headline(rows), (), run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    print(main(sys.argv[1:]).ending())

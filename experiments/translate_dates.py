@@ -20,6 +20,7 @@ import dataclasses
 
 from rnnjax.analysis.plots import learning_curves
 from rnnjax.apps import translate_dates as app
+from rnnjax.apps.outcome import Outcome
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
 from rnnjax.training.optimizers import OptimizerConfig
 
@@ -60,7 +61,7 @@ class Config:
                    german_steps=40, beam_width=2, seeds=2, optimizer=optimizer, run=RunConfig.quick())
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> Outcome:
     config = cli(Config, argv, presets={"quick": Config.quick})
     run = config.run.open("translate_dates", config)
     steps = {"to_iso": config.steps, "iso_to_german": config.german_steps}
@@ -72,9 +73,8 @@ def main(argv=None) -> dict:
     curves = [f"{which.value}/train/loss_run{i}" for which in app.DIRECTIONS for i in range(config.seeds)]
     learning_curves(run, curves, run.plot_path("loss"), log_y=True)
     run.write_report(app.report(config, results))
-    return results
+    return Outcome(results, app.headline(results), app.targets(results), run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    results = main()
-    print({k: (v["beam_exact_match"] if isinstance(v, dict) else v) for k, v in results.items()})
+    print(main().ending())

@@ -18,6 +18,7 @@ import dataclasses
 import sys
 
 from rnnjax.apps import weather
+from rnnjax.apps.outcome import Outcome
 from rnnjax.data.weather import load_weather, ridge_baseline
 from rnnjax.training import optimizers
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive
@@ -61,7 +62,7 @@ class WeatherConfig:
                    optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> Outcome:
     config = cli(WeatherConfig, argv, presets={"quick": WeatherConfig.quick})
     run = config.run.open("weather", config)
     data = load_weather(config.window, config.horizon, stride=config.stride)
@@ -70,9 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
     results, forecasts = weather.evaluate(config, forecaster, data, trained)
     run.write_results(results)
     weather.write_report(run, config, data, results, forecasts)
-    print(weather.report_markdown(config, results))
-    return results
+    return Outcome(results, weather.headline(results), (), run.directory, config.run.quiet)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    print(main(sys.argv[1:]).ending())

@@ -1,5 +1,6 @@
 """Shared helpers of the experiment tests: import a script, run its --quick mode, read its run folder."""
 
+import dataclasses
 import importlib.util
 import json
 import pathlib
@@ -7,7 +8,10 @@ import sys
 
 import numpy as np
 
+from rnnjax.training.runs import to_jsonable
+
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+MAX_ENDING_LINES = 12  # what a script prints when it ends: a few headline lines, targets, three paths
 
 
 def load(name: str):
@@ -22,9 +26,10 @@ def load(name: str):
 
 
 def run_quick(name: str, tmp_path, steps_field: str = "steps", trains_with_checkpoints: bool = True):
-    """Run ``--quick`` in-process; check the run folder; return (results.json, what main returned)."""
+    """Run ``--quick`` in-process; check the run folder and the ending; return (results.json, main's Outcome)."""
     returned = load(name).main(["--quick", "--runs_root", str(tmp_path), "--run_name", "quick"])
     folder = tmp_path / name / "quick"
+    check_ending(returned, folder)
     for required in ("config.json", "results.json", "report.md"):
         assert (folder / required).is_file(), required
     if trains_with_checkpoints:
@@ -36,6 +41,17 @@ def run_quick(name: str, tmp_path, steps_field: str = "steps", trains_with_check
             for image in line.split("(")[1:]:
                 assert (folder / image.split(")")[0]).is_file()
     return results, returned
+
+
+def check_ending(outcome, folder: pathlib.Path) -> None:
+    """What the script prints at the end: short, naming report.md, results.json and every plot; --quiet: the path."""
+    lines = outcome.ending().splitlines()
+    assert len(lines) <= MAX_ENDING_LINES, lines
+    assert f"report:  {folder / 'report.md'}" in lines and f"results: {folder / 'results.json'}" in lines
+    assert all(path.name in outcome.ending() for path in folder.rglob("plots/*.png"))
+    assert len(lines) == len(outcome.headline) + len(outcome.targets) + 2 + len({p.parent for p in outcome.plot_paths})
+    assert dataclasses.replace(outcome, quiet=True).ending() == str(folder / "report.md")
+    assert json.loads((folder / "results.json").read_text()) == json.loads(json.dumps(to_jsonable(outcome.results)))
 
 
 def in_unit(value):

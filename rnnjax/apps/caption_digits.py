@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis.plots import new_axes, new_figure, save_figure
+from rnnjax.apps.outcome import Target, seeds_text
 from rnnjax.core.cells import gru
 from rnnjax.data import captions
 from rnnjax.tasks.metrics import word_error_rate
@@ -223,3 +224,17 @@ greedy caption for {beam_one:.4f} of the test strips (worst seed).
 
 ![captions](plots/test_captions.png) ![pca](plots/vector_pca.png) ![loss](plots/loss.png)
 """
+
+
+def headline(results: dict) -> tuple[str, ...]:
+    """The report's opening numbers: caption exact match (beam, greedy) and word accuracy, over seeds."""
+    text = lambda key: seeds_text(results[key], percent=True)  # noqa: E731
+    return (f"caption exact match: beam {text('beam_exact_match')}; greedy {text('greedy_exact_match')}",
+            f"word accuracy (beam): {text('beam_word_accuracy')}")
+
+
+def targets(results: dict) -> tuple[Target, ...]:
+    """The docstring's target: caption exact match >= 90% (beam) on every seed."""
+    statement = (f"caption exact match >= {results['target_exact_match']:.0%} (beam) on every seed (worst seed "
+                 f"{100 * results['beam_exact_match_min']:.1f}%)")  # fmt: skip
+    return (Target(statement, bool(results["target_met"])),)

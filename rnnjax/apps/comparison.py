@@ -4,12 +4,14 @@ API:
     comparison = stats.compare_with_baseline(seed_right, baseline_right)
     rows = seed_rows(comparison, val_accuracy)       # one markdown-table row per seed
     text = pooled_statement(comparison, "logreg")    # the seeds together against the baseline, in words
+    line = headline(comparison, "logreg")             # the same in one line, for the end of a run
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rnnjax.apps.outcome import interval_text, seeds_text
 from rnnjax.training import stats
 
 
@@ -51,3 +53,11 @@ def pooled_statement(comparison: dict, baseline_name: str = "the baseline") -> s
         f"seed: p = {p_values}: significantly better than {baseline_name} on {better}, worse on {worse}, "
         f"not distinguishable on {len(paired) - better - worse} of {len(paired)} seeds (p < 0.05)."
     )
+
+
+def headline(comparison: dict, baseline_name: str = "baseline") -> str:
+    """The seeds and the baseline in one headline line: accuracies with intervals and the McNemar p per seed."""
+    p_values = ", ".join(f"{seed['p_value']:.2g}" for seed in comparison["mcnemar_per_seed"])
+    return (f"test accuracy: RNN {seeds_text(comparison['accuracy'], percent=True)}; {baseline_name} "
+            f"{interval_text(comparison['baseline_accuracy'], comparison['baseline_wilson'])} (95% Wilson); "
+            f"exact McNemar p per seed {p_values}")  # fmt: skip

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
+from rnnjax.apps.outcome import Target, seeds_text
 from rnnjax.core.cells import lstm
 from rnnjax.core.unroll import RNN
 from rnnjax.data import device_batch_indices, entities
@@ -190,3 +191,23 @@ differ in initialisation and word dropout). Accuracies with 95% Wilson intervals
 
 ![comparison](plots/tagger_comparison.png) ![loss](plots/loss.png)
 """
+
+
+def headline(results: dict) -> tuple[str, ...]:
+    """The report's opening numbers in two lines: entity F1 and the ambiguous first word, over seeds."""
+    bi, uni = results["bidirectional"], results["unidirectional"]
+    return (
+        f"entity F1: bidirectional {seeds_text(bi['f1'], percent=True)}; "
+        f"unidirectional {seeds_text(uni['f1'], percent=True)}",
+        f"ambiguous first word: bidirectional {seeds_text(bi['ambiguous_word_accuracy'], percent=True)}; "
+        f"unidirectional {seeds_text(uni['ambiguous_word_accuracy'], percent=True)}; "
+        f"chance {100 * results['chance_accuracy']:.1f}%",
+    )
+
+
+def targets(results: dict) -> tuple[Target, ...]:
+    """The docstring's target: bidirectional entity F1 >= 98% on every seed."""
+    values = [s["f1"] for s in results["bidirectional"]["per_seed"]]
+    passed = sum(value >= results["target_f1"] for value in values)
+    statement = f"bidirectional entity F1 >= {results['target_f1']:.0%} on every seed ({passed} of {len(values)})"
+    return (Target(statement, bool(results["target_met"])),)

@@ -19,8 +19,10 @@ from typing import Any
 import jax
 
 from rnnjax.analysis import diagnostics, viz
+from rnnjax.apps.outcome import interval_text
 from rnnjax.core.cells import make_cell
 from rnnjax.tasks.toy_tasks import first_bit_task
+from rnnjax.training import stats
 from rnnjax.training.loop import fit
 from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
 from rnnjax.training.runs import Run
@@ -122,3 +124,18 @@ def report(results: dict) -> str:
     lines = [f"- {model}: {values}" for model, values in results.items() if model != RATIO]
     lines += [f"- {RATIO}, {label}: {ratio:.3g}" for label, ratio in results[RATIO].items()]
     return "# Gradient flow\n\n" + "\n".join(lines) + "\n\n![gradient flow](plots/gradient_flow.png)\n"
+
+
+def headline(config: Any, results: dict) -> tuple[str, ...]:
+    """Eval accuracy of each trained model (95% Wilson over the eval sequences) and every curve's gradient ratio."""
+    trained = [model for model in results if model != RATIO]
+    accuracy = "; ".join(f"{model} {interval_text(results[model]['eval_accuracy'], wilson(results[model], config))}"
+                         for model in trained)  # fmt: skip
+    ratios = ", ".join(f"{label} {ratio:.2g}" for label, ratio in results[RATIO].items())
+    return (f"first-bit recall after {config.train_steps} steps, T = {config.time_steps} (95% Wilson over "
+            f"{config.eval_batch} sequences): {accuracy}", f"{RATIO}: {ratios}")
+
+
+def wilson(scores: dict, config: Any) -> tuple[float, float]:
+    """The 95% Wilson interval of one model's eval accuracy over ``config.eval_batch`` sequences."""
+    return stats.wilson_interval(round(scores["eval_accuracy"] * config.eval_batch), config.eval_batch)

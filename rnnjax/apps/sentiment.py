@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
+from rnnjax.apps import comparison as compared
 from rnnjax.apps import sentiment_pretrain
 from rnnjax.apps.comparison import pooled_statement, seed_rows
 from rnnjax.checks import arguments
@@ -252,4 +253,8 @@ def write_report(run: Any, config: Any, results: dict, vocabulary_size: int) -> 
         f"{pooled_statement(comparison, 'bag-of-words logistic regression')}\n\n"
         "![validation accuracy](plots/val_accuracy.png)\n![train loss](plots/train_loss.png)\n"
     )
-    print(table, "\n", pooled_statement(comparison, "bag of words"))
+
+
+def headline(results: dict) -> tuple[str, ...]:
+    """The report's opening numbers: each seed's best-on-validation model against bag of words on the test set."""
+    return (compared.headline(results["against_baseline"], "bag of words"),)

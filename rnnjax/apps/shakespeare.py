@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
+from rnnjax.apps.outcome import Target, seeds_text
 from rnnjax.core.cells import lstm
 from rnnjax.core.unroll import RNN
 from rnnjax.data.shakespeare import Corpus, decode
@@ -208,3 +209,20 @@ def write_report(run: Any, config: Any, results: dict) -> None:
     seeds = [f"val/loss_seed_{i}" for i in range(config.seeds)]
     plots.learning_curves(run, ["train/loss", *seeds], run.plot_path("loss"), title="nats per character")
     run.write_report(report_markdown(config, results))
+
+
+def headline(results: dict) -> tuple[str, ...]:
+    """The report's opening numbers: held-out nats (and bits) per character over seeds, and the training time."""
+    summary = results["val_nats_per_char_summary"]
+    over_seeds = f"{results['val_nats_per_char']:.3f} nats/char (one seed)" if summary is None else \
+        seeds_text(summary, unit="nats/char")  # fmt: skip
+    return (f"held-out loss: {over_seeds}, {results['val_bits_per_char']:.3f} bits/char (mean); "
+            f"{results['steps']} steps in {results['train_minutes']:.1f} min wall for all seeds",)
+
+
+def targets(config: Any, results: dict) -> tuple[Target, ...]:
+    """The config's target: held-out loss <= ``target_nats`` on every seed (training stops at the time budget)."""
+    seeds, passed = len(results["val_nats_per_char_per_seed"]), results["seeds_below_target"]
+    statement = (f"held-out loss <= {config.target_nats} nats/char on every seed ({passed} of {seeds}), within "
+                 f"{config.cpu_minutes:g} CPU-minutes")  # fmt: skip
+    return (Target(statement, passed == seeds),)

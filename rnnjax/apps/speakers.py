@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
+from rnnjax.apps import comparison as compared
 from rnnjax.apps.comparison import pooled_statement, seed_rows
 from rnnjax.checks import arguments
 from rnnjax.core.unroll import RNN
@@ -275,4 +276,13 @@ def write_report(run: Any, config: Any, results: dict) -> None:
         f"{results['test_accuracy_ensemble']:.4f}.\n\n![test accuracy](plots/test_accuracy.png)\n"
         "![train loss](plots/train_loss.png)\n"
     )
-    print(table, "\n", pooled_statement(comparison, "logreg"))
+
+
+def headline(results: dict) -> tuple[str, ...]:
+    """The report's opening numbers: the seeds against logistic regression on the test set, then cross-validation."""
+    lines = (compared.headline(results["against_baseline"], "logistic regression"),)
+    if "cross_validation" in results:
+        cv, logreg = results["cross_validation"], results["cross_validation_logreg"]
+        lines += (f"{len(cv['accuracy_per_fold'])}-fold cross-validation: RNN {100 * cv['accuracy']:.2f}% "
+                  f"({cv['errors']} errors in {cv['examples']}); logistic regression {100 * logreg['accuracy']:.2f}%",)
+    return lines

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
+from rnnjax.apps.outcome import Target, seeds_text
 from rnnjax.core.cells import lstm
 from rnnjax.core.unroll import RNN
 from rnnjax.data import speech
@@ -207,3 +208,22 @@ reference digit one trial; utterances: each one trial).
 
 ![posteriors](plots/ctc_posteriors.png) ![loss](plots/loss.png)
 """
+
+
+def headline(results: dict) -> tuple[str, ...]:
+    """The report's opening numbers: digit error rates of both decoders and exact utterances, over seeds."""
+    rate = lambda key: seeds_text(results[key], percent=True)  # noqa: E731
+    return (
+        f"digit error rate: prefix beam {rate('beam_digit_error_rate')}; greedy {rate('greedy_digit_error_rate')}",
+        f"utterances exactly right (beam): {rate('beam_exact_match')}",
+    )
+
+
+def targets(results: dict) -> tuple[Target, ...]:
+    """The docstring's target: <= 5% digit errors (beam) on every seed."""
+    seeds = results["per_seed"]
+    passed = sum(s["beam"]["digit_error_rate"] <= results["target_digit_error_rate"] for s in seeds)
+    beyond = sum(s["beam"]["digit_error_wilson"][1] <= results["target_digit_error_rate"] for s in seeds)
+    statement = (f"digit error rate <= {results['target_digit_error_rate']:.0%} (beam) on every seed ({passed} of "
+                 f"{len(seeds)}; Wilson upper bound under it on {beyond})")  # fmt: skip
+    return (Target(statement, bool(results["target_met"])),)

@@ -154,3 +154,14 @@ def report(config: Any, rows: list[dict]) -> str:
     return (
         f"# Task tour ({config.num_steps} Adam steps per task, seed {config.run.seed})\n\n{markdown_table(rows, 3)}\n"
     )
+
+
+def task_line(rows: list[dict]) -> str:
+    """One task's rows in a line: "many-to-one: parity: accuracy 0.984"."""
+    return f"{rows[0]['task']}: " + ", ".join(f"{row['metric']} {row['value']:.3f}" for row in rows)
+
+
+def headline(rows: list[dict]) -> tuple[str, ...]:
+    """One line per task with its test metrics (each on ``test_size`` held-out examples, one seed)."""
+    tasks = dict.fromkeys(row["task"] for row in rows)
+    return tuple(task_line([row for row in rows if row["task"] == task]) for task in tasks)

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis.plots import new_axes, save_figure
+from rnnjax.apps.outcome import Target, seeds_text
 from rnnjax.core.cells import gru
 from rnnjax.core.unroll import RNN
 from rnnjax.data import dates
@@ -266,3 +267,19 @@ Beam errors (up to 3 per seed and direction; none listed: none made):
 
 ![grid](plots/accuracy_by_language_style.png) ![loss](plots/loss.png)
 """
+
+
+def headline(results: dict) -> tuple[str, ...]:
+    """The report's opening numbers: exact match per direction and decoding, over seeds."""
+    names = {"to_iso": "to ISO", "iso_to_german": "ISO -> German"}
+    return tuple(f"exact match, {decoding}: " + "; ".join(
+        f"{names[which.value]} {seeds_text(results[which.value][f'{decoding}_exact_match'], percent=True)}"
+        for which in DIRECTIONS) for decoding in DECODINGS)  # fmt: skip
+
+
+def targets(results: dict) -> tuple[Target, ...]:
+    """The docstring's target: exact match >= 99% on every seed, both directions, greedy and beam."""
+    worst = min(results[which.value][f"{decoding}_exact_match_min"] for which in DIRECTIONS for decoding in DECODINGS)
+    statement = (f"exact match >= {results['target_exact_match']:.0%} on every seed, both directions, greedy and "
+                 f"beam (worst seed {100 * worst:.1f}%)")  # fmt: skip
+    return (Target(statement, bool(results["target_met"])),)

@@ -10,9 +10,9 @@ The forecast is ``base + scale * GRU(window)``: ``base`` is the temperature now 
 (``ridge_skip``) or the temperature now alone, and the readout starts at zero, so every seed starts as the base.
 
 Errors of forecasts on neighbouring windows are correlated (the same weather spell), so a paired comparison
-on the hourly test windows would overstate the evidence. :func:`block_bootstrap` resamples whole blocks of
-``block_days`` contiguous days (circular block bootstrap, Politis & Romano 1992) of the per-window
-difference |model - truth| - |baseline - truth| and gives the interval of the mean difference (the MAE gap)
+on the hourly test windows would overstate the evidence. :func:`rnnjax.training.stats.block_bootstrap`
+resamples whole blocks of ``block_days`` contiguous days (circular block bootstrap, Politis & Romano 1992) of the
+per-window difference |model - truth| - |baseline - truth| and gives the interval of the mean difference (the MAE gap)
 and a two-sided p-value for "no difference".
 """
 
@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
-from rnnjax.checks import arguments
+from rnnjax.apps.outcome import seeds_text
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
 from rnnjax.data import device_batch_indices
@@ -143,37 +143,11 @@ def train_seeds(config: Any, forecaster: Forecaster, data: Weather, run: Any) ->
     return Trained(best.params, best_step, seconds, cpu_seconds)
 
 
-def block_bootstrap(
-    differences: np.ndarray, block: int, draws: int = 10_000, seed: int = 0, confidence: float = 0.95
-) -> dict[str, float]:
-    """Circular block bootstrap of mean(differences) over its last axis (a time series).
-
-    Resamples ceil(n / block) blocks of ``block`` contiguous items (wrapping at the end) ``draws`` times; the
-    same blocks for every row of ``differences: [..., n]``. Returns per row ``mean``, the percentile interval
-    ``low``-``high`` and ``p_value``: the two-sided share of bootstrap means, centred on the observed mean,
-    at least as far from it as the observed mean is from 0 ((hits + 1) / (draws + 1)).
-    """
-    differences = np.asarray(differences, np.float64)
-    size = differences.shape[-1]
-    arguments.integer("block", block, minimum=1, maximum=size)
-    arguments.positive_int("draws", draws)
-    arguments.probability("confidence", confidence)
-    starts = np.random.default_rng(seed).integers(size, size=(draws, -(-size // block)))
-    index = ((starts[:, :, None] + np.arange(block)) % size).reshape(draws, -1)[:, :size]
-    means = differences[..., index].mean(-1)  # [..., draws]
-    observed = differences.mean(-1)
-    tail = (1.0 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1.0 - tail], axis=-1)
-    hits = (np.abs(means - observed[..., None]) >= np.abs(observed)[..., None]).sum(-1)
-    p_value = (hits + 1) / (draws + 1)
-    return {"mean": observed.tolist(), "low": low.tolist(), "high": high.tolist(), "p_value": p_value.tolist()}
-
-
 def compare_errors(forecasts: np.ndarray, baseline: np.ndarray, split: Windows, block: int, **bootstrap) -> dict:
-    """MAE(forecasts) - MAE(baseline) on the same windows with :func:`block_bootstrap`; ``beats``: the interval
-    lies below 0 (for ``forecasts: [seeds, examples]``, on every row)."""
+    """MAE(forecasts) - MAE(baseline) on the same windows with :func:`~rnnjax.training.stats.block_bootstrap`;
+    ``beats``: the interval lies below 0 (for ``forecasts: [seeds, examples]``, on every row)."""
     differences = np.abs(forecasts - split.target) - np.abs(baseline - split.target)
-    compared = block_bootstrap(differences, block, **bootstrap)
+    compared = stats.block_bootstrap(differences, block, **bootstrap)
     compared["beats"] = bool(np.all(np.asarray(compared["high"]) < 0.0))
     return compared
 
@@ -277,3 +251,15 @@ def write_report(run: Any, config: Any, data: Weather, results: dict, forecasts:
     plots.bars({name: results[f"test_mae_{name.lower()}"] for name in forecasts}, run.plot_path("test_mae"),
                ylabel="test MAE (deg C)")  # fmt: skip
     run.write_report(report_markdown(config, results))
+
+
+def headline(results: dict) -> tuple[str, ...]:
+    """The report's opening numbers: test MAE of every model, and the paired comparison with ridge."""
+    verdict = "every seed beats" if results["every_seed_beats_ridge"] else "not every seed beats"
+    return (
+        f"test MAE: RNN (mean of seeds) {results['test_mae_rnn']:.3f} deg C; single seeds "
+        f"{seeds_text(results['test_mae_single_seed_summary'], unit='deg C')}; ridge {results['test_mae_ridge']:.3f}; "
+        f"persistence {results['test_mae_persistence']:.3f}",
+        f"mean of seeds minus ridge {_gap_text(results['ensemble_vs_ridge'])} deg C (block bootstrap); {verdict} "
+        "ridge beyond noise",
+    )

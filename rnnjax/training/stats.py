@@ -7,6 +7,7 @@ API:
     p = mcnemar_from_predictions(first_right, second_right)  # the same from per-item correctness
     compare_with_baseline(seed_right, baseline_right)   # seeds vs one baseline on the same test items
     student_t_quantile(0.975, degrees_of_freedom=2)      # 4.3027
+    block_bootstrap(differences, block=72)             # mean of a time series, resampled in contiguous blocks
 """
 
 from __future__ import annotations
@@ -182,3 +183,29 @@ def compare_with_baseline(seed_right, baseline_right, confidence: float = 0.95) 
         "mcnemar_per_seed": [p.as_dict() for p in paired],
         "beats_baseline": all(p.only_first > p.only_second and p.p_value < 1.0 - confidence for p in paired),
     }
+
+
+def block_bootstrap(
+    differences: np.ndarray, block: int, draws: int = 10_000, seed: int = 0, confidence: float = 0.95
+) -> dict[str, float]:
+    """Circular block bootstrap of mean(differences) over its last axis (a time series).
+
+    Resamples ceil(n / block) blocks of ``block`` contiguous items (wrapping at the end) ``draws`` times; the
+    same blocks for every row of ``differences: [..., n]``. Returns per row ``mean``, the percentile interval
+    ``low``-``high`` and ``p_value``: the two-sided share of bootstrap means, centred on the observed mean,
+    at least as far from it as the observed mean is from 0 ((hits + 1) / (draws + 1)).
+    """
+    differences = np.asarray(differences, np.float64)
+    size = differences.shape[-1]
+    arguments.integer("block", block, minimum=1, maximum=size)
+    arguments.positive_int("draws", draws)
+    arguments.probability("confidence", confidence)
+    starts = np.random.default_rng(seed).integers(size, size=(draws, -(-size // block)))
+    index = ((starts[:, :, None] + np.arange(block)) % size).reshape(draws, -1)[:, :size]
+    means = differences[..., index].mean(-1)  # [..., draws]
+    observed = differences.mean(-1)
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1.0 - tail], axis=-1)
+    hits = (np.abs(means - observed[..., None]) >= np.abs(observed)[..., None]).sum(-1)
+    p_value = (hits + 1) / (draws + 1)
+    return {"mean": observed.tolist(), "low": low.tolist(), "high": high.tolist(), "p_value": p_value.tolist()}

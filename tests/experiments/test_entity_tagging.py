@@ -5,7 +5,7 @@ from experiment_helpers import in_unit, logged, run_quick
 
 def test_entity_tagging_quick(tmp_path):
     results, returned = run_quick("entity_tagging", tmp_path)
-    assert returned["target_met"] == results["target_met"]
+    assert returned.targets_met == results["target_met"] and len(returned.targets) == 1
     for tagger in ("unidirectional", "bidirectional"):
         per_seed = results[tagger]["per_seed"]
         assert len(per_seed) == 2 and all(in_unit(s["f1"]) and in_unit(s["ambiguous_accuracy"]) for s in per_seed)

@@ -26,6 +26,8 @@ EXPECTED = {
 }
 
 
+QUIET = {"weather"}  # run with --quiet: the script prints the report's path alone
+
 # A loose quality bar per quick run (a few dozen steps on a slice), with a wide margin below what the quick run
 # reaches, so that a model that does not learn (or a broken baseline comparison) fails. Quick-run values measured
 # on 2026-11-29 in comments.
@@ -59,9 +61,14 @@ def _numbers(value):
 def test_quick_run_writes_valid_run_folder(name, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "1", "JAX_ENABLE_X64": "0"}
     command = [sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--quick", "--runs_root", str(tmp_path)]
+    command += ["--quiet"] if name in QUIET else []
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
     run = tmp_path / name / "quick"
+    printed = finished.stdout.splitlines()  # the ending: a few lines naming the report, or (--quiet) its path alone
+    assert printed == [str(run / "report.md")] if name in QUIET else (
+        len(printed) <= 12 and f"report:  {run / 'report.md'}" in printed
+    ), finished.stdout
     results = json.loads((run / "results.json").read_text())
     for key in EXPECTED[name]:
         assert key in results, f"{key} missing from {name} results.json"

@@ -2,16 +2,19 @@
 
 import json
 
-from experiment_helpers import load
+from experiment_helpers import check_ending, load
 
-from rnnjax.apps.tasks_tour import TASKS, Task
+from rnnjax.apps.tasks_tour import TASKS, Task, task_line
 
 
 def test_tasks_tour_quick_on_two_tasks(tmp_path):
     """Two of the seven tasks (the whole quick tour takes minutes): 30 Adam steps each."""
     tour = load("tasks_tour")
-    rows = tour.main(["--quick", "--tasks", "tagging_bi", "ctc", "--runs_root", str(tmp_path), "--run_name", "quick"])
+    outcome = tour.main(["--quick", "--tasks", "tagging_bi", "ctc", "--runs_root", str(tmp_path), "--run_name", "quick"])
+    check_ending(outcome, tmp_path / "tasks_tour" / "quick")
+    rows = outcome.results["rows"]
     assert json.loads((tmp_path / "tasks_tour" / "quick" / "results.json").read_text())["rows"] == rows
+    assert outcome.headline == (task_line(rows[:1]), task_line(rows[1:]))  # one line per task: 1 and 2 metrics
     values = {(row["task"], row["metric"]): row["value"] for row in rows}
     expected_tasks = {TASKS[Task.TAGGING_BIDIRECTIONAL][0], TASKS[Task.CTC][0]}
     assert {task for task, _ in values} == expected_tasks

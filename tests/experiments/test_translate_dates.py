@@ -9,7 +9,7 @@ from rnnjax.data import dates
 
 def test_translate_dates_quick(tmp_path):
     results, returned = run_quick("translate_dates", tmp_path)
-    assert returned["target_met"] == results["target_met"]
+    assert returned.targets_met == results["target_met"] and len(returned.targets) == 1
     to_iso, german = results["to_iso"]["seeds"], results["iso_to_german"]["seeds"]
     assert [seed["seed"] for seed in to_iso] == [seed["seed"] for seed in german] == [0, 1]
     assert to_iso[0]["test_years"] != to_iso[1]["test_years"]  # each seed holds out its own years

@@ -1,4 +1,4 @@
-"""rnnjax.training.stats against scipy.stats (t-interval, t quantiles, Wilson interval, exact McNemar)."""
+"""rnnjax.training.stats: t-interval, t quantiles, Wilson, exact McNemar (against scipy.stats); block bootstrap."""
 
 import numpy as np
 import pytest
@@ -88,3 +88,45 @@ def test_compare_with_baseline_counts_each_seed_against_the_same_items():
     assert strong["beats_baseline"] and all(m["p_value"] < 0.01 for m in strong["mcnemar_per_seed"])
     with pytest.raises(ValueError, match="baseline_right"):
         stats.compare_with_baseline(labels_right, baseline[:5])
+
+
+def _ar1(rng, size, phi):
+    noise = rng.normal(size=size)
+    series = np.empty(size)
+    series[0] = noise[0]
+    for t in range(1, size):
+        series[t] = phi * series[t - 1] + noise[t]
+    return series
+
+
+def test_block_bootstrap_detects_a_shift_and_not_a_zero_mean():
+    rng = np.random.default_rng(0)
+    shifted = stats.block_bootstrap(rng.normal(-0.5, 1.0, 600), block=1, draws=4000)
+    assert shifted["low"] < -0.5 < shifted["high"] < 0 and shifted["p_value"] < 0.001
+    balanced = stats.block_bootstrap(np.tile([1.0, -1.0], 300), block=4, draws=4000)  # mean exactly 0
+    assert balanced["low"] <= 0 <= balanced["high"] and balanced["p_value"] == 1.0
+
+
+def test_block_bootstrap_is_shift_equivariant_and_rowwise():
+    rng = np.random.default_rng(1)
+    series = rng.normal(size=(2, 240))
+    both = stats.block_bootstrap(series, block=12, draws=500, seed=3)
+    for row in range(2):
+        alone = stats.block_bootstrap(series[row], block=12, draws=500, seed=3)
+        assert all(np.isclose(both[name][row], alone[name]) for name in ("mean", "low", "high", "p_value"))
+    moved = stats.block_bootstrap(series[0] + 2.5, block=12, draws=500, seed=3)
+    assert np.isclose(moved["low"], both["low"][0] + 2.5) and np.isclose(moved["high"], both["high"][0] + 2.5)
+
+
+def test_blocks_widen_the_interval_of_a_correlated_series():
+    """AR(1) with phi 0.9: the sd of the mean is ~4.4x the iid one; hourly resampling would hide that."""
+    series = _ar1(np.random.default_rng(2), 2000, 0.9)
+    width = {b: np.subtract(*[stats.block_bootstrap(series, b, draws=2000)[k] for k in ("high", "low")])
+             for b in (1, 50)}  # fmt: skip
+    assert width[50] > 2.5 * width[1]
+
+
+@pytest.mark.parametrize("block", [0, 11])
+def test_block_bootstrap_rejects_blocks_outside_the_series(block):
+    with pytest.raises(ValueError, match="block"):
+        stats.block_bootstrap(np.zeros(10), block)

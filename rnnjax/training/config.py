@@ -67,6 +67,11 @@ class RunConfig:
         """The run part of a ``--quick`` preset: run name ``quick``, started fresh each time."""
         return cls(**{"run_name": "quick", "fresh": True, **fields})
 
+    @property
+    def progress(self) -> bool | None:
+        """``progress`` for :func:`rnnjax.training.loop.fit` and ``fit_many``: off when quiet, else their default."""
+        return False if self.quiet else None
+
     def open(self, experiment: str, config: Any) -> Run:
         """The :class:`Run` folder ``<runs_root>/<experiment>/<run_name>`` with ``config`` written to config.json.
 

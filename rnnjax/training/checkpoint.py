@@ -8,7 +8,10 @@ API:
 What protects a checkpoint:
 - Orbax writes each checkpoint into a temporary folder and renames it when complete, so a process killed during
   a save leaves the earlier checkpoints loadable (the partial folder is ignored).
-- ``save`` refuses a state with a NaN or an infinity in a float leaf (:class:`NonFiniteStateError`).
+- ``save`` refuses a state with a NaN or an infinity in a float leaf (:class:`NonFiniteStateError`), and a
+  non-finite value of ``best_metric`` never competes for ``best`` (a NaN would otherwise displace the real best).
+- A template whose structure or shapes differ from what a checkpoint recorded is refused with
+  :class:`TemplateMismatchError` naming the leaves (nothing is moved: the checkpoint is not damaged).
 - Each checkpoint records a SHA-256 digest of every array; ``restore_latest`` checks it, and a damaged newest
   checkpoint (bad bytes, truncated metadata, missing files) is moved to ``<dir>/damaged/`` (never deleted) with a
   :class:`DamagedCheckpointWarning` naming the step, and the newest intact one is restored instead.
@@ -23,6 +26,7 @@ import contextlib
 import enum
 import hashlib
 import json
+import math
 import pathlib
 import shutil
 import warnings
@@ -56,6 +60,10 @@ class DamagedCheckpointError(ValueError):
 
 class CheckpointWriteError(OSError):
     """Writing a checkpoint failed (full disk, unwritable folder); the checkpoints completed before are intact."""
+
+
+class TemplateMismatchError(ValueError):
+    """The template given to a restore has another structure or other shapes than the saved state."""
 
 
 class DamagedCheckpointWarning(UserWarning):
@@ -117,6 +125,42 @@ def describe_error(error: BaseException) -> str:
     if len(text) > 240:
         text = f"{text[:150]} ... {text[-90:]}"
     return f"{type(error).__name__}: {text}"
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _recorded_digests(step_directory: pathlib.Path) -> dict[str, Any] | None:
+    """The digests saved with a step (None when unreadable or not recorded)."""
+    try:
+        record = json.loads((step_directory / _STEP_METADATA).read_text())
+        return (record.get("custom_metadata") or {}).get(_DIGESTS)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_template(step_directory: pathlib.Path, template: Any) -> None:
+    """Raise :class:`TemplateMismatchError` when ``template``'s leaves (paths, shapes) differ from the saved ones."""
+    digests = _recorded_digests(step_directory)
+    if digests is None:
+        return  # nothing recorded to compare with (or damaged: the restore says so)
+    flat = jax.tree_util.tree_flatten_with_path(to_saveable(template))[0]
+    given = {jax.tree_util.keystr(path) or "<root>": list(jnp.shape(leaf)) for path, leaf in flat}
+    saved = {path: record["shape"] for path, record in digests.items()}
+    problems = [f"{path}: saved {saved[path]}, template {given[path]}" for path in sorted(set(saved) & set(given))
+                if saved[path] != given[path]]  # fmt: skip
+    problems += [f"{path}: saved, not in the template" for path in sorted(set(saved) - set(given))]
+    problems += [f"{path}: in the template, not saved" for path in sorted(set(given) - set(saved))]
+    if problems:
+        shown = "; ".join(problems[:6]) + (f"; ... {len(problems) - 6} more" if len(problems) > 6 else "")
+        raise TemplateMismatchError(
+            f"template does not match the state saved in {step_directory} ({shown}): the checkpoint was written by "
+            "another model or configuration; nothing was moved or deleted"
+        )
 
 
 def _verify(step_directory: pathlib.Path, restored: Any) -> None:
@@ -206,7 +250,7 @@ class Checkpointer:
         step = int(step)
         to_latest = (force or self.should_save(step)) and step not in self._latest.all_steps()
         to_best = self._best is not None and bool(metrics) and self.best_metric in metrics
-        to_best = to_best and step not in self._best.all_steps()
+        to_best = to_best and _finite(metrics[self.best_metric]) and step not in self._best.all_steps()
         if not (to_latest or to_best):
             return False
         tree = to_saveable(state)
@@ -253,6 +297,7 @@ class Checkpointer:
         step_directory = pathlib.Path(manager.directory) / str(step)
         if not (step_directory / _ITEM).is_dir():  # checked first: Orbax misreads a step without its item
             raise DamagedCheckpointError(f"{step_directory / _ITEM} is missing")
+        check_template(step_directory, template)
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, to_saveable(template))
         restored = manager.restore(step, args=ocp.args.StandardRestore(target))
         _verify(step_directory, restored)
@@ -269,6 +314,8 @@ class Checkpointer:
         for step in sorted(self._latest.all_steps(), reverse=True):
             try:
                 restored = self._restore(self._latest, step, template)
+            except TemplateMismatchError:
+                raise  # the caller's template is wrong, not the checkpoint
             except Exception as error:  # damage surfaces as JSON, TensorStore, OS or digest errors
                 failures.append((step, error))
                 continue
@@ -312,6 +359,8 @@ class Checkpointer:
             return None
         try:
             return self._restore(self._best, step, template)
+        except TemplateMismatchError:
+            raise
         except Exception as error:
             raise DamagedCheckpointError(
                 f"best checkpoint step {step} in {self.directory / 'best'} is damaged ({describe_error(error)})"

@@ -5,35 +5,32 @@ API:
     states = init_many(init_params, optimizer, jax.random.split(key, 8))                  # 8 runs, stacked
     states, metrics = fit_many(loss_fn, optimizer, states, batch_fn, num_steps, run=run)  # vmap x scan
 
-``fit`` and ``fit_many`` share their keyword arguments and hooks (run logging, ``eval_fn`` every
-``eval_every`` steps, checkpoints, progress bar, time budget). A sweep over learning rates (or weight
-decays) uses one optimizer whose state holds its hyperparameters:
+``fit`` and ``fit_many`` share their keyword arguments and hooks (:mod:`rnnjax.training.hooks`: run logging,
+``eval_fn`` every ``eval_every`` steps, checkpoints, progress bar, time budget); ``run`` and ``checkpointer`` are
+anything with the methods of :class:`~rnnjax.training.hooks.RunLike` and
+:class:`~rnnjax.training.hooks.CheckpointerLike`.
+
+``fit`` reads each step's ``finite`` flag one step late (while the next step runs, so the host never waits for the
+device just to read it), and at once where a hook acts; a step after a non-finite one leaves the state unchanged on
+the device, so the stop names the first bad step and returns the last good state.
+
+A sweep over learning rates (or weight decays) uses one optimizer whose state holds its hyperparameters:
 ``optimizer = make_sweep_optimizer(config)``, ``init_many(..., hparams={"learning_rate": rates})``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
-import os
-import sys
-import time
 from typing import Any, Callable, Iterable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from rnnjax.checks import arguments
-from rnnjax.training.step import LossFn, NonFiniteError, TrainState, init_state, train_step_body
-
-
-def progress_enabled() -> bool:
-    """Progress bars only on an interactive terminal and never under CI."""
-    return not os.environ.get("CI") and sys.stderr.isatty()
+from rnnjax.training.hooks import Hooks, Loop
+from rnnjax.training.step import LossFn, TrainState, init_state, train_step_body
 
 
 def _batch_source(batches: Callable[[int], Any] | Iterable[Any], start: int) -> Callable[[int], Any]:
@@ -46,92 +43,6 @@ def _batch_source(batches: Callable[[int], Any] | Iterable[Any], start: int) -> 
     return lambda step: next(iterator)
 
 
-def _mean_metrics(pending: list[dict[str, jax.Array]]) -> dict[str, float]:
-    """Mean of every metric over all steps (and runs) in ``pending``."""
-    stacked = jax.device_get(pending)
-    keys = [k for k in stacked[0] if k != "finite"]
-    return {k: float(np.mean(np.concatenate([np.ravel(m[k]) for m in stacked]))) for k in keys}
-
-
-@dataclasses.dataclass(frozen=True)
-class Hooks:
-    """What :func:`fit` and :func:`fit_many` do besides training; their keyword arguments (see :func:`fit`)."""
-
-    run: Any = None
-    eval_fn: Callable[[Any], dict[str, float]] | None = None
-    eval_every: int = 0
-    log_every: int = 50
-    checkpointer: Any = None
-    progress: bool | None = None
-    description: str = "train"
-    max_seconds: float | None = None
-    clock: Callable[[], float] = time.perf_counter
-
-    def __post_init__(self):
-        arguments.nonnegative_int("eval_every", self.eval_every)
-        arguments.positive_int("log_every", self.log_every)
-        if self.eval_every and self.eval_fn is None:
-            raise ValueError(f"eval_every={self.eval_every} needs an eval_fn; got eval_fn=None")
-        if self.eval_fn is not None and not callable(self.eval_fn):
-            raise TypeError(f"eval_fn must be callable params -> dict; got {self.eval_fn!r}")
-        if self.max_seconds is not None:
-            arguments.positive_float("max_seconds", self.max_seconds)
-
-    def boundaries(self) -> tuple[int, ...]:
-        """Step intervals at which something happens (logging with a run, evaluation, checkpoints)."""
-        every = [self.log_every if self.run is not None else 0, self.eval_every]
-        every.append(self.checkpointer.save_every if self.checkpointer is not None else 0)
-        return tuple(e for e in every if e)
-
-
-class _Loop:
-    """The hooks' bookkeeping for one call: pending metrics, last evaluation, progress bar and time budget."""
-
-    def __init__(self, hooks: Hooks, start: int, num_steps: int):
-        self.hooks, self.num_steps = hooks, num_steps
-        show = progress_enabled() if hooks.progress is None else hooks.progress
-        self.bar = tqdm(total=num_steps, initial=start, desc=hooks.description, disable=not show, dynamic_ncols=True)
-        self.pending, self.last_eval, self.tick = [], {}, (time.perf_counter(), start)
-        self.deadline = math.inf if hooks.max_seconds is None else hooks.clock() + hooks.max_seconds
-
-    def after(self, done: int, state: Any, metrics: dict[str, jax.Array], steps: int) -> bool:
-        """Log, evaluate and checkpoint after ``done`` steps; True when training should stop here."""
-        hooks = self.hooks
-        self.pending.append(metrics)
-        last = done >= self.num_steps or hooks.clock() > self.deadline
-        if done % hooks.log_every == 0 or last:
-            self._log(done)
-        if hooks.eval_fn is not None and ((hooks.eval_every and done % hooks.eval_every == 0) or last):
-            self.last_eval = {f"val/{k}": float(v) for k, v in hooks.eval_fn(state.params).items()}
-            if hooks.run is not None:
-                hooks.run.log(done, **self.last_eval)
-        if hooks.checkpointer is not None and (hooks.checkpointer.should_save(done) or last):
-            hooks.checkpointer.save(done, state, metrics=self.last_eval or None, force=last)
-        self.bar.update(steps)
-        return last
-
-    def _log(self, done: int) -> None:
-        logged = _mean_metrics(self.pending)
-        self.pending = []
-        now = time.perf_counter()
-        logged["steps_per_s"] = (done - self.tick[1]) / max(now - self.tick[0], 1e-9)
-        self.tick = (now, done)
-        self.bar.set_postfix(loss=f"{logged['loss']:.4g}", refresh=False)
-        if self.hooks.run is not None:
-            self.hooks.run.log(done, **{f"train/{k}": v for k, v in logged.items()})
-
-    def close(self) -> None:
-        self.bar.close()
-        if self.hooks.checkpointer is not None:
-            self.hooks.checkpointer.wait()
-
-    def raise_non_finite(self, state: Any, message: str, step: int) -> None:
-        self.bar.close()
-        checkpointer = self.hooks.checkpointer
-        where = f"; the last good checkpoint is step {checkpointer.latest_step()}" if checkpointer is not None else ""
-        raise NonFiniteError(f"{message}; training stopped{where}", state=state, step=step)
-
-
 def _start(state: TrainState, hooks: Hooks, num_steps: int) -> tuple[TrainState, int]:
     """Check ``num_steps`` and resume from the checkpointer's latest checkpoint if there is one."""
     arguments.positive_int("num_steps", num_steps)
@@ -140,7 +51,13 @@ def _start(state: TrainState, hooks: Hooks, num_steps: int) -> tuple[TrainState,
     if hooks.checkpointer is not None:
         restored = hooks.checkpointer.restore_latest(state)
         state = state if restored is None else restored
-    return state, int(np.asarray(state.step).reshape(-1)[0])
+    start = int(np.asarray(state.step).reshape(-1)[0])
+    if start > num_steps:
+        raise ValueError(
+            f"num_steps is the total number of steps, at least the {'checkpoint' if hooks.checkpointer else 'state'}'s "
+            f"step {start}; got num_steps={num_steps} (the state would come back at step {start}, not {num_steps})"
+        )
+    return state, start
 
 
 def fit(
@@ -173,21 +90,54 @@ def fit(
         raise TypeError(f"train_step must be callable (from make_train_step); got {train_step!r}")
     settings = Hooks(**hooks)
     state, start = _start(state, settings, num_steps)
-    get_batch = _batch_source(batches, start)
-    loop = _Loop(settings, start, num_steps)
+    get_batch, guarded = _batch_source(batches, start), _guarded(train_step)
+    loop, healthy, unread = Loop(settings, start, num_steps), jnp.array(True), None
     for step in range(start, num_steps):
-        state, metrics = train_step(state, get_batch(step))
-        if not bool(metrics["finite"]):
-            loop.raise_non_finite(
-                state,
-                f"non-finite loss, gradient or updated params at step {step} (loss={float(metrics['loss'])}, "
-                f"grad_norm={float(metrics['grad_norm'])})",
-                step,
-            )
-        if loop.after(step + 1, state, metrics, 1):
+        state, metrics, healthy = guarded(state, get_batch(step), healthy)
+        if unread is not None:
+            _check_finite(loop, state, *unread)  # the previous step's flag, read while this step runs
+        unread, last = (step, metrics), loop.is_last(step + 1)
+        if loop.acts(step + 1, last):
+            _check_finite(loop, state, *unread)  # before a hook reads the state
+            unread = None
+        if loop.after(step + 1, state, metrics, 1, last):
             break
+    if unread is not None:
+        _check_finite(loop, state, *unread)
     loop.close()
     return state
+
+
+def _check_finite(loop: Loop, state: TrainState, step: int, metrics: dict[str, jax.Array]) -> None:
+    if not bool(metrics["finite"]):
+        loop.raise_non_finite(
+            state,
+            f"non-finite loss, gradient or updated params at step {step} (loss={float(metrics['loss'])}, "
+            f"grad_norm={float(metrics['grad_norm'])})",
+            step,
+        )
+
+
+def _guarded_body(train_step: Callable, state: TrainState, batch: Any, healthy: jax.Array):
+    """One step that changes nothing once ``healthy`` is False: after a non-finite step the state stays the last good
+    one on the device, however late the host reads the flag."""
+    new_state, metrics = train_step(state, batch)
+    healthy = healthy & metrics["finite"]
+    kept = jax.tree.map(lambda new, old: jax.lax.select(healthy, new, old), new_state, state)
+    return kept, metrics, healthy
+
+
+@functools.lru_cache(maxsize=16)
+def _guarded_cached(train_step: Callable) -> Callable:
+    return jax.jit(functools.partial(_guarded_body, train_step), donate_argnames="state")
+
+
+def _guarded(train_step: Callable) -> Callable:
+    """``(state, batch, healthy) -> (state, metrics, healthy)``, jitted once per step function, donating the state."""
+    try:
+        return _guarded_cached(train_step)
+    except TypeError:  # unhashable: compile for this call
+        return jax.jit(functools.partial(_guarded_body, train_step), donate_argnames="state")
 
 
 # --------------------------------------------------------------------------- many runs at once
@@ -302,7 +252,7 @@ def fit_many(
         arguments.positive_int("chunk_steps", chunk_steps)
     settings = Hooks(**{"description": "fit_many", **hooks})
     states, start = _start(states, settings, num_steps)
-    loop, history, begin = _Loop(settings, start, num_steps), [], start
+    loop, history, begin = Loop(settings, start, num_steps), [], start
     while begin < num_steps:
         stop = _next_stop(begin, num_steps, chunk_steps, settings.boundaries())
         states, metrics = _scan_many(loss_fn, optimizer, batch_fn, stop - begin, states, jnp.int32(begin),
@@ -311,7 +261,7 @@ def fit_many(
         _check_runs_finite(loop, states, metrics["finite"], begin)
         if getattr(settings.run, "events", None) is not None:  # one TensorBoard curve per run (models/<index>/)
             settings.run.events.many(stop, {k: jnp.swapaxes(v, 0, 1) for k, v in metrics.items()})
-        last = loop.after(stop, states, metrics, stop - begin)
+        last = loop.after(stop, states, metrics, stop - begin, loop.is_last(stop))
         begin = stop
         if last:
             break
@@ -321,7 +271,7 @@ def fit_many(
     return states, {k: jnp.swapaxes(jnp.concatenate([h[k] for h in history]), 0, 1) for k in history[0]}
 
 
-def _check_runs_finite(loop: _Loop, states: TrainState, finite: jax.Array, begin: int) -> None:
+def _check_runs_finite(loop: Loop, states: TrainState, finite: jax.Array, begin: int) -> None:
     bad = ~np.asarray(finite)  # [steps, runs]
     if bad.any():
         steps, runs = np.nonzero(bad)

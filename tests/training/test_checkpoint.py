@@ -14,7 +14,13 @@ import pytest
 from helpers import OPTIMIZER, STEP, batch_fn, init_params
 
 from rnnjax.training import locks, loop
-from rnnjax.training.checkpoint import Checkpointer, NonFiniteStateError, from_saveable, to_saveable
+from rnnjax.training.checkpoint import (
+    Checkpointer,
+    NonFiniteStateError,
+    TemplateMismatchError,
+    from_saveable,
+    to_saveable,
+)
 from rnnjax.training.locks import StaleLockWarning
 from rnnjax.training.step import init_state
 
@@ -165,3 +171,46 @@ def test_save_refuses_non_finite_state_and_writes_nothing(tmp_path):
         checkpointer.wait()
         assert checkpointer.latest_step() is None and checkpointer.best_step() is None
         assert checkpointer.save(4, state)  # a finite state is still saved
+
+
+@pytest.mark.parametrize("mode, values, best", [("min", (0.5, float("nan"), 0.7), 1),
+                                                ("max", (0.5, float("inf"), 0.7), 3),
+                                                ("min", (float("nan"), 0.9, float("-inf")), 2)])  # fmt: skip
+def test_a_non_finite_metric_never_displaces_the_best_checkpoint(tmp_path, mode, values, best):
+    state = _fresh_state()
+    with Checkpointer(tmp_path, save_every=1, keep=5, best_metric="val/loss", best_mode=mode) as checkpointer:
+        for step, value in enumerate(values, start=1):
+            checkpointer.save(step, state._replace(step=jnp.int32(step)), metrics={"val/loss": value})
+        checkpointer.wait()
+        assert checkpointer.best_step() == best
+        assert int(checkpointer.restore_best(state).step) == best
+        assert checkpointer.latest_step() == len(values)  # the latest checkpoints keep every step
+
+
+def test_a_template_of_another_shape_is_refused_and_nothing_is_moved(tmp_path):
+    saved = {"w": jnp.arange(6.0), "b": jnp.zeros(2)}
+    with Checkpointer(tmp_path, save_every=1) as checkpointer:
+        checkpointer.save(1, saved)
+        checkpointer.save(2, saved)
+        checkpointer.wait()
+        before = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*"))
+        wrong_shape = {"w": jnp.zeros(4), "b": jnp.zeros(2)}
+        with pytest.raises(TemplateMismatchError, match=r"\['w'\]: saved \[6\], template \[4\]"):
+            checkpointer.restore_latest(wrong_shape)
+        with pytest.raises(TemplateMismatchError, match=r"\['extra'\]: in the template, not saved"):
+            checkpointer.restore_latest({**saved, "extra": jnp.zeros(1)})
+        with pytest.raises(TemplateMismatchError, match=r"\['b'\]: saved, not in the template"):
+            checkpointer.restore_latest({"w": jnp.zeros(6)})
+        assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == before
+        assert checkpointer.latest_step() == 2 and not (tmp_path / "damaged").exists()
+        np.testing.assert_array_equal(checkpointer.restore_latest(saved)["w"], saved["w"])
+
+
+def test_fit_refuses_num_steps_below_the_checkpoint_it_resumes(tmp_path):
+    with Checkpointer(tmp_path, save_every=2) as checkpointer:
+        state = loop.fit(_fresh_state(), STEP, batch_fn, 6, checkpointer=checkpointer, progress=False)
+        assert int(state.step) == 6
+        with pytest.raises(ValueError, match=r"at least the checkpoint's step 6; got num_steps=4"):
+            loop.fit(_fresh_state(), STEP, batch_fn, 4, checkpointer=checkpointer, progress=False)
+        again = loop.fit(_fresh_state(), STEP, batch_fn, 6, checkpointer=checkpointer, progress=False)
+        assert int(again.step) == 6  # equal: nothing to do, the checkpoint comes back

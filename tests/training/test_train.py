@@ -355,3 +355,40 @@ def test_warmup_cosine_adam_follows_its_formula():
     np.testing.assert_allclose(rates, expected, rtol=1e-6, atol=1e-12)
     with pytest.raises(ValueError, match="num_steps must be >= 1; got 0"):
         optimizers.warmup_cosine_adam(0.1, 0, 1.0)
+
+
+def test_fit_reads_each_finite_flag_one_step_late_except_where_a_hook_acts(monkeypatch):
+    events = []
+    checked = loop._check_finite
+    monkeypatch.setattr(loop, "_check_finite", lambda lp, st, step, m: (events.append(("check", step)),
+                                                                        checked(lp, st, step, m)))  # fmt: skip
+
+    def recording(step):
+        events.append(("batch", step))
+        return batch_fn(step)
+
+    state = init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
+    loop.fit(state, STEP, recording, 6, log_every=4, progress=False)
+    assert events == [("batch", 0), ("batch", 1), ("check", 0), ("batch", 2), ("check", 1), ("batch", 3),
+                      ("check", 2), ("check", 3),  # step 3 ends at 4 = log_every: read at once, before the log
+                      ("batch", 4), ("batch", 5), ("check", 4), ("check", 5)]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad_step", [1, 5, 9])
+def test_a_late_read_non_finite_step_still_stops_there_with_the_last_good_state(bad_step):
+    fresh = lambda: init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))  # noqa: E731
+    with pytest.raises(NonFiniteError, match=f"at step {bad_step} ") as error:
+        loop.fit(fresh(), STEP, _nan_after(bad_step), 10, log_every=100, progress=False)  # no hook acts before 10
+    assert error.value.step == bad_step
+    good = loop.fit(fresh(), STEP, batch_fn, bad_step, log_every=100, progress=False)  # stopped just before it
+    assert int(error.value.state.step) == bad_step
+    jax.tree.map(np.testing.assert_array_equal, error.value.state.params, good.params)
+    jax.tree.map(np.testing.assert_array_equal, error.value.state.opt_state, good.opt_state)
+
+
+def test_hooks_name_a_run_or_checkpointer_without_the_needed_methods():
+    state = init_state(init_params(jax.random.key(0)), OPTIMIZER, jax.random.key(3))
+    with pytest.raises(TypeError, match="run must have log"):
+        loop.fit(state, STEP, batch_fn, 2, run=object(), progress=False)
+    with pytest.raises(TypeError, match="checkpointer must be a Checkpointer .* got str"):
+        loop.fit(state, STEP, batch_fn, 2, checkpointer="ckpt", progress=False)

@@ -3,38 +3,83 @@
 Each seed splits the digit scans into its own train/test pools, draws its own strips and initialisation; the
 seeds train one after another (see :func:`train_seeds`); test strips show only that seed's unseen scans.
 
+    outcome = run(Config())                                       # the whole experiment
     pools = [captions.split_digits(seed) for seed in seeds]
     params = train_seeds(config, run, model, pools, seeds)        # leaves [seeds, ...]
-    results = evaluate(config, model, params, pools, seeds)       # per seed: greedy, beam, Wilson; seed summaries
-
-``config`` is the script's frozen config (experiments/caption_digits.py): sizes, ``seeds``, ``optimizer``, ``run``.
+    tests = held_out_strips(pools, seeds, config.num_test)        # each seed's unseen scans
+    results = evaluate(config, model, params, pools, tests, seeds)  # per seed: greedy, beam, Wilson; seed summaries
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import time
 from collections.abc import Sequence
-from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax.analysis.plots import new_axes, new_figure, save_figure
-from rnnjax.apps.outcome import Target, seeds_text
+from rnnjax.analysis.plots import learning_curves, new_axes, new_figure, save_figure
+from rnnjax.apps.outcome import Outcome, Target, seeds_text
+from rnnjax.apps.seeds import DECODINGS, decoded_seed, decoding_widths, summarize_seeds, with_interval
 from rnnjax.core.cells import gru
 from rnnjax.data import captions
 from rnnjax.tasks.metrics import word_error_rate
 from rnnjax.tasks.seq2seq import Decoder
 from rnnjax.tasks.vision import Captioner
 from rnnjax.training import recipes, stats
+from rnnjax.training.config import RunConfig, RunField, require_positive
+from rnnjax.training.optimizers import OptimizerConfig
 from rnnjax.training.runs import Run
 
 MAX_LENGTH = captions.MAX_DIGITS + 2
 IMAGE_SHAPE = (captions.TILE, captions.TILE * captions.MAX_DIGITS, 1)
-DECODINGS = ("greedy", "beam")
 DATA_STREAM = 1  # fold_in(key(seed), DATA_STREAM) draws a seed's strips; init_many splits key(seed) for the rest
+TARGET = 0.9  # beam exact match on every seed
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Caption strips of sklearn digit scans with a CNN vector and an RNN decoder."""
+
+    num_test: int = 2000
+    """test strips per seed, tiled from that seed's unseen scans."""
+    channels: int = 32
+    """channels of both convolutions."""
+    vector_size: int = 128
+    """size of the CNN vector, the decoder's initial state."""
+    embed_size: int = 16
+    """token embedding size of the decoder."""
+    batch_size: int = 64
+    """strips per step, drawn fresh each step."""
+    steps: int = 3000
+    """training steps per seed."""
+    seeds: int = 3
+    """seeds run.seed + 0, 1, ...: each its own scan split, strips and initialisation (>= 2)."""
+    beam_width: int = 3
+    """beam width at test time."""
+    optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2e-3, warmup_steps=100, decay="cosine", decay_steps=3000)
+    """Adam and its learning-rate schedule."""
+    run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(self, "num_test", "channels", "vector_size", "embed_size", "batch_size", "steps",
+                         "beam_width", "seeds")  # fmt: skip
+        if self.seeds < 2:
+            raise ValueError(f"seeds must be >= 2 for an interval over seeds; got {self.seeds}")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        """100 test strips, a small model, 2 seeds, 40 steps: seconds (it does not caption yet)."""
+        optimizer = OptimizerConfig(learning_rate=5e-3, decay="cosine", decay_steps=40)
+        return cls(num_test=100, channels=8, vector_size=32, embed_size=8, batch_size=32, steps=40, beam_width=2,
+                   seeds=2, optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
+
+
+PRESETS = {"quick": Config.quick}
 
 
 class StripEncoder(nn.Module):
@@ -51,7 +96,7 @@ class StripEncoder(nn.Module):
         return nn.Dense(self.output_size)(x.reshape(*x.shape[:-3], -1))
 
 
-def build(config: Any) -> Captioner:
+def build(config: Config) -> Captioner:
     decoder = Decoder(gru(), captions.VOCAB_SIZE, config.vector_size, config.embed_size, init_size=config.vector_size,
                       start_id=captions.BOS, end_id=captions.EOS)
     return Captioner(StripEncoder(config.channels, config.vector_size), decoder)
@@ -68,7 +113,7 @@ def seed_strips(data_key, images, labels, batch_size: int, step):
     return captions.tile_on_device(jax.random.fold_in(data_key, step), images, labels, batch_size)
 
 
-def train_seeds(config: Any, run: Run, model: Captioner, pools, seeds: Sequence[int]):
+def train_seeds(config: Config, run: Run, model: Captioner, pools, seeds: Sequence[int]):
     """Seeds one after another, each on its own strips; the stacked params (leaves ``[seeds, ...]``).
 
     Not one fit_many: vmapping the convolutions over seeds is slow on XLA's CPU (measured 2026-11-29: 2 quick-size
@@ -83,7 +128,8 @@ def train_seeds(config: Any, run: Run, model: Captioner, pools, seeds: Sequence[
         trained.append(recipes.train_model(
             functools.partial(loss_fn, model), model.init(key, IMAGE_SHAPE), config.optimizer, batches, config.steps,
             key=key, checkpoint_dir=run.path("checkpoints", f"seed{seed}"), save_every=max(config.steps // 3, 1),
-            run=recipes.PrefixedRun(run, f"seed{seed}"), description=f"caption seed {seed}"))
+            run=recipes.PrefixedRun(run, f"seed{seed}"), description=f"caption seed {seed}",
+            progress=config.run.progress))
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trained)
 
 
@@ -140,27 +186,23 @@ def held_out_strips(pools: Sequence[captions.DigitPools], seeds: Sequence[int], 
 
 def seed_result(seed: int, test: captions.CaptionSet, decoded: dict[str, list[str]], pca_accuracy: float) -> dict:
     """One seed: greedy and beam scores, how often beam width 1 is greedy, the PCA check, a few captions."""
-    same = np.mean([a == b for a, b in zip(decoded["beam1"], decoded["greedy"])])
-    return {"seed": seed, **{d: scores(test.captions, decoded[d]) for d in DECODINGS},
-            "beam1_equals_greedy": float(same), "pca_nearest_centroid_accuracy": pca_accuracy,
-            "examples": [list(pair) for pair in zip(test.captions, decoded["beam"])][:12]}
+    return decoded_seed(seed, decoded, functools.partial(scores, test.captions)) | {
+        "pca_nearest_centroid_accuracy": pca_accuracy,
+        "examples": [list(pair) for pair in zip(test.captions, decoded["beam"])][:12]}  # fmt: skip
 
 
 def summarize(per_seed: list[dict]) -> dict:
     """Per decoding and metric: the seed summary (mean, sd, 95% t-interval); the smallest exact match."""
-    out = {"seeds": per_seed}
-    for decoding in DECODINGS:
-        for metric in ("exact_match", "word_accuracy"):
-            out[f"{decoding}_{metric}"] = stats.seed_summary([s[decoding][metric] for s in per_seed]).as_dict()
-        out[f"{decoding}_exact_match_min"] = min(s[decoding]["exact_match"] for s in per_seed)
-    return out
+    metrics = {f"{decoding}_{metric}": functools.partial(lambda d, m, seed: seed[d][m], decoding, metric)
+               for decoding in DECODINGS for metric in ("exact_match", "word_accuracy")}  # fmt: skip
+    return summarize_seeds(per_seed, metrics, minimum=tuple(f"{d}_exact_match" for d in DECODINGS))
 
 
-def evaluate(config: Any, model: Captioner, params, pools, tests, seeds: Sequence[int]) -> dict:
+def evaluate(config: Config, model: Captioner, params, pools, tests, seeds: Sequence[int]) -> dict:
     """Every seed on its own test strips: greedy, beam and beam width 1 captions, the PCA check, seed summaries."""
     images = np.stack([t.images for t in tests])
     decoded = {name: caption_seeds(model, params, images, width)
-               for name, width in (("greedy", 0), ("beam", config.beam_width), ("beam1", 1))}
+               for name, width in decoding_widths(config.beam_width).items()}
     per_seed = []
     for i, (seed, test, seed_pools) in enumerate(zip(seeds, tests, pools)):
         vectors = single_digit_vectors(model, one_seed(params, i), seed_pools)
@@ -196,13 +238,13 @@ def seed_rows(results: dict) -> str:
     """One markdown row per seed: exact match (95% Wilson) and word accuracy, greedy and beam; the PCA check."""
     rows = []
     for seed in results["seeds"]:
-        cells = [f"{seed[d]['exact_match']:.4f} ({seed[d]['exact_match_wilson_95'][0]:.4f}-"
-                 f"{seed[d]['exact_match_wilson_95'][1]:.4f}) | {seed[d]['word_accuracy']:.4f}" for d in DECODINGS]
+        cells = [f"{with_interval(seed[d]['exact_match'], seed[d]['exact_match_wilson_95'])} | "
+                 f"{seed[d]['word_accuracy']:.4f}" for d in DECODINGS]
         rows.append(f"| {seed['seed']} | {' | '.join(cells)} | {seed['pca_nearest_centroid_accuracy']:.3f} |")
     return "\n".join(rows)
 
 
-def report(config: Any, results: dict) -> str:
+def report(config: Config, results: dict) -> str:
     lines = "\n".join(f"- {d} {m.replace('_', ' ')}: {stats.SeedSummary.from_dict(results[f'{d}_{m}']).text()}"
                       for d in DECODINGS for m in ("exact_match", "word_accuracy"))
     beam_one = min(seed["beam1_equals_greedy"] for seed in results["seeds"])
@@ -238,3 +280,25 @@ def targets(results: dict) -> tuple[Target, ...]:
     statement = (f"caption exact match >= {results['target_exact_match']:.0%} (beam) on every seed (worst seed "
                  f"{100 * results['beam_exact_match_min']:.1f}%)")  # fmt: skip
     return (Target(statement, bool(results["target_met"])),)
+
+
+def run(config: Config) -> Outcome:
+    """Every seed on its own scan split: train, caption its unseen strips, then results, plots and report."""
+    run = config.run.open("caption_digits", config)
+    seeds = [config.run.seed + offset for offset in range(config.seeds)]
+    pools = [captions.split_digits(seed) for seed in seeds]
+    model = build(config)
+    started = time.perf_counter()
+    params = train_seeds(config, run, model, pools, seeds)
+    seconds = time.perf_counter() - started
+    tests = held_out_strips(pools, seeds, config.num_test)
+    results = evaluate(config, model, params, pools, tests, seeds)
+    results |= {"num_train_scans": len(pools[0].train_images), "num_test_scans": len(pools[0].test_images),
+                "train_seconds_all_seeds": seconds, "target_exact_match": TARGET,
+                "target_met": results["beam_exact_match_min"] >= TARGET}  # fmt: skip
+    run.write_results(results)
+    plot_captions(run.plot_path("test_captions"), tests[0].images, results["seeds"][0]["examples"])
+    plot_pca(run.plot_path("vector_pca"), model, one_seed(params, 0), pools[0])
+    learning_curves(run, [f"seed{seed}/train/loss" for seed in seeds], run.plot_path("loss"), log_y=True)
+    run.write_report(report(config, results))
+    return Outcome(results, headline(results), targets(results), run.directory, config.run.quiet)

@@ -1,10 +1,10 @@
 """BIO entity tagging (PER/LOC/ORG): unidirectional vs bidirectional LSTM taggers, one model per seed.
 
-The app behind ``experiments/entity_tagging.py``. ``config`` is that script's config: it needs ``seeds``,
-``word_size``, ``shape_size``, ``hidden_size``, ``unk_rate``, ``batch_size``, ``steps``, ``optimizer`` and
-``run.seed``. Every seed of one tagger trains in one ``fit_many`` program on the same corpus and batch order
-(the seeds differ in initialisation and in which training words become ``<unk>``).
+The app behind ``experiments/entity_tagging.py``: its :class:`Config`, model, training, evaluation and report.
+Every seed of one tagger trains in one ``fit_many`` program on the same corpus and batch order (the seeds differ
+in initialisation and in which training words become ``<unk>``).
 
+    outcome = run(Config())                                                  # the whole experiment
     predictions = {name: predict_seeds(make_tagger(config, bi), train_seeds(config, run, train, vocab, bi), test)
                    for name, bi in DIRECTIONS.items()}                      # [seeds, sentences, time] each
     results = evaluate(predictions, corpus)                                  # per seed, intervals, McNemar
@@ -12,22 +12,26 @@ The app behind ``experiments/entity_tagging.py``. ``config`` is that script's co
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import time
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
-from rnnjax.apps.outcome import Target, seeds_text
+from rnnjax.apps.outcome import Outcome, Target, seeds_text
+from rnnjax.apps.seeds import with_interval
 from rnnjax.core.cells import lstm
 from rnnjax.core.unroll import RNN
 from rnnjax.data import device_batch_indices, entities
 from rnnjax.data.dates import UNK, Vocabulary
 from rnnjax.tasks.heads import Tagger, embed, embedding_init
 from rnnjax.training import stats
+from rnnjax.training.config import RunConfig, RunField, require_positive
+from rnnjax.training.optimizers import OptimizerConfig
 from rnnjax.training.recipes import PrefixedRun, train_many
 from rnnjax.training.runs import Run, markdown_table
 
@@ -36,6 +40,52 @@ NUM_SHAPES = 5  # entities.shape ids
 TARGET_F1 = 0.98
 ITEMS = ("sentence", "ambiguous_word")  # test items judged right or wrong (Wilson, McNemar)
 CORPUS_KEYS = ("chance_accuracy", "ambiguous_stderr", "one_tag_per_word_bound", "num_ambiguous")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """BIO entity tagging (PER/LOC/ORG): unidirectional vs bidirectional taggers over seeds."""
+
+    num_train: int = 8000
+    """training sentences."""
+    num_test: int = 2000
+    """test sentences (their names and places never occur in training)."""
+    ambiguous_fraction: float = 0.3
+    """share of sentences that open with an ambiguous word ("Teddy bears" / "Teddy Roosevelt")."""
+    word_size: int = 48
+    """word embedding size."""
+    shape_size: int = 8
+    """word-shape embedding size (capitalised, digits, ...)."""
+    hidden_size: int = 64
+    """LSTM units (per direction)."""
+    unk_rate: float = 0.25
+    """chance that a training word is replaced by <unk>, so unseen names are handled."""
+    seeds: int = 3
+    """models per tagger, trained at once (initialisation and word dropout differ; >= 2 for an interval)."""
+    batch_size: int = 64
+    """sentences per step."""
+    steps: int = 1500
+    """training steps per tagger."""
+    optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=50, decay="cosine", decay_steps=1500)
+    """Adam and its learning-rate schedule."""
+    run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(
+            self, "num_train", "num_test", "word_size", "shape_size", "hidden_size", "batch_size", "steps", "seeds"
+        )
+        if self.seeds < 2:
+            raise ValueError(f"seeds must be >= 2 (a seed interval needs two); got {self.seeds}")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        """A small corpus and model, 2 seeds, 60 steps: seconds."""
+        optimizer = OptimizerConfig(learning_rate=1e-2, decay="cosine", decay_steps=60)
+        return cls(num_train=600, num_test=200, hidden_size=16, word_size=16, seeds=2, steps=60, optimizer=optimizer,
+                   run=RunConfig.quick())  # fmt: skip
+
+
+PRESETS = {"quick": Config.quick}
 
 
 def encode(sentences: Sequence[entities.Sentence], vocab: Vocabulary) -> dict[str, np.ndarray]:
@@ -48,7 +98,7 @@ def encode(sentences: Sequence[entities.Sentence], vocab: Vocabulary) -> dict[st
             "lengths": np.array([len(s.tokens) for s in sentences], np.int32)}  # fmt: skip
 
 
-def make_tagger(config: Any, bidirectional: bool) -> Tagger:
+def make_tagger(config: Config, bidirectional: bool) -> Tagger:
     return Tagger(RNN(lstm(), config.hidden_size, bidirectional=bidirectional), len(entities.TAGS))
 
 
@@ -72,7 +122,7 @@ def loss_fn(tagger: Tagger, unk_rate: float, params: dict, batch: dict, key: jax
                        lengths=batch["lengths"]), {}  # fmt: skip
 
 
-def train_seeds(config: Any, run: Run, train: dict[str, np.ndarray], vocab_size: int, bidirectional: bool):
+def train_seeds(config: Config, run: Run, train: dict[str, np.ndarray], vocab_size: int, bidirectional: bool):
     """``config.seeds`` taggers in one fit_many program; the stacked params (leaves ``[seeds, ...]``)."""
     name = "bidirectional" if bidirectional else "unidirectional"
     tagger, arrays = make_tagger(config, bidirectional), {k: jnp.asarray(v) for k, v in train.items()}
@@ -86,7 +136,7 @@ def train_seeds(config: Any, run: Run, train: dict[str, np.ndarray], vocab_size:
     states = train_many(functools.partial(loss_fn, tagger, config.unk_rate), init, config.optimizer, batch_fn,
                         config.steps, keys=jax.random.split(jax.random.key(config.run.seed), config.seeds),
                         checkpoint_dir=run.path("checkpoints", name), save_every=max(config.steps // 2, 1),
-                        run=PrefixedRun(run, name), description=name)  # fmt: skip
+                        run=PrefixedRun(run, name), description=name, progress=config.run.progress)  # fmt: skip
     return states.params
 
 
@@ -159,8 +209,8 @@ def seed_rows(results: dict) -> list[dict]:
         for seed, score in enumerate(results[name]["per_seed"]):
             row = {"tagger": name, "seed": seed, "entity F1": score["f1"]}
             for item, title in zip(ITEMS, ("sentences all right", "ambiguous first word")):
-                low, high = results[name][f"{item}_wilson"][seed]
-                row[title] = f"{results[name][f'{item}_accuracy']['values'][seed]:.4f} ({low:.4f}-{high:.4f})"
+                value = results[name][f"{item}_accuracy"]["values"][seed]
+                row[title] = with_interval(value, results[name][f"{item}_wilson"][seed])
             row["McNemar p, bi vs uni (sentences / first word)"] = " / ".join(
                 f"{results['mcnemar_bi_vs_uni'][item][seed]['p_value']:.2g}" for item in ITEMS
             )
@@ -211,3 +261,24 @@ def targets(results: dict) -> tuple[Target, ...]:
     passed = sum(value >= results["target_f1"] for value in values)
     statement = f"bidirectional entity F1 >= {results['target_f1']:.0%} on every seed ({passed} of {len(values)})"
     return (Target(statement, bool(results["target_met"])),)
+
+
+def run(config: Config) -> Outcome:
+    """Train both taggers over seeds, evaluate them on unseen names, write results, plots and report."""
+    run = config.run.open("entity_tagging", config)
+    corpus = entities.make_entity_corpus(config.run.seed, config.num_train, config.num_test, config.ambiguous_fraction)
+    vocab = Vocabulary([t for s in corpus.train for t in s.tokens])
+    train, test = encode(corpus.train, vocab), encode(corpus.test, vocab)
+    predictions, seconds = {}, {}
+    for name, bidirectional in DIRECTIONS.items():
+        started = time.perf_counter()
+        params = train_seeds(config, run, train, len(vocab), bidirectional)
+        predictions[name] = predict_seeds(make_tagger(config, bidirectional), params, test)
+        seconds[name] = time.perf_counter() - started
+    results = evaluate(predictions, corpus) | {"seconds_all_seeds": seconds}
+    run.write_results(results)
+    plot(run, results)
+    curves = [f"{name}/train/loss_run{i}" for name in DIRECTIONS for i in range(config.seeds)]
+    plots.learning_curves(run, curves, run.plot_path("loss"), title="train loss per tagger and seed", log_y=True)
+    run.write_report(report(results))
+    return Outcome(results, headline(results), targets(results), run.directory, config.run.quiet)

@@ -1,10 +1,10 @@
 """Spoken digit strings (eSpeak NG voices) -> digits with a bidirectional LSTM and CTC, one model per seed.
 
-The app behind ``experiments/speech_ctc.py``. ``config`` is that script's config: it needs ``seeds``,
-``hidden_size``, ``num_layers``, ``feature_noise``, ``batch_size``, ``steps``, ``beam_width``, ``optimizer`` and
-``run.seed``. The seeds train one after another on the same utterances (each with its own initialisation, batch
-order and feature noise); test utterances use held-out voice variants.
+The app behind ``experiments/speech_ctc.py``: its :class:`Config`, model, training, evaluation and report. The
+seeds train one after another on the same utterances (each with its own initialisation, batch order and feature
+noise); test utterances use held-out voice variants.
 
+    outcome = run(Config())                                         # the whole experiment
     params = train_seeds(config, run, model, train)                 # leaves [seeds, ...]
     decoded = decode_seeds(model, params, test, beam_width=8)       # greedy and prefix-beam labellings per seed
     results = evaluate(test, decoded)                               # per seed, Wilson and seed intervals
@@ -12,17 +12,19 @@ order and feature noise); test utterances use held-out voice variants.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
-from rnnjax.apps.outcome import Target, seeds_text
+from rnnjax.apps.outcome import Outcome, Target, seeds_text
+from rnnjax.apps.seeds import with_interval
 from rnnjax.core.cells import lstm
 from rnnjax.core.unroll import RNN
 from rnnjax.data import speech
@@ -30,6 +32,8 @@ from rnnjax.tasks.ctc import batch_prefix_beam_search, ctc_loss, greedy_decode
 from rnnjax.tasks.heads import Tagger
 from rnnjax.tasks.metrics import edit_distance, trim
 from rnnjax.training import stats
+from rnnjax.training.config import RunConfig, RunField, require_positive
+from rnnjax.training.optimizers import OptimizerConfig
 from rnnjax.training.recipes import PrefixedRun, train_model
 from rnnjax.training.runs import Run, markdown_table
 
@@ -39,7 +43,54 @@ ARRAYS = ("features", "feature_lengths", "labels", "label_lengths")  # the numer
 BUCKETS = (24, 40, 56, 72, 1000)  # frame-count caps of the training batches
 
 
-def make_model(config: Any) -> Tagger:
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Spoken digit strings (eSpeak NG) transcribed by a BiLSTM trained with CTC, over seeds."""
+
+    num_train: int = 6000
+    """training utterances."""
+    num_test: int = 1000
+    """test utterances, in held-out voice variants."""
+    num_test_variants: int = 5
+    """voice variants held out for test (never heard in training)."""
+    hidden_size: int = 64
+    """LSTM units per direction."""
+    num_layers: int = 2
+    """stacked bidirectional LSTM layers."""
+    feature_noise: float = 0.1
+    """sd of the Gaussian noise added to training features."""
+    seeds: int = 3
+    """models trained (initialisation, batch order and feature noise differ; >= 2 for an interval)."""
+    batch_size: int = 32
+    """utterances per step (length-bucketed)."""
+    steps: int = 2000
+    """training steps per seed."""
+    beam_width: int = 8
+    """CTC prefix beam width at test time."""
+    optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=100, decay="cosine", decay_steps=2000)
+    """Adam and its learning-rate schedule."""
+    run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(
+            self, "num_train", "num_test", "num_test_variants", "hidden_size",
+            "num_layers", "batch_size", "steps", "beam_width", "seeds",
+        )  # fmt: skip
+        if self.seeds < 2:
+            raise ValueError(f"seeds must be >= 2 (a seed interval needs two); got {self.seeds}")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        """64 utterances, a one-layer model, 2 seeds, 30 steps: seconds (it still emits blanks only)."""
+        optimizer = OptimizerConfig(learning_rate=5e-3, decay="cosine", decay_steps=30)
+        return cls(num_train=64, num_test=16, hidden_size=16, num_layers=1, seeds=2, batch_size=16, steps=30,
+                   beam_width=2, optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
+
+
+PRESETS = {"quick": Config.quick}
+
+
+def make_model(config: Config) -> Tagger:
     """A stacked bidirectional LSTM with a per-frame readout over the blank and the ten digits."""
     return Tagger(RNN(lstm(), config.hidden_size, config.num_layers, bidirectional=True), speech.NUM_LABELS)
 
@@ -69,7 +120,7 @@ def bucketed_batches(arrays: dict[str, np.ndarray], batch_size: int, seed: Seque
     return batch
 
 
-def train_seeds(config: Any, run: Run, model: Tagger, data: dict[str, np.ndarray]):
+def train_seeds(config: Config, run: Run, model: Tagger, data: dict[str, np.ndarray]):
     """``config.seeds`` models, one after another on length-bucketed batches; the stacked params ``[seeds, ...]``.
 
     Seed i starts from ``split(key(run.seed), seeds)[i]`` and draws its own batches. Bucketing is why the seeds do not
@@ -84,7 +135,8 @@ def train_seeds(config: Any, run: Run, model: Tagger, data: dict[str, np.ndarray
         params = model.init(key, data["features"].shape[-1])
         trained.append(train_model(loss, params, config.optimizer, batches, config.steps, key=key,
                                    checkpoint_dir=run.path("checkpoints", name), save_every=max(config.steps // 3, 1),
-                                   run=PrefixedRun(run, name), description=name))  # fmt: skip
+                                   run=PrefixedRun(run, name), description=name,
+                                   progress=config.run.progress))  # fmt: skip
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trained)
 
 
@@ -173,18 +225,14 @@ def seed_rows(results: dict) -> list[dict]:
         row = {"seed": seed}
         for name in DECODERS:
             r = scores[name]
-            row[f"{name} digit errors"] = _with_interval(r["digit_error_rate"], r["digit_error_wilson"])
-            row[f"{name} utterances exact"] = _with_interval(r["exact_match"], r["exact_match_wilson"])
+            row[f"{name} digit errors"] = with_interval(r["digit_error_rate"], r["digit_error_wilson"], percent=True)
+            row[f"{name} utterances exact"] = with_interval(r["exact_match"], r["exact_match_wilson"], percent=True)
         row["McNemar p, beam vs greedy"] = results["mcnemar_beam_vs_greedy"][seed]["p_value"]
         rows.append(row)
     return rows
 
 
-def _with_interval(value: float, interval: Sequence[float]) -> str:
-    return f"{100 * value:.2f}% ({100 * interval[0]:.2f}-{100 * interval[1]:.2f})"
-
-
-def report(config: Any, results: dict) -> str:
+def report(config: Config, results: dict) -> str:
     summary = lambda key: stats.SeedSummary.from_dict(results[key]).text()  # noqa: E731
     first = results["per_seed"][0]["beam"]
     verdict = "met" if results["target_met"] else "NOT met"
@@ -227,3 +275,26 @@ def targets(results: dict) -> tuple[Target, ...]:
     statement = (f"digit error rate <= {results['target_digit_error_rate']:.0%} (beam) on every seed ({passed} of "
                  f"{len(seeds)}; Wilson upper bound under it on {beyond})")  # fmt: skip
     return (Target(statement, bool(results["target_met"])),)
+
+
+def run(config: Config) -> Outcome:
+    """Make the utterances, train every seed, decode the held-out voices, write results, plots and report."""
+    run = config.run.open("speech_ctc", config)
+    started = time.perf_counter()
+    train, test = speech.make_speech_data(config.run.seed, config.num_train, config.num_test,
+                                          num_test_variants=config.num_test_variants)  # fmt: skip
+    data_seconds, started = time.perf_counter() - started, time.perf_counter()
+    model = make_model(config)
+    params = train_seeds(config, run, model, train)
+    train_seconds = time.perf_counter() - started
+    decoded = decode_seeds(model, params, test, config.beam_width)
+    results = evaluate(test, decoded) | {
+        "data_seconds": data_seconds, "train_seconds": train_seconds, "beam_seconds": decoded["beam_seconds"],
+        "test_variants": speech.split_variants(config.run.seed, config.num_test_variants)[1],
+    }  # fmt: skip
+    run.write_results(results)
+    plot_example(run, test, decoded["logits"])
+    curves = [f"seed{i}/train/loss" for i in range(config.seeds)]
+    plots.learning_curves(run, curves, run.plot_path("loss"), title="CTC loss per seed", log_y=True)
+    run.write_report(report(config, results))
+    return Outcome(results, headline(results), targets(results), run.directory, config.run.quiet)

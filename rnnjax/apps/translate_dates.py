@@ -3,11 +3,14 @@
 Each seed draws its own held-out years, data order and initialisation (``fit_many(per_run_batches=True)``);
 the seeds share one character vocabulary (the union of their training sets) so their parameters stack.
 
+    outcome = run(Config())                                           # the whole experiment
     corpora = make_corpora(config, Direction.TO_ISO, seeds=[0, 1, 2])
     result = over_seeds(config, run, Direction.TO_ISO, steps=3000)   # per seed: greedy and beam tables
     run.write_report(report(config, {"to_iso": result, "iso_to_german": ...}))
 
-``config`` is the script's frozen config (experiments/translate_dates.py): sizes, ``seeds``, ``optimizer``, ``run``.
+ISO -> German copies the year digits through content-based attention. After 1500 steps the copy failed on held-out
+years with a repeated digit: having copied one "9" of "1997" the decoder attended past the second and wrote "1977"
+(2026-11-29, greedy: seed 0 96.6%, seed 1 97.0%). 3000 steps learn the copy, so ``german_steps`` is 3000.
 """
 
 from __future__ import annotations
@@ -16,30 +19,83 @@ import dataclasses
 import functools
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax.analysis.plots import new_axes, save_figure
-from rnnjax.apps.outcome import Target, seeds_text
+from rnnjax.analysis.plots import learning_curves, new_axes, save_figure
+from rnnjax.apps.outcome import Outcome, Target, seeds_text
+from rnnjax.apps.seeds import DECODINGS, decoded_seed, decoding_widths, summarize_seeds, with_interval
 from rnnjax.core.cells import gru
 from rnnjax.core.unroll import RNN
 from rnnjax.data import dates
 from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
 from rnnjax.training import recipes, stats
+from rnnjax.training.config import RunConfig, RunField, require_positive
+from rnnjax.training.optimizers import OptimizerConfig
 from rnnjax.training.recipes import PrefixedRun
 from rnnjax.training.runs import Run
 
 # (source, target) lengths in characters, <eos> included.
 LENGTHS = {dates.Direction.TO_ISO: (32, 12), dates.Direction.ISO_TO_GERMAN: (12, 20)}
 DIRECTIONS = (dates.Direction.TO_ISO, dates.Direction.ISO_TO_GERMAN)
-DECODINGS = ("greedy", "beam")
 DATA_STREAM = 1  # fold_in(key(seed), DATA_STREAM) orders a seed's batches; init_many splits key(seed) for the rest
+TARGET = 0.99  # exact match on every seed, both directions, greedy and beam
 
 
-def build(config: Any, source_size: int, target_size: int) -> Seq2Seq:
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Date translation (de/en/ja -> ISO, ISO -> German) with attention and beam search."""
+
+    num_train: int = 30000
+    """training dates per seed and direction."""
+    num_test: int = 3000
+    """test dates per seed and direction, all in held-out years."""
+    num_test_years: int = 10
+    """whole years held out for test (each seed draws its own)."""
+    embed_size: int = 32
+    """character embedding size."""
+    hidden_size: int = 64
+    """GRU units per encoder direction; the decoder has twice this."""
+    attention: str = "luong"
+    """attention of the decoder (see rnnjax.tasks.seq2seq.Decoder)."""
+    batch_size: int = 64
+    """dates per step and seed."""
+    steps: int = 3000
+    """training steps of the to-ISO model."""
+    german_steps: int = 3000
+    """training steps of the ISO -> German long form model (1500 fail on repeated year digits, see above)."""
+    german_train_years: tuple[int, int] = (1950, 2049)
+    """training years of ISO -> German (held-out years excluded; test years stay in 1950-2049)."""
+    seeds: int = 3
+    """seeds run.seed + 0, 1, ...: each its own held-out years, data order and initialisation (>= 2)."""
+    beam_width: int = 4
+    """beam width at test time."""
+    optimizer: OptimizerConfig = OptimizerConfig(learning_rate=3e-3, warmup_steps=100, decay="cosine", decay_steps=3000)
+    """Adam and its learning-rate schedule (decay_steps follows each direction's steps)."""
+    run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(
+            self, "num_train", "num_test", "num_test_years", "embed_size",
+            "hidden_size", "batch_size", "steps", "german_steps", "beam_width", "seeds",
+        )  # fmt: skip
+        if self.seeds < 2:
+            raise ValueError(f"seeds must be >= 2 for an interval over seeds; got {self.seeds}")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        """800 dates, a small model, 2 seeds, 40 steps per direction: seconds (no exact matches yet)."""
+        optimizer = OptimizerConfig(learning_rate=1e-2, decay="cosine", decay_steps=40)
+        return cls(num_train=800, num_test=120, hidden_size=16, embed_size=8, batch_size=32, steps=40,
+                   german_steps=40, beam_width=2, seeds=2, optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
+
+
+PRESETS = {"quick": Config.quick}
+
+
+def build(config: Config, source_size: int, target_size: int) -> Seq2Seq:
     """Bidirectional GRU encoder (``hidden_size`` per direction) -> GRU decoder with attention."""
     decoder = Decoder(gru(), target_size, 2 * config.hidden_size, config.embed_size,
                       attention=config.attention, start_id=dates.BOS, end_id=dates.EOS)
@@ -52,7 +108,7 @@ def loss_fn(model: Seq2Seq, params, batch, key):
     return model.loss(params, batch["source"], batch["source_lengths"], batch["target"], target_lengths), {}
 
 
-def make_corpora(config: Any, which: dates.Direction, seeds: Sequence[int]) -> list[dates.DateCorpus]:
+def make_corpora(config: Config, which: dates.Direction, seeds: Sequence[int]) -> list[dates.DateCorpus]:
     """One corpus per seed, each with its own held-out years."""
     years = config.german_train_years if which is dates.Direction.ISO_TO_GERMAN else (dates.FIRST_YEAR, dates.LAST_YEAR)
     return [dates.make_date_corpus(seed, config.num_train, config.num_test, num_test_years=config.num_test_years,
@@ -84,7 +140,7 @@ def seed_batches(arrays: dict[str, np.ndarray], batch_size: int, seeds: Sequence
     return lambda step: jax.vmap(rows, in_axes=(0, None, 0))(keys, step, arrays)
 
 
-def train_seeds(config: Any, run: Run, name: str, model: Seq2Seq, arrays, steps: int, seeds: Sequence[int]):
+def train_seeds(config: Config, run: Run, name: str, model: Seq2Seq, arrays, steps: int, seeds: Sequence[int]):
     """All seeds in one fit_many, each on its own data; the stacked params (leaves ``[seeds, ...]``).
 
     Logs ``<name>/train/loss`` (mean over seeds) and ``<name>/train/loss_run<i>`` (seed ``seeds[i]``)."""
@@ -93,7 +149,7 @@ def train_seeds(config: Any, run: Run, name: str, model: Seq2Seq, arrays, steps:
         functools.partial(loss_fn, model), functools.partial(model.init, input_size=config.embed_size), optimizer,
         seed_batches(arrays, config.batch_size, seeds), steps, keys=jnp.stack([jax.random.key(s) for s in seeds]),
         checkpoint_dir=run.path("checkpoints", name), save_every=recipes.checkpoint_interval(steps),
-        run=PrefixedRun(run, name), per_run_batches=True, description=name)
+        run=PrefixedRun(run, name), per_run_batches=True, description=name, progress=config.run.progress)
     return states.params
 
 
@@ -139,15 +195,13 @@ def character_accuracy(examples, predictions) -> float:
 def seed_result(seed: int, corpus: dates.DateCorpus, decoded: dict[str, list[str]]) -> dict:
     """One seed's tables (greedy, beam), Wilson intervals, errors, beam-1 check and samples."""
     test = corpus.test
-    result = {"seed": seed, "test_years": corpus.test_years}
+    result = decoded_seed(seed, decoded, functools.partial(accuracy_table, test)) | {"test_years": corpus.test_years}
     for decoding in DECODINGS:
         hits = sum(p == e.target for e, p in zip(test, decoded[decoding]))
-        result[decoding] = accuracy_table(test, decoded[decoding])
         result[f"{decoding}_wilson_95"] = stats.wilson_interval(hits, len(test))
     pairs = [{"source": e.source, "target": e.target, "beam": b} for e, b in zip(test, decoded["beam"])]
     result["beam_errors"] = [pair for pair in pairs if pair["beam"] != pair["target"]][:20]
     result["examples"] = pairs[:12]
-    result["beam1_equals_greedy"] = float(np.mean([a == b for a, b in zip(decoded["beam1"], decoded["greedy"])]))
     result["character_accuracy_greedy"] = character_accuracy(test, decoded["greedy"])
     return result
 
@@ -155,16 +209,12 @@ def seed_result(seed: int, corpus: dates.DateCorpus, decoded: dict[str, list[str
 def summarize(per_seed: list[dict]) -> dict:
     """Per decoding: the seed summary (mean, sd, 95% t-interval) of exact match, its minimum and the worst
     (language, style) cell of any seed."""
-    out = {"seeds": per_seed}
-    for decoding in DECODINGS:
-        values = [seed[decoding]["overall"] for seed in per_seed]
-        out[f"{decoding}_exact_match"] = stats.seed_summary(values).as_dict()
-        out[f"{decoding}_exact_match_min"] = min(values)
-        out[f"{decoding}_worst_split"] = min(min(seed[decoding].values()) for seed in per_seed)
-    return out
+    metrics = {f"{d}_exact_match": functools.partial(lambda d, seed: seed[d]["overall"], d) for d in DECODINGS}
+    worst = {f"{d}_worst_split": min(min(seed[d].values()) for seed in per_seed) for d in DECODINGS}
+    return summarize_seeds(per_seed, metrics, minimum=tuple(metrics)) | worst
 
 
-def over_seeds(config: Any, run: Run, which: dates.Direction, steps: int) -> dict:
+def over_seeds(config: Config, run: Run, which: dates.Direction, steps: int) -> dict:
     """Train every seed of one direction at once, then decode each seed's held-out years (greedy, beam, beam 1)."""
     seeds = [config.run.seed + offset for offset in range(config.seeds)]
     corpora = make_corpora(config, which, seeds)
@@ -176,7 +226,7 @@ def over_seeds(config: Any, run: Run, which: dates.Direction, steps: int) -> dic
     seconds = time.perf_counter() - started
     test = stack_splits(corpora, "test", vocabularies, which)
     decoded = {name: decode_seeds(model, params, test, vocabularies[1], width)
-               for name, width in (("greedy", 0), ("beam", config.beam_width), ("beam1", 1))}
+               for name, width in decoding_widths(config.beam_width).items()}
     per_seed = [seed_result(seed, corpus, {name: d[i] for name, d in decoded.items()})
                 for i, (seed, corpus) in enumerate(zip(seeds, corpora))]
     return summarize(per_seed) | {"train_seconds_all_seeds": seconds, "steps": steps}
@@ -208,8 +258,7 @@ def seed_rows(results: dict) -> str:
     rows = []
     for which in DIRECTIONS:
         for seed in results[which.value]["seeds"]:
-            cells = [f"{seed[d]['overall']:.4f} ({seed[f'{d}_wilson_95'][0]:.4f}-{seed[f'{d}_wilson_95'][1]:.4f})"
-                     for d in DECODINGS]
+            cells = [with_interval(seed[d]["overall"], seed[f"{d}_wilson_95"]) for d in DECODINGS]
             rows.append(f"| {which.value} | {seed['seed']} | {seed['test_years']} | {' | '.join(cells)} |")
     return "\n".join(rows)
 
@@ -224,7 +273,7 @@ def pair_rows(pairs: Sequence[dict]) -> str:
     return "\n".join(f"| {p['source']} | {p['beam']} | {p['target']} |" for p in pairs)
 
 
-def report(config: Any, results: dict) -> str:
+def report(config: Config, results: dict) -> str:
     to_iso, german = results["to_iso"], results["iso_to_german"]
     first = to_iso["seeds"][0]
     splits = "\n".join(f"| {k} | {first['greedy'][k]:.4f} | {v:.4f} |"
@@ -283,3 +332,18 @@ def targets(results: dict) -> tuple[Target, ...]:
     statement = (f"exact match >= {results['target_exact_match']:.0%} on every seed, both directions, greedy and "
                  f"beam (worst seed {100 * worst:.1f}%)")  # fmt: skip
     return (Target(statement, bool(results["target_met"])),)
+
+
+def run(config: Config) -> Outcome:
+    """Both directions over seeds (each seed its own held-out years), then results, plots and report."""
+    run = config.run.open("translate_dates", config)
+    steps = {"to_iso": config.steps, "iso_to_german": config.german_steps}
+    results = {which.value: over_seeds(config, run, which, steps[which.value]) for which in DIRECTIONS}
+    results["target_exact_match"] = TARGET
+    results["target_met"] = target_met(results, TARGET)
+    run.write_results(results)
+    plot_grid(run.plot_path("accuracy_by_language_style"), [s["beam"] for s in results["to_iso"]["seeds"]])
+    curves = [f"{which.value}/train/loss_run{i}" for which in DIRECTIONS for i in range(config.seeds)]
+    learning_curves(run, curves, run.plot_path("loss"), log_y=True)
+    run.write_report(report(config, results))
+    return Outcome(results, headline(results), targets(results), run.directory, config.run.quiet)

@@ -1,5 +1,6 @@
 """Weather: a GRU that corrects ridge's 24-h temperature forecast, trained over seeds, against ridge and persistence.
 
+    outcome = run(WeatherConfig())                               # the whole experiment
     data = load_weather(96, 24)
     forecaster = Forecaster.build(config, data, ridge_baseline(data, config.ridge_alphas))
     trained = train_seeds(config, forecaster, data, run)          # every seed in one fit_many program
@@ -21,25 +22,84 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.analysis import plots
-from rnnjax.apps.outcome import seeds_text
+from rnnjax.apps.outcome import Outcome, seeds_text
 from rnnjax.core.cells import make_cell
 from rnnjax.core.unroll import RNN
 from rnnjax.data import device_batch_indices
-from rnnjax.data.weather import TEMPERATURE, Ridge, Weather, Windows, ridge_predict
+from rnnjax.data.weather import TEMPERATURE, Ridge, Weather, Windows, load_weather, ridge_baseline, ridge_predict
 from rnnjax.tasks.heads import ManyToOne, dense
 from rnnjax.training import loop, optimizers, stats
 from rnnjax.training.checkpoint import Checkpointer
-from rnnjax.training.runs import markdown_table
+from rnnjax.training.config import RunConfig, RunField, require_positive
+from rnnjax.training.runs import Run, markdown_table
 
 
-def make_model(config: Any, key: jax.Array, input_size: int) -> tuple[ManyToOne, dict]:
+@dataclasses.dataclass(frozen=True)
+class WeatherConfig:
+    """Temperature 24 h ahead from 96 h of weather: RNN vs persistence vs ridge."""
+
+    window: int = 96
+    """hours of weather the forecast reads."""
+    horizon: int = 24
+    """hours ahead of the forecast temperature."""
+    stride: int = 1
+    """hours between the starts of consecutive windows."""
+    cell: str = "gru"
+    """recurrent cell (rnnjax.core.cells.make_cell name)."""
+    hidden_size: int = 32
+    """recurrent units."""
+    input_noise: float = 0.3
+    """sd of the Gaussian noise added to the standardised training inputs."""
+    dropout: float = 0.5
+    """dropout on the final state before the readout."""
+    l1_loss: bool = True
+    """train on absolute error: the reported metric is MAE, and it is steadier on validation than MSE."""
+    seeds: int = 10
+    """models trained at once in one fit_many program."""
+    batch_size: int = 64
+    """windows per step."""
+    num_steps: int = 1000
+    """training steps."""
+    eval_every: int = 50
+    """steps between validation MAEs (the best step's parameters are kept)."""
+    optimizer: optimizers.OptimizerConfig = optimizers.OptimizerConfig(
+        name="adamw", learning_rate=3e-4, warmup_steps=50, decay="cosine", decay_steps=1000, weight_decay=1e-2
+    )
+    """AdamW and its learning-rate schedule."""
+    ridge_skip: bool = True
+    """the RNN corrects ridge's forecast (a fixed linear highway); off: it corrects persistence."""
+    ridge_alphas: tuple[float, ...] = (1e2, 1e3, 3e3, 1e4, 3e4, 1e5)
+    """ridge penalties tried; the best on validation MAE is kept."""
+    block_days: int = 3
+    """the bootstrap's blocks of contiguous test days (errors are correlated within a spell)."""
+    bootstrap_draws: int = 10_000
+    """resamples of the block bootstrap."""
+    run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(
+            self, "window", "horizon", "stride", "hidden_size", "seeds", "batch_size", "num_steps",
+            "eval_every", "ridge_alphas", "block_days", "bootstrap_draws",
+        )  # fmt: skip
+
+    @classmethod
+    def quick(cls) -> "WeatherConfig":
+        """Every 8th window, a small GRU, 2 seeds, 40 steps: seconds."""
+        optimizer = optimizers.OptimizerConfig(learning_rate=3e-3, warmup_steps=5, decay="cosine", decay_steps=40)
+        return cls(stride=8, hidden_size=16, seeds=2, num_steps=40, eval_every=20, bootstrap_draws=2000,
+                   optimizer=optimizer, run=RunConfig.quick())  # fmt: skip
+
+
+PRESETS = {"quick": WeatherConfig.quick}
+
+
+def make_model(config: WeatherConfig, key: jax.Array, input_size: int) -> tuple[ManyToOne, dict]:
     """(model, params); with ``ridge_skip`` the readout starts at zero, so the model starts as ridge."""
     model = ManyToOne(RNN(make_cell(config.cell), config.hidden_size), num_outputs=1)
     params = model.init(key, input_size=input_size, dtype=jnp.float32)
@@ -48,7 +108,7 @@ def make_model(config: Any, key: jax.Array, input_size: int) -> tuple[ManyToOne,
     return model, params
 
 
-def make_loss(config: Any, model: ManyToOne):
+def make_loss(config: WeatherConfig, model: ManyToOne):
     """L1 (or MSE) on the normalised residual target, with input noise and dropout before the readout."""
 
     def loss_fn(params, batch, key):
@@ -75,7 +135,7 @@ class Forecaster:
     scale: float  # deg C per unit of the model's output (the training temperature's sd)
 
     @classmethod
-    def build(cls, config: Any, data: Weather, ridge: Ridge) -> "Forecaster":
+    def build(cls, config: WeatherConfig, data: Weather, ridge: Ridge) -> "Forecaster":
         model, _ = make_model(config, jax.random.key(0), data.train.inputs.shape[-1])
         return cls(model, ridge, config.ridge_skip, float(data.std[TEMPERATURE]))
 
@@ -111,7 +171,7 @@ class Trained:
     cpu_seconds: float
 
 
-def train_seeds(config: Any, forecaster: Forecaster, data: Weather, run: Any) -> Trained:
+def train_seeds(config: WeatherConfig, forecaster: Forecaster, data: Weather, run: Run) -> Trained:
     """Every seed in one ``fit_many`` program (data on device), early-stopped on the ensemble's validation MAE."""
     inputs = jnp.asarray(data.train.inputs)
     residual = jnp.asarray(forecaster.residual(data.train))
@@ -134,7 +194,7 @@ def train_seeds(config: Any, forecaster: Forecaster, data: Weather, run: Any) ->
     states, _ = loop.fit_many(
         make_loss(config, forecaster.model), optimizer, states, batch_fn, config.num_steps, run=run,
         eval_fn=evaluate_val, eval_every=config.eval_every, log_every=config.eval_every,
-        checkpointer=checkpointer, progress=False if config.run.quiet else None,
+        checkpointer=checkpointer, progress=config.run.progress,
     )  # fmt: skip
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
     best = checkpointer.restore_best(states)
@@ -166,7 +226,7 @@ def block_sensitivity(
     return verdicts
 
 
-def evaluate(config: Any, forecaster: Forecaster, data: Weather, trained: Trained) -> tuple[dict, dict]:
+def evaluate(config: WeatherConfig, forecaster: Forecaster, data: Weather, trained: Trained) -> tuple[dict, dict]:
     """(results.json entries, test forecasts by model) for the ensemble, each seed, ridge and persistence."""
     rnn_test = forecaster.predict(trained.params, data.test)
     forecasts = {"RNN": rnn_test.mean(0), "ridge": data.test.current + ridge_predict(forecaster.ridge.weights,
@@ -205,7 +265,7 @@ def _gap_text(compared: dict, row: int | None = None) -> str:
             f"p {pick(compared['p_value']):.3g})")  # fmt: skip
 
 
-def report_markdown(config: Any, results: dict) -> str:
+def report_markdown(config: WeatherConfig, results: dict) -> str:
     """report.md: the models' MAEs, the seed summary and the block-bootstrap comparisons."""
     summary = stats.SeedSummary.from_dict(results["test_mae_single_seed_summary"])
     names = {"rnn": "RNN (mean of seeds)", "ridge": "ridge", "persistence": "persistence"}
@@ -238,7 +298,9 @@ def report_markdown(config: Any, results: dict) -> str:
     )
 
 
-def write_report(run: Any, config: Any, data: Weather, results: dict, forecasts: dict[str, np.ndarray]) -> None:
+def write_report(
+    run: Run, config: WeatherConfig, data: Weather, results: dict, forecasts: dict[str, np.ndarray]
+) -> None:
     """Plots (learning curves, the first test weeks, test MAEs) and report.md."""
     loss = "L1" if config.l1_loss else "MSE"
     plots.learning_curves(run, ["train/loss"], run.plot_path("train_loss"), title=f"train {loss} (normalised)",
@@ -263,3 +325,15 @@ def headline(results: dict) -> tuple[str, ...]:
         f"mean of seeds minus ridge {_gap_text(results['ensemble_vs_ridge'])} deg C (block bootstrap); {verdict} "
         "ridge beyond noise",
     )
+
+
+def run(config: WeatherConfig) -> Outcome:
+    """Load the windows, fit ridge, train the seeds, compare with the baselines, write results, plots and report."""
+    run = config.run.open("weather", config)
+    data = load_weather(config.window, config.horizon, stride=config.stride)
+    forecaster = Forecaster.build(config, data, ridge_baseline(data, config.ridge_alphas))
+    trained = train_seeds(config, forecaster, data, run)
+    results, forecasts = evaluate(config, forecaster, data, trained)
+    run.write_results(results)
+    write_report(run, config, data, results, forecasts)
+    return Outcome(results, headline(results), (), run.directory, config.run.quiet)

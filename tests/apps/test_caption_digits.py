@@ -1,7 +1,5 @@
 """rnnjax.apps.caption_digits: beam 1 vs greedy, per-seed strips, seeds stacked vs alone, scores, PCA, report."""
 
-import types
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +10,7 @@ from rnnjax.apps import caption_digits as app
 from rnnjax.data import captions
 from rnnjax.training import stats
 
-SIZES = types.SimpleNamespace(channels=4, vector_size=8, embed_size=4)
+SIZES = app.Config(channels=4, vector_size=8, embed_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +89,13 @@ def test_summaries_and_report_over_seeds():
     assert results["beam_exact_match_min"] == 0.89 and results["greedy_exact_match"]["values"] == [1.0, 1.0]
     results |= {"num_train_scans": 1, "num_test_scans": 2, "train_seconds_all_seeds": 3.0, "target_exact_match": 0.9,
                 "target_met": False}
-    text = app.report(types.SimpleNamespace(beam_width=3, num_test=100, seeds=2), results)
+    text = app.report(app.Config(beam_width=3, num_test=100, seeds=2), results)
     low, high = stats.wilson_interval(89, 100)
     perfect = stats.wilson_interval(100, 100)[0]
     assert f"| 1 | 1.0000 ({perfect:.4f}-1.0000) | 1.0000 | 0.8900 ({low:.4f}-{high:.4f}) | 0.8900 | 0.800 |" in text
     assert f"- beam exact match: {stats.seed_summary([0.95, 0.89]).text()}" in text and "NOT met" in text
+    exact, words = app.headline(results)
+    assert exact.startswith("caption exact match: beam 92.0% +- 4.2% (95% CI ") and "greedy 100.0% +- 0.0%" in exact
+    assert words.startswith("word accuracy (beam): 92.0% +- 4.2%")
+    (target,) = app.targets(results)
+    assert not target.met and target.statement.endswith("(beam) on every seed (worst seed 89.0%)")

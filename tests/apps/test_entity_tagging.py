@@ -1,7 +1,5 @@
 """The entity-tagging app: encoding, per-item scoring, the uni/bi comparison and the report on synthetic taggers."""
 
-import types
-
 import jax
 import numpy as np
 import pytest
@@ -78,8 +76,7 @@ def test_unidirectional_bound_violation_is_flagged():
 
 
 def test_predict_seeds_equals_each_seed_alone(key):
-    config = types.SimpleNamespace(hidden_size=4)
-    tagger = app.make_tagger(config, bidirectional=True)
+    tagger = app.make_tagger(app.Config(hidden_size=4), bidirectional=True)
     seeds = [app.init_params(tagger, len(VOCAB), 5, 3, k) for k in jax.random.split(key, 2)]
     stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *seeds)
     together = app.predict_seeds(tagger, stacked, TEST)
@@ -94,3 +91,16 @@ def test_report_names_every_seed_and_the_verdicts():
     text = app.report(results)
     assert text.count("| bidirectional |") == 3 and text.count("| unidirectional |") == 3
     assert "on every seed: met" in text and "within that bound: True" in text and "3 seeds" in text
+
+
+def test_headline_and_target_follow_the_seeds():
+    taggers = {"bidirectional": np.stack([truth()] * 3), "unidirectional": np.stack([one_tag_per_word()] * 3)}
+    results = app.evaluate(taggers, CORPUS)
+    f1, first_word = app.headline(results)
+    assert f1.startswith("entity F1: bidirectional 100.0% +- 0.0% (95% CI 100.0-100.0, 3 seeds); unidirectional ")
+    assert f"chance {100 * results['chance_accuracy']:.1f}%" in first_word
+    (target,) = app.targets(results)
+    assert target.met and target.statement.endswith("on every seed (3 of 3)")
+    taggers["bidirectional"] = np.stack([truth(), one_tag_per_word(), truth()])
+    (target,) = app.targets(app.evaluate(taggers, CORPUS))  # the one-tag-per-word tagger misses 98% F1
+    assert not target.met and target.statement.endswith("on every seed (2 of 3)")

@@ -1,8 +1,6 @@
 """The speech-recognition app: digit error counts, Wilson intervals, the seed comparison and the report on
 synthetic labellings; decoding every seed at once against each seed alone."""
 
-import types
-
 import jax
 import numpy as np
 import pytest
@@ -61,7 +59,7 @@ def test_evaluate_per_seed_summaries_target_and_beam_vs_greedy():
 
 
 def test_decode_seeds_equals_each_seed_alone(key):
-    model = app.make_model(types.SimpleNamespace(hidden_size=4, num_layers=1))
+    model = app.make_model(app.Config(hidden_size=4, num_layers=1))
     seeds = [model.init(k, 6) for k in jax.random.split(key, 2)]
     stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *seeds)
     test = data()
@@ -77,10 +75,18 @@ def test_decode_seeds_equals_each_seed_alone(key):
 def test_report_gives_every_seed_with_intervals():
     results = app.evaluate(data(), {"greedy": [list(REFERENCES)] * 3, "beam": [list(REFERENCES)] * 3})
     results |= {"test_variants": ("f4", "m1"), "data_seconds": 1.0, "train_seconds": 2.0, "beam_seconds": 3.0}
-    config = types.SimpleNamespace(num_train=10, num_layers=1, hidden_size=4, beam_width=2)
+    config = app.Config(num_train=10, num_layers=1, hidden_size=4, beam_width=2)
     text = app.report(config, results)
     assert text.count("| 0.00% (0.00-25.88) |") == 6  # per seed: greedy and beam digit errors, 0 of 11 (Wilson)
     assert "3 seeds, each with its own" in text and "every seed: met" in text
+    rates, exact = app.headline(results)
+    assert rates.startswith("digit error rate: prefix beam 0.0% +- 0.0% (95% CI 0.0-0.0, 3 seeds); greedy 0.0%")
+    assert exact == "utterances exactly right (beam): 100.0% +- 0.0% (95% CI 100.0-100.0, 3 seeds)"
+    (target,) = app.targets(results)  # 0 errors in 11 digits meets 5%, but not beyond noise (Wilson bound 25.88%)
+    assert target.met and target.statement.endswith("on every seed (3 of 3; Wilson upper bound under it on 0)")
+    wrong = [list(REFERENCES[:3]) + [(10,)]] + [list(REFERENCES)] * 2  # one missed digit of 11 on seed 0: 9.1%
+    (target,) = app.targets(app.evaluate(data(), {"greedy": wrong, "beam": wrong}))
+    assert not target.met and "(2 of 3;" in target.statement
 
 
 def test_bucketed_batches_are_pure_and_padded_to_their_bucket():

@@ -1,7 +1,6 @@
 """rnnjax.apps.translate_dates: beam 1 vs greedy, per-seed batches, seeds stacked vs alone, tables, report."""
 
 import datetime
-import types
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +12,7 @@ from rnnjax.apps import translate_dates as app
 from rnnjax.data import dates
 from rnnjax.training import stats
 
-SIZES = types.SimpleNamespace(hidden_size=6, embed_size=4, attention="luong")
+SIZES = app.Config(hidden_size=6, embed_size=4, attention="luong")
 
 
 def example(source, target, language="de", style="short", year=1990):
@@ -23,7 +22,7 @@ def example(source, target, language="de", style="short", year=1990):
 @pytest.fixture(scope="module")
 def tiny():
     """Two seeds' corpora (small), their shared vocabularies, a tiny model and stacked float64 params."""
-    corpora = app.make_corpora(types.SimpleNamespace(num_train=120, num_test=12, num_test_years=3),
+    corpora = app.make_corpora(app.Config(num_train=120, num_test=12, num_test_years=3),
                                dates.Direction.TO_ISO, [0, 1])
     vocabularies = app.shared_vocabularies(corpora)
     model = app.build(SIZES, *(len(v) for v in vocabularies))
@@ -35,7 +34,7 @@ def test_date_translation_beam_width_one_equals_greedy(key):
     corpus = dates.make_date_corpus(0, 200, 32)
     source_vocab, target_vocab = dates.vocabularies(corpus)
     data = dates.encode_pairs(corpus.test, source_vocab, target_vocab, *app.LENGTHS[dates.Direction.TO_ISO])
-    model = app.build(types.SimpleNamespace(hidden_size=16, embed_size=8, attention="luong"),
+    model = app.build(app.Config(hidden_size=16, embed_size=8, attention="luong"),
                       len(source_vocab), len(target_vocab))
     params = model.init(key, 8, jnp.float64)
     greedy = model.greedy(params, data["source"], data["source_lengths"], max_length=12)
@@ -110,9 +109,14 @@ def test_summaries_target_and_report_over_seeds():
     assert results["to_iso"]["beam_exact_match"]["values"] == [1.0, 1.0]
     assert not app.target_met(results, 0.99) and app.target_met(results, 0.98)
     results |= {"target_exact_match": 0.99, "target_met": False}
-    text = app.report(types.SimpleNamespace(attention="luong", beam_width=4, seeds=2, num_test=200), results)
+    text = app.report(app.Config(attention="luong", beam_width=4, seeds=2, num_test=200), results)
     low, high = stats.wilson_interval(197, 200)
     assert f"| iso_to_german | 1 | (1990,) | 0.9850 ({low:.4f}-{high:.4f}) |" in text
     summary = stats.seed_summary([1.0, 0.985]).text()
     assert f"- iso_to_german, greedy: {summary}" in text and "NOT met" in text
     assert "| s199 | ? | t199 |" in text  # a beam error of iso_to_german seed 0
+    greedy, beam = app.headline(results)
+    assert greedy.startswith("exact match, greedy: to ISO 99.8% +- 0.4% (95% CI ") and "ISO -> German 99.2%" in greedy
+    assert beam.startswith("exact match, beam: to ISO 100.0% +- 0.0% (95% CI 100.0-100.0, 2 seeds); ISO -> German")
+    (target,) = app.targets(results)
+    assert not target.met and target.statement.endswith("greedy and beam (worst seed 98.5%)")

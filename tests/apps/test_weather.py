@@ -4,7 +4,6 @@ import dataclasses
 
 import jax
 import numpy as np
-from experiment_helpers import load
 
 from rnnjax.apps import weather
 from rnnjax.data.weather import Weather, Windows, ridge_baseline, ridge_predict
@@ -22,7 +21,7 @@ def _synthetic(rng, examples=(96, 48, 96), window=6, features=3) -> Weather:
 
 
 def _config(**changes):
-    return dataclasses.replace(load("weather").WeatherConfig.quick(), hidden_size=4, stride=24, **changes)
+    return dataclasses.replace(weather.WeatherConfig.quick(), hidden_size=4, stride=24, **changes)
 
 
 def _stacked_params(config, data, seeds):
@@ -44,6 +43,11 @@ def test_every_seed_starts_as_ridge_and_does_not_beat_it():
     assert not any(verdict["every_seed_beats_ridge"] for verdict in results["block_days_sensitivity"].values())
     report = weather.report_markdown(config, results)
     assert "not every seed beats ridge" in report and "3 seeds" in report
+    maes, gap = weather.headline(results)
+    assert maes.startswith(f"test MAE: RNN (mean of seeds) {results['test_mae_rnn']:.3f} deg C; single seeds ")
+    assert "+- 0.000 deg C" in maes and "3 seeds" in maes  # every seed is ridge: no spread
+    assert gap.startswith("mean of seeds minus ridge +0.000 (95% CI ") and "0.000 to +0.000, p " in gap  # float noise
+    assert gap.endswith("not every seed beats ridge beyond noise")
 
 
 def test_predict_over_stacked_seeds_matches_each_seed_alone():

@@ -159,10 +159,10 @@ MUTANTS = (
     ),
     Mutant(
         "training NMSE divided by the variance of the inputs",
-        "rnnjax/probes/sweep.py",
+        "rnnjax/probes/training.py",
         "scale = jnp.var(labels)",
         "scale = jnp.var(xs)",
-        ("tests/probes/test_sweep.py::test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models",),
+        ("tests/probes/test_training.py::test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models",),
     ),
     Mutant(
         "kernel target: taps applied one step late",
@@ -178,7 +178,7 @@ MUTANTS = (
         "spreads = jnp.sum((predictions - jnp.mean(predictions)) ** 2, axis=axes)",
         (
             "tests/probes/test_statistics.py::test_point_estimate_is_the_pooled_nmse_and_bounds_are_ordered",
-            "tests/probes/test_sweep.py::test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models",
+            "tests/probes/test_training.py::test_sweep_metrics_equal_an_independent_evaluation_of_the_trained_models",
         ),
     ),
     Mutant(

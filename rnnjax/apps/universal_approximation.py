@@ -18,7 +18,7 @@ import jax
 
 from rnnjax.probes import report, runner, studies
 from rnnjax.probes.progress import Progress, format_seconds
-from rnnjax.probes.sweep import RESULT_FIELDS
+from rnnjax.probes.results import RESULT_FIELDS
 from rnnjax.training import files
 from rnnjax.training.runs import Run
 

@@ -2,12 +2,13 @@
 
     from rnnjax.probes import targets, theory
     from rnnjax.probes.models import ModelSpec, Readout
-    from rnnjax.probes.sweep import TrainConfig, sweep
+    from rnnjax.probes.sweep import sweep
+    from rnnjax.probes.training import TrainConfig
 
 See docs/universal_approximation.md. ``rnnjax.probes.report`` (matplotlib) and ``rnnjax.probes.studies``
 are imported on demand.
 """
 
-from rnnjax.probes import models, sweep, targets, theory
+from rnnjax.probes import models, sweep, targets, theory, training
 
-__all__ = ["models", "sweep", "targets", "theory"]
+__all__ = ["models", "sweep", "targets", "theory", "training"]

@@ -1,11 +1,11 @@
 """Progress over the compiled groups of a sweep or of the main job.
 
 A :class:`Progress` is told what each group will cost (an estimated amount of ``work``, see
-:attr:`rnnjax.probes.sweep.Group.work`) and how many models it trains. It shows the study, the model and width
+:attr:`rnnjax.probes.planning.Group.work`) and how many models it trains. It shows the study, the model and width
 being trained, models done / total, the elapsed time and an estimate of the time left: a tqdm bar when the
 stream is a terminal, one plain line per finished group otherwise (CI logs), nothing when disabled.
 
-    progress = Progress(total_work, total_models, groups=len(groups))
+    progress = Progress(total_work, total_models, groups=len(groups))   # or Progress.over(groups)
     progress.begin("causality gru w16")
     ...train...
     progress.finish(work=group.work, models=group.models)
@@ -57,6 +57,12 @@ class Progress:
             bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
         ) if terminal else None  # fmt: skip
         self._postfix()
+
+    @classmethod
+    def over(cls, groups, *, enabled: bool = True, stream: TextIO | None = None) -> "Progress":
+        """Progress over ``groups`` (each with ``work`` and ``models``: :class:`rnnjax.probes.planning.Group`)."""
+        work, models = sum(g.work for g in groups), sum(g.models for g in groups)
+        return cls(work, models, len(groups), enabled=enabled, stream=stream)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start

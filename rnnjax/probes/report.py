@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnjax.analysis.plots import new_figure, save_figure
-from rnnjax.probes.sweep import summarise
+from rnnjax.probes.results import summarise
 
 __all__ = ["make_plots", "study_table", "findings", "summarise", "violations", "interval_extent"]
 

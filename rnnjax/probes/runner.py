@@ -28,12 +28,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import time
 from typing import Any, Callable, Mapping, Sequence
 
+from rnnjax.probes import executor
+from rnnjax.probes.executor import GroupResult
+from rnnjax.probes.planning import Group
 from rnnjax.probes.progress import Progress, format_seconds
 from rnnjax.probes.studies import StudyPlan
-from rnnjax.probes.sweep import COMPILE_THREADS, Group, cancel_ahead, run_group
 from rnnjax.training import files
 from rnnjax.training.files import CONFIG, ConfigMismatch
 from rnnjax.training.runs import to_jsonable
@@ -114,10 +115,10 @@ def smallest_first(groups: Sequence[Group]) -> list[Group]:
     return [groups[first], *groups[:first], *groups[first + 1 :]]
 
 
-def group_record(group: Group, result, cpu_seconds: float) -> dict[str, Any]:
+def group_record(group: Group, result: GroupResult) -> dict[str, Any]:
     """The records.jsonl line of one finished group (wall-clock and process CPU seconds)."""
     return {
-        "group": group.id, "study": group.study, "seconds": result.seconds, "cpu_seconds": cpu_seconds,
+        "group": group.id, "study": group.study, "seconds": result.seconds, "cpu_seconds": result.cpu_seconds,
         "models": group.models, "rows": result.records, "extras": result.extras,
     }  # fmt: skip
 
@@ -130,20 +131,17 @@ def execute(
 ) -> None:
     """Train each group and append its record as soon as it ends; ``after_first(group, seconds)`` after the first.
 
-    The programs of the next :data:`~rnnjax.probes.sweep.COMPILE_THREADS` groups compile in the background while
-    a group runs, so a group's seconds (and process CPU seconds) include compiling later ones, and the first
-    group's include compiling itself."""
-    try:
-        for number, group in enumerate(groups):
-            progress.begin(group.label)
-            cpu_start = time.process_time()
-            result = run_group(group, ahead=groups[number + 1 : number + 1 + COMPILE_THREADS])
-            append_record(records_path, group_record(group, result, time.process_time() - cpu_start))
-            progress.finish(group.work, group.models)
-            if number == 0 and after_first is not None:
-                after_first(group, result.seconds)
-    finally:
-        cancel_ahead()  # a failed or stopped run leaves no compile queued behind it
+    :func:`rnnjax.probes.executor.execute` runs the groups: the programs of the next
+    :data:`~rnnjax.probes.compiling.COMPILE_THREADS` groups compile in the background while a group runs, so a
+    group's seconds (and process CPU seconds) include compiling later ones, and the first group's include
+    compiling itself."""
+
+    def record(number: int, group: Group, result: GroupResult) -> None:
+        append_record(records_path, group_record(group, result))
+        if number == 0 and after_first is not None:
+            after_first(group, result.seconds)
+
+    executor.execute(groups, on_group=record, progress=progress)
 
 
 def estimate_seconds(groups: Sequence[Group], measured: Group, seconds: float) -> float:

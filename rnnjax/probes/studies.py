@@ -1,10 +1,10 @@
 """The seven studies of the universal-approximation report, each a function of a :class:`ProbeConfig`.
 
-Every study returns a :class:`StudyPlan`: its independent groups (one compiled
-:func:`rnnjax.probes.sweep.run_group` each, named by a stable id) and ``finish(rows, group_extras)``, the
-post-processing that fills the theory columns and builds the extras for the plots (e.g. step responses).
-Records follow :data:`rnnjax.probes.sweep.RESULT_FIELDS`. :mod:`rnnjax.probes.runner` runs, records and resumes
-the groups; :func:`run_all` runs them in memory.
+Every study returns a :class:`StudyPlan`: its independent groups (one compiled program each, named by a stable
+id, see :class:`rnnjax.probes.planning.Group`) and ``finish(rows, group_extras)``, the post-processing that fills
+the theory columns and builds the extras for the plots (e.g. step responses). Records follow
+:data:`rnnjax.probes.results.RESULT_FIELDS`. :mod:`rnnjax.probes.runner` runs, records and resumes the groups
+(with :func:`rnnjax.probes.executor.execute`) and finishes each study once (:func:`rnnjax.probes.runner.collect`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnjax.probes import models, targets, theory
+from rnnjax.probes import models, probe_checks, targets, theory
 from rnnjax.probes.models import Architecture, ModelSpec, Readout
-from rnnjax.probes.sweep import Group, TrainConfig, plan_groups, run_group
+from rnnjax.probes.planning import Group, plan_groups
+from rnnjax.probes.training import TrainConfig
 
 LINEAR = ModelSpec("linear_dense", readout=Readout.NONE, label="linear")
 
@@ -30,7 +31,7 @@ class ProbeConfig:
 
     ``fast_compile`` compiles every group at XLA optimisation level 1 instead of 3: on CPU the default run spends
     most of its time compiling (28 programs), and level 1 compiles 20-45% faster with steps about as fast
-    (:data:`rnnjax.probes.sweep.FAST_COMPILE_LEVEL`).
+    (:data:`rnnjax.probes.compiling.FAST_COMPILE_LEVEL`).
     """
 
     seeds: tuple[int, ...] = (0, 1)
@@ -90,6 +91,9 @@ class ProbeConfig:
             encoder_decoder_cells=("linear_dense", "gru", "lstm", "simple_tanh"), encoder_decoder_spot_cells=(),
             attention_cells=("gru", "lstm"), pooling_widths=(4, 8),
         )  # fmt: skip
+
+    def __post_init__(self):
+        probe_checks.check(self)  # every field, before anything is written
 
     def train(self, **overrides) -> TrainConfig:
         base = TrainConfig(
@@ -355,14 +359,3 @@ def plan(config: ProbeConfig, only: tuple[str, ...] = ()) -> dict[str, StudyPlan
     if unknown:
         raise ValueError(f"only must name studies among {sorted(STUDIES)}; got {sorted(unknown)}")
     return {name: study(config) for name, study in STUDIES.items() if not only or name in only}
-
-
-def run_all(config: ProbeConfig, only: tuple[str, ...] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Run the studies in memory, nothing recorded (all, or those named in ``only``); returns (records, extras)."""
-    records, extras = [], {}
-    for name, study_plan in plan(config, only).items():
-        results = [run_group(group) for group in study_plan.groups]
-        rows = [row for result in results for row in result.records]
-        found, extras[name] = study_plan.finish(rows, [result.extras for result in results])
-        records += found
-    return records, extras

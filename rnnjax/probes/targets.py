@@ -117,6 +117,35 @@ def sample(target: Target, key: jax.Array, batch: int, length: int, dtype=jnp.fl
     return xs, ys
 
 
+FAMILY_FIELDS = ("input_size", "output_size", "many_to_one", "input_kind", "length_ratio")
+"""What targets trained in one compiled program (one family) must agree on."""
+
+
+def check_family(family) -> Target:
+    """Targets trained in one program must agree on :data:`FAMILY_FIELDS`; returns the first."""
+    family = tuple(family)
+    if not family:
+        raise ValueError("targets must name at least one target; got none")
+    first = family[0]
+    for target in family[1:]:
+        for field in FAMILY_FIELDS:
+            if getattr(target, field) != getattr(first, field):
+                raise ValueError(
+                    f"targets in one sweep must share {field}: {first.name!r} has {getattr(first, field)!r}, "
+                    f"{target.name!r} has {getattr(target, field)!r}"
+                )
+    return first
+
+
+def sample_family(family, index: jax.Array, key: jax.Array, batch: int, length: int, dtype):
+    """Like :func:`sample` for family[index], with a traced ``index`` (one ``lax.switch`` branch per target)."""
+    xs = sample_inputs(family[0], key, batch, length, dtype)
+    if len(family) == 1:
+        return xs, jax.vmap(family[0].fn)(xs).astype(dtype)
+    branches = [lambda xs, fn=target.fn: jax.vmap(fn)(xs).astype(dtype) for target in family]
+    return xs, jax.lax.switch(index, branches, xs)
+
+
 def as_many_to_one(target: Target) -> Target:
     """The many-to-one counterpart: the same map, labelled only at the last step (a causal map of the sequence)."""
     if not target.aligned:

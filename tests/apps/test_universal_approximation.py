@@ -6,7 +6,7 @@ import pytest
 
 from rnnjax.apps import universal_approximation as main_job
 from rnnjax.probes import runner, studies
-from rnnjax.probes.sweep import RESULT_FIELDS
+from rnnjax.probes.results import RESULT_FIELDS
 
 
 def test_stored_config_reads_back_the_config_a_run_was_started_with(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 
 from rnnjax.probes import models, targets, theory
 from rnnjax.probes.models import Architecture, ModelSpec
-from rnnjax.probes.sweep import TrainConfig, sweep
+from rnnjax.probes.sweep import sweep
+from rnnjax.probes.training import TrainConfig
 
 
 def _linear_reference(params, xs, output_length):

@@ -9,9 +9,10 @@ import pytest
 
 from rnnjax.probes import runner, targets
 from rnnjax.probes.models import ModelSpec, Readout
+from rnnjax.probes.planning import plan_groups
 from rnnjax.probes.progress import Progress, format_seconds
 from rnnjax.probes.studies import ProbeConfig, StudyPlan
-from rnnjax.probes.sweep import TrainConfig, plan_groups
+from rnnjax.probes.training import TrainConfig
 from rnnjax.training import files
 
 TINY = TrainConfig(length=6, train_size=8, batch_size=4, steps=4, test_size=4, long_factors=(2,), dtype="float64",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnjax.probes.statistics import nmse_interval
-from rnnjax.probes.sweep import nmse
+from rnnjax.probes.training import nmse
 
 
 def _test_set(key, sequences, length=16):

@@ -3,15 +3,24 @@
 import numpy as np
 import pytest
 
-from rnnjax.probes import report, studies
+from rnnjax.probes import report, runner, studies
+from rnnjax.probes.executor import execute
+
+
+def run_in_memory(plans):
+    """(rows, extras) of every study in ``plans``: the executor, then :func:`runner.collect` (the one finish)."""
+    recorded = {}
+    execute(runner.all_groups(plans), on_group=lambda _, group, result: recorded.update(
+        {group.id: runner.group_record(group, result)}))  # fmt: skip
+    rows, extras, _ = runner.collect(plans, recorded)
+    return rows, extras
 
 
 @pytest.fixture(scope="module")
 def quick_records():
     """The quick versions of the studies with exact floors (causality: causal and time-invariant; Wiener;
     encoder-decoder)."""
-    records, extras = studies.run_all(studies.ProbeConfig.quick(), only=("causality", "wiener", "encoder_decoder"))
-    return records, extras
+    return run_in_memory(studies.plan(studies.ProbeConfig.quick(), only=("causality", "wiener", "encoder_decoder")))
 
 
 def test_no_trained_value_beats_an_exact_optimum_beyond_its_interval(quick_records):

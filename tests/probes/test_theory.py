@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnjax.probes import targets, theory
-from rnnjax.probes.sweep import lbfgs_refine
+from rnnjax.probes.training import lbfgs_refine
 
 LENGTH = 10
 

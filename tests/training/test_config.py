@@ -5,6 +5,7 @@ import enum
 
 import pytest
 
+from rnnjax.training import files
 from rnnjax.training.config import RunConfig, RunField, cli, require_positive, split_preset
 from rnnjax.training.optimizers import Decay, OptimizerConfig
 
@@ -116,3 +117,34 @@ def test_require_positive_names_the_field():
         Sizes(widths=(1, -2))
     with pytest.raises(TypeError, match="steps must be an int; got True"):
         Sizes(steps=True)
+
+
+@pytest.mark.parametrize("flags, fresh", [(["--quick"], True), (["--quick", "--run_name", "mine"], False),
+                                          (["--quick", "--run-name=mine"], False),
+                                          (["--quick", "--run_name", "mine", "--fresh"], True),
+                                          (["--run_name", "mine", "--fresh"], True),
+                                          (["--run_name", "mine"], False)])  # fmt: skip
+def test_a_presets_fresh_never_empties_a_run_the_user_named(flags, fresh):
+    config = cli(Toy, flags, presets={"quick": QUICK})
+    assert config.run.fresh is fresh
+    assert config.hidden_size == (4 if "--quick" in flags else 32)  # the rest of the preset still applies
+
+
+def test_a_named_run_given_with_a_fresh_preset_resumes_and_keeps_its_records(tmp_path):
+    named = ["--quick", "--run_name", "mine", "--runs_root", str(tmp_path)]
+    with cli(Toy, named, presets={"quick": QUICK}).run.open("toy", QUICK) as run:
+        run.log(1, loss=0.5)
+    with cli(Toy, named, presets={"quick": QUICK}).run.open("toy", QUICK) as run:
+        assert run.read_metrics() == [{"step": 1, "loss": 0.5}]
+
+
+def test_resuming_with_other_run_display_fields_is_accepted_but_another_seed_refused(tmp_path):
+    base = RunConfig(run_name="a", runs_root=str(tmp_path))
+    base.open("toy", Toy(run=base)).close()
+    shown = dataclasses.replace(base, quiet=True, tensorboard=False)
+    shown.open("toy", Toy(run=shown)).close()  # how it is shown: not part of what the run computes
+    seeded = dataclasses.replace(base, seed=3)
+    with pytest.raises(files.ConfigMismatch, match=r"run.seed: 0 -> 3"):
+        seeded.open("toy", Toy(run=seeded))
+    with pytest.raises(files.ConfigMismatch, match=r"hidden_size: 32 -> 8"):
+        base.open("toy", Toy(hidden_size=8, run=base))

@@ -47,7 +47,9 @@ class PretrainConfig:
     """Language-model pretraining of the classifier's embedding and encoder (0 steps: none)."""
 
     steps: int = 0
+    """language-model training steps (0: no LM pretraining)."""
     batch_size: int = 64
+    """packed rows per step."""
     window: int = 40
     """tokens per packed row."""
     output_words: int = 4000
@@ -59,6 +61,7 @@ class PretrainConfig:
     dropout: float = 0.2
     """dropout on the embedded words."""
     learning_rate: float = 3e-3
+    """peak AdamW learning rate (warmup, then cosine decay over the steps)."""
 
 
 def pack_sentences(tokens: np.ndarray, lengths: np.ndarray, window: int) -> PackedText:
@@ -171,8 +174,10 @@ def lm_loss(model: LanguageModel, dropout: float, params, batch, key):
 
 
 def pretrain_seeds(model: LanguageModel, packed: PackedText, config: PretrainConfig, keys: jax.Array,
-                   embedding: np.ndarray | None = None, run: Any = None) -> dict[str, Any]:  # fmt: skip
-    """One language model per key, trained in one ``fit_many`` for ``config.steps``; the stacked params."""
+                   embedding: np.ndarray | None = None, run: Any = None,
+                   progress: bool | None = None) -> dict[str, Any]:  # fmt: skip
+    """One language model per key, trained in one ``fit_many`` for ``config.steps``; the stacked params
+    (``progress``: as in :func:`rnnjax.training.loop.fit_many`)."""
     tokens, starts, lengths = (jnp.asarray(a) for a in packed)
     data_key = jax.random.fold_in(keys[0], 1000)
 
@@ -187,7 +192,8 @@ def pretrain_seeds(model: LanguageModel, packed: PackedText, config: PretrainCon
     states = loop.init_many(init, optimizer, keys)
     log_every = max(1, config.steps // 10)
     states, _ = loop.fit_many(functools.partial(lm_loss, model, config.dropout), optimizer, states, batch_fn,
-                               config.steps, run=run, log_every=log_every, description="pretrain")  # fmt: skip
+                               config.steps, run=run, log_every=log_every, description="pretrain",
+                               progress=progress)  # fmt: skip
     return states.params
 
 
@@ -200,7 +206,8 @@ def pretraining_corpus(data: Sentiment, unlabeled: bool) -> tuple[np.ndarray, np
     return np.concatenate([data.train.tokens, extra[0]]), np.concatenate([data.train.lengths, extra[1]])
 
 
-def pretrain(classifier: Any, data: Sentiment, config: PretrainConfig, keys: jax.Array, run: Any = None):
+def pretrain(classifier: Any, data: Sentiment, config: PretrainConfig, keys: jax.Array, run: Any = None,
+             progress: bool | None = None):  # fmt: skip
     """Per key, the ``embedding`` (and, after LM steps, ``encoder``) for ``classifier`` (a SentimentModel), stacked
     [seeds, ...], and the seconds it took; (None, 0.0) when ``config`` asks for no pretraining."""
     if not config.steps and not config.svd_embeddings:
@@ -213,7 +220,8 @@ def pretrain(classifier: Any, data: Sentiment, config: PretrainConfig, keys: jax
     if not config.steps:
         return {"embedding": jnp.broadcast_to(jnp.asarray(table), (len(keys), *table.shape))}, 0.0
     model = LanguageModel(classifier.encoder, classifier.vocab_size, classifier.embed_size, config.output_words)
-    params = pretrain_seeds(model, pack_sentences(tokens, lengths, config.window), config, keys, table, run)
+    packed = pack_sentences(tokens, lengths, config.window)
+    params = pretrain_seeds(model, packed, config, keys, table, run, progress)
     return jax.block_until_ready(params), time.perf_counter() - started
 
 

@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from experiment_helpers import load
 
 from rnnjax.apps import shakespeare
 from rnnjax.data.shakespeare import Corpus
@@ -81,7 +80,7 @@ def test_cold_sampling_is_greedy_decoding():
 def test_evaluate_scores_each_seed_and_reports_the_seed_summary():
     rng = np.random.default_rng(4)
     corpus = Corpus(rng.integers(0, 7, 500).astype(np.int32), rng.integers(0, 7, 4200).astype(np.int32), "abcdefg")
-    quick = load("shakespeare").ShakespeareConfig.quick()
+    quick = shakespeare.ShakespeareConfig.quick()
     config = dataclasses.replace(quick, seeds=3, final_eval_chars=4200, prompt="ab", sample_length=5,
                                  temperatures=(0.5,), target_nats=math.log(7) - 0.01)  # fmt: skip
     params = _params(3)
@@ -97,3 +96,11 @@ def test_evaluate_scores_each_seed_and_reports_the_seed_summary():
     assert all(len(text) == 2 + 5 for text in results["samples"].values())
     report = shakespeare.report_markdown(config, results)
     assert report.count("\n| ") >= 3 and "3 seeds" in report and "of 3 seeds" in report
+    (line,) = shakespeare.headline(results)
+    assert line.startswith(f"held-out loss: {summary['mean']:.3f} nats/char +- ") and "10 steps in 1.0 min" in line
+    (target,) = shakespeare.targets(config, results)
+    below = results["seeds_below_target"]
+    assert target.met == (below == 3) and f"on every seed ({below} of 3), within 30 CPU-minutes" in target.statement
+    for target_nats, met, count in ((10.0, True, "(3 of 3)"), (0.1, False, "(0 of 3)")):  # above, below ln 7
+        (target,) = shakespeare.targets(dataclasses.replace(config, target_nats=target_nats), results)
+        assert target.met == met and f"<= {target_nats} nats/char on every seed {count}" in target.statement

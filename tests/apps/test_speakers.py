@@ -86,6 +86,9 @@ def test_report_rows_and_pooled_statement_follow_the_comparison():
     with pytest.raises(ValueError, match="val_accuracy"):
         comparison.seed_rows(strong, [1.0], "logreg")
     assert "val accuracy" not in comparison.seed_rows(strong, None, "logreg")[0]
+    line = comparison.headline(weak, "logreg")  # seeds right on 180, 180 and 20 of 200; logreg on 180 (Wilson)
+    assert line.startswith("test accuracy: RNN 63.3% +- 46.2% (95% CI ") and "; logreg 90.0% [85.1, 93.4]" in line
+    assert line.endswith("(95% Wilson); exact McNemar p per seed 1, 1, 2.3e-33")
 
 
 def test_cross_validation_masks_hold_out_each_example_once_stratified():

@@ -4,7 +4,8 @@
 * ``rnnjax.tasks`` imports nothing from training, analysis, probes or interop;
 * nothing in rnnjax imports ``rnnjax.apps`` (the experiments' applications sit on top);
 * no import cycle among rnnjax modules (a package's ``__init__`` counts: ``from a.b import c`` runs ``a.b``);
-* no module imports a private (``_name``) object from another rnnjax module, except from ``rnnjax.checks.arguments``.
+* no module imports a private (``_name``) object from another rnnjax module, except from ``rnnjax.checks.arguments``;
+* every ``config`` argument in ``rnnjax.apps`` has its config type (never ``Any``, never unannotated).
 """
 
 from __future__ import annotations
@@ -232,3 +233,84 @@ def test_checks_find_cycles_layer_breaks_and_private_imports(tmp_path):
     assert private_imports(graph, shared=set()) == expected
     graph.edges["pkg.core.a"].add("pkg.core")  # back through a package __init__
     assert cycles(graph.edges) == [["pkg.core", "pkg.core.a"], ["pkg.tasks.b", "pkg.tasks.c"]]
+
+
+def untyped_configs(root: pathlib.Path, folder: str) -> list[str]:
+    """``module:line function`` for every ``config`` argument under ``root/folder`` unannotated or annotated ``Any``."""
+    found = []
+    for module, path in module_names(root, folder).items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            for argument in arguments:
+                annotation = argument.annotation
+                untyped = annotation is None or ast.unparse(annotation) in {"Any", "typing.Any", "'Any'"}
+                if argument.arg == "config" and untyped:
+                    found.append(f"{module}:{node.lineno} {getattr(node, 'name', 'lambda')}")
+    return sorted(found)
+
+
+def test_applications_take_typed_configs():
+    assert untyped_configs(ROOT, "rnnjax/apps") == []
+
+
+def test_untyped_configs_are_found(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text(
+        "from typing import Any\n"
+        "def typed(config: 'Config'): ...\n"
+        "def loose(config: Any, run: Any): ...\n"
+        "def bare(x, *, config): ...\n"
+        "other = lambda config: config\n"
+        "def named(settings: Any): ...\n"
+    )
+    assert untyped_configs(tmp_path, "pkg") == ["pkg.a:3 loose", "pkg.a:4 bare", "pkg.a:5 lambda"]
+
+
+def string_literals(path: pathlib.Path) -> list[tuple[int, str]]:
+    """(line, text) of every string constant in a module, f-string parts included (docstrings too)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [(node.lineno, node.value) for node in ast.walk(tree) if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)]  # fmt: skip
+
+
+def named_literals(path: pathlib.Path, names: set[str], fragments: set[str] = frozenset()) -> list[str]:
+    """``path:line 'text'`` for every string literal that contains one of ``names`` or ``fragments`` as a
+    substring, or equals a name."""
+    found = []
+    for line, text in string_literals(path):
+        if text in names or any(name in text for name in names | set(fragments) if len(name) >= 5 or "-" in name):
+            found.append(f"{path.name}:{line} {text!r}")
+    return found
+
+
+def probe_names() -> tuple[set[str], set[str]]:
+    """(target names, model names) of every study of the default and the full probe, and of the target zoos."""
+    from rnnjax.probes import studies, targets
+
+    plans = [*studies.plan(studies.ProbeConfig()).values(), *studies.plan(studies.ProbeConfig.full()).values()]
+    groups = [group for plan in plans for group in plan.groups]
+    target_names = {t.name for g in groups for t in g.targets} | set(targets.zoo()) | set(targets.encoder_decoder_zoo())
+    return target_names, {group.spec.name for group in groups}
+
+
+MODEL_SUFFIXES = {"-encdec", "-attn", "-bi", "@last"}  # model and target name parts the report must not parse
+
+
+def test_report_code_names_no_target_and_no_model():
+    """The report assembles and formats; the studies own their targets' and models' names (issue 25)."""
+    target_names, model_names = probe_names()
+    report_code = [ROOT / "rnnjax" / "probes" / "report.py", ROOT / "rnnjax" / "apps" / "universal_approximation.py"]
+    for path in report_code:
+        assert named_literals(path, target_names, MODEL_SUFFIXES) == [], path
+        assert [text for _, text in string_literals(path) if text in model_names] == [], path
+
+
+def test_named_literals_are_found(tmp_path):
+    path = tmp_path / "report.py"
+    path.write_text('"""Docs."""\nx = "reversal"\ny = f"{x} on centred_sum4 rows"\nz = m.endswith("-attn")\n')
+    assert named_literals(path, {"reversal", "centred_sum4"}, {"-attn"}) == [
+        "report.py:2 'reversal'", "report.py:3 ' on centred_sum4 rows'", "report.py:4 '-attn'"]
+    assert named_literals(path, {"gru"}) == []  # short names count only as whole literals

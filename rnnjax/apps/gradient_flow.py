@@ -1,9 +1,8 @@
 """Vanishing and exploding gradients of a tanh RNN and an LSTM on the first-bit memory task.
 
-The app behind ``experiments/gradient_flow.py``. ``config`` is that script's config: it needs ``time_steps``,
-``hidden_size``, ``batch_size``, ``train_steps``, ``eval_batch``, ``learning_rate``, ``exploding_gain``,
-``forget_bias``, ``figures`` and ``run.seed``.
+The app behind ``experiments/gradient_flow.py``: its :class:`GradientFlowConfig`, models, training and report.
 
+    outcome = run(GradientFlowConfig())             # the whole study
     outcome = study(config, run)                    # {"curves": {label: curves}, "results": {...}}
     plot(config, run, outcome["curves"])            # the run's plots (and the doc's figures)
     run.write_report(report(outcome["results"]))
@@ -14,15 +13,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any
 
 import jax
 
 from rnnjax.analysis import diagnostics, viz
-from rnnjax.apps.outcome import interval_text
+from rnnjax.apps.outcome import Outcome, interval_text
 from rnnjax.core.cells import make_cell
 from rnnjax.tasks.toy_tasks import first_bit_task
 from rnnjax.training import stats
+from rnnjax.training.config import RunConfig, RunField, require_positive
 from rnnjax.training.loop import fit
 from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
 from rnnjax.training.runs import Run
@@ -30,6 +29,42 @@ from rnnjax.training.step import init_state, make_train_step
 
 RATIO = "|dlogit/dh_0| / |dlogit/dh_T-1|"
 EVAL_KEY = 10**6  # fold_in index of the evaluation batch; model i starts from fold_in(key, i), trains on 100 + i
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientFlowConfig:
+    """Gradient flow of a simple RNN vs an LSTM on the first-bit memory task."""
+
+    time_steps: int = 100
+    """sequence length T: the first bit must be recalled T - 1 steps later."""
+    hidden_size: int = 32
+    """units of both cells."""
+    batch_size: int = 64
+    """sequences per training step."""
+    train_steps: int = 1500
+    """Adam steps of each trained model."""
+    eval_batch: int = 256
+    """sequences of the evaluation batch (curves, loss and accuracy)."""
+    learning_rate: float = 1e-2
+    """Adam learning rate (gradients clipped at norm 1)."""
+    exploding_gain: float = 2.0
+    """factor on the recurrent kernel of the RNN shown at initialisation only."""
+    forget_bias: float = 3.0
+    """forget-gate bias of the trained LSTM (the one shown at initialisation only has 1)."""
+    figures: str = "docs/figures"
+    """where the doc's figures go ("" to skip)."""
+    run: RunField = RunConfig(run_name="default")
+
+    def __post_init__(self):
+        require_positive(
+            self, "time_steps", "hidden_size", "batch_size",
+            "train_steps", "eval_batch", "learning_rate", "exploding_gain",
+        )  # fmt: skip
+
+
+QUICK = GradientFlowConfig(time_steps=16, hidden_size=8, batch_size=16, train_steps=20, eval_batch=32, figures="",
+                           run=RunConfig.quick())  # fmt: skip
+PRESETS = {"quick": QUICK}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +102,7 @@ def batch_loss(cell, params, batch, key):  # loss_fn for rnnjax.training.train
     return loss, {"loss": loss, "accuracy": accuracy}
 
 
-def train(config: Any, run: Run, name: str, model: Model, params: dict, key: jax.Array) -> dict:
+def train(config: GradientFlowConfig, run: Run, name: str, model: Model, params: dict, key: jax.Array) -> dict:
     """Adam (clipped at norm 1) on fresh first-bit batches ``fold_in(key, step)``; logs into ``run.sub(name)``."""
     optimizer = make_optimizer(OptimizerConfig(learning_rate=config.learning_rate, clip_norm=1.0))
     step = make_train_step(functools.partial(batch_loss, model.make_cell()), optimizer)
@@ -86,7 +121,7 @@ def gradient_ratios(curves: dict[str, dict]) -> dict[str, float]:
             for label, curve in curves.items()}  # fmt: skip
 
 
-def study(config: Any, run: Run) -> dict:
+def study(config: GradientFlowConfig, run: Run) -> dict:
     """Curves of every model at init (and after training for the trained ones), eval loss and accuracy, ratios."""
     key = jax.random.key(config.run.seed)
     xs, labels = first_bit_task(jax.random.fold_in(key, EVAL_KEY), config.eval_batch, config.time_steps)
@@ -105,7 +140,7 @@ def study(config: Any, run: Run) -> dict:
     return {"curves": curves, "results": results}
 
 
-def plot(config: Any, run: Run, curves: dict) -> None:
+def plot(config: GradientFlowConfig, run: Run, curves: dict) -> None:
     """Both curve panels and the neuron picture into the run's plots and, when ``config.figures``, the docs."""
     panels = {
         "||d logit_T / dh_t|| (readout of the last step)": {k: v["carry_gradient_norm"] for k, v in curves.items()},
@@ -126,7 +161,7 @@ def report(results: dict) -> str:
     return "# Gradient flow\n\n" + "\n".join(lines) + "\n\n![gradient flow](plots/gradient_flow.png)\n"
 
 
-def headline(config: Any, results: dict) -> tuple[str, ...]:
+def headline(config: GradientFlowConfig, results: dict) -> tuple[str, ...]:
     """Eval accuracy of each trained model (95% Wilson over the eval sequences) and every curve's gradient ratio."""
     trained = [model for model in results if model != RATIO]
     accuracy = "; ".join(f"{model} {interval_text(results[model]['eval_accuracy'], wilson(results[model], config))}"
@@ -136,6 +171,16 @@ def headline(config: Any, results: dict) -> tuple[str, ...]:
             f"{config.eval_batch} sequences): {accuracy}", f"{RATIO}: {ratios}")
 
 
-def wilson(scores: dict, config: Any) -> tuple[float, float]:
+def wilson(scores: dict, config: GradientFlowConfig) -> tuple[float, float]:
     """The 95% Wilson interval of one model's eval accuracy over ``config.eval_batch`` sequences."""
     return stats.wilson_interval(round(scores["eval_accuracy"] * config.eval_batch), config.eval_batch)
+
+
+def run(config: GradientFlowConfig) -> Outcome:
+    """Curves at initialisation and after training, their plots (and the doc's figures), results and report."""
+    run = config.run.open("gradient_flow", config)
+    outcome = study(config, run)
+    plot(config, run, outcome["curves"])
+    run.write_results(outcome["results"])
+    run.write_report(report(outcome["results"]))
+    return Outcome(outcome["results"], headline(config, outcome["results"]), (), run.directory, config.run.quiet)

@@ -1,22 +1,25 @@
 """A tour of the task types of RNNs on seeded toy data, each trained from scratch (``experiments/tasks_tour.py``).
 
-``config`` is that script's config: it needs ``num_steps``, ``hidden_size``, ``learning_rate``, ``test_size``,
-``beam_width``, ``tasks`` and ``run.seed``. Each task trains on ``rnnjax.tasks.toy_tasks`` batches (batch ``step``
-is seeded by the step) and is tested on the batch seeded ``TEST_SEED`` (never a training seed).
+Each task trains on ``rnnjax.tasks.toy_tasks`` batches (batch ``step`` is seeded by the step) and is tested on the
+batch seeded ``TEST_SEED`` (never a training seed).
 
+    outcome = run(TourConfig())         # the whole tour: results, report and the ending
     rows = tour(config)                 # [{"task", "metric", "value", "seconds"}, ...]
     run.write_report(report(config, rows))
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import sys
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
+from rnnjax.apps.outcome import Outcome
 from rnnjax.core.cells import gru
 from rnnjax.core.unroll import RNN
 from rnnjax.tasks import toy_tasks
@@ -27,6 +30,7 @@ from rnnjax.tasks.metrics import error_rate, sequence_accuracy, token_accuracy, 
 from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
 from rnnjax.tasks.vision import Captioner, ConvEncoder
 from rnnjax.training import loop, optimizers
+from rnnjax.training.config import RunConfig, RunField, require_positive
 from rnnjax.training.runs import markdown_table
 from rnnjax.training.step import init_state, make_train_step
 
@@ -43,7 +47,37 @@ class Task(enum.Enum):
     CAPTIONS = "captions"
 
 
-def fit(config: Any, params, loss_fn, batch_fn):
+@dataclasses.dataclass(frozen=True)
+class TourConfig:
+    """Train every task type on a toy problem and report test accuracies."""
+
+    num_steps: int = 400
+    """Adam steps per task."""
+    hidden_size: int = 32
+    """recurrent units of every model."""
+    learning_rate: float = 1e-2
+    """Adam learning rate."""
+    test_size: int = 512
+    """held-out examples per task."""
+    beam_width: int = 4
+    """beam width of the seq2seq and CTC beam searches."""
+    tasks: tuple[Task, ...] = tuple(Task)
+    """the tasks to train (default: all)."""
+    run: RunField = RunConfig()
+
+    def __post_init__(self):
+        require_positive(self, "num_steps", "hidden_size", "learning_rate", "test_size", "beam_width")
+
+    @classmethod
+    def quick(cls) -> "TourConfig":
+        """30 steps per task, smaller models: a smoke test, accuracies are low."""
+        return cls(num_steps=30, hidden_size=16, test_size=64, run=RunConfig.quick())
+
+
+PRESETS = {"quick": TourConfig.quick}
+
+
+def fit(config: TourConfig, params, loss_fn, batch_fn):
     """Adam on ``loss_fn(params, *batch_fn(step))`` for ``config.num_steps`` steps; returns the trained params."""
     optimizer = optimizers.make_optimizer(optimizers.OptimizerConfig(name="adam", learning_rate=config.learning_rate))
     step = make_train_step(lambda p, batch, key: (loss_fn(p, *batch), {}), optimizer)
@@ -51,7 +85,7 @@ def fit(config: Any, params, loss_fn, batch_fn):
     return loop.fit(state, step, batch_fn, config.num_steps, progress=False).params
 
 
-def parity(config: Any, key: jax.Array) -> dict:
+def parity(config: TourConfig, key: jax.Array) -> dict:
     """Many-to-one: the parity of 1..8 bits."""
     model = ManyToOne(RNN(gru(), config.hidden_size), num_outputs=2)
     loss = lambda p, xs, n, y: cross_entropy(model.apply(p, xs, lengths=n), y)  # noqa: E731
@@ -60,7 +94,7 @@ def parity(config: Any, key: jax.Array) -> dict:
     return {"accuracy": (model.apply(params, xs, lengths=lengths).argmax(-1) == labels).mean()}
 
 
-def tagging(config: Any, key: jax.Array, bidirectional: bool) -> dict:
+def tagging(config: TourConfig, key: jax.Array, bidirectional: bool) -> dict:
     """Aligned many-to-many: tag each token with the next one (only a bidirectional tagger can see it)."""
     tagger = Tagger(RNN(gru(), config.hidden_size, bidirectional=bidirectional), num_tags=6, vocab_size=5)
     loss = lambda p, x, n, y: tagger.loss(p, x, y, lengths=n)  # noqa: E731
@@ -70,7 +104,7 @@ def tagging(config: Any, key: jax.Array, bidirectional: bool) -> dict:
     return {"token accuracy": token_accuracy(predictions, tags, sequence_mask(lengths, tags.shape[1]))}
 
 
-def seq2seq(config: Any, key: jax.Array, reverse: bool) -> dict:
+def seq2seq(config: TourConfig, key: jax.Array, reverse: bool) -> dict:
     """Copy without attention, or reverse with Bahdanau attention; greedy and beam search."""
     size, vocab = config.hidden_size, toy_tasks.SEQ2SEQ_VOCAB
     attention = "bahdanau" if reverse else "none"
@@ -89,7 +123,7 @@ def seq2seq(config: Any, key: jax.Array, reverse: bool) -> dict:
     }
 
 
-def ctc(config: Any, key: jax.Array) -> dict:
+def ctc(config: TourConfig, key: jax.Array) -> dict:
     """CTC: transcribe noisy runs of symbols (greedy collapse and prefix beam search)."""
     model = Tagger(RNN(gru(), config.hidden_size, bidirectional=True), num_tags=4)
     loss = lambda p, x, n, y, m: ctc_loss(model.apply(p, x, lengths=n), n, y, m)  # noqa: E731
@@ -104,7 +138,7 @@ def ctc(config: Any, key: jax.Array) -> dict:
     }
 
 
-def captioning(config: Any, key: jax.Array) -> dict:
+def captioning(config: TourConfig, key: jax.Array) -> dict:
     """One-to-many: caption bar images from a CNN "semantic vector" (CNN and RNN trained jointly)."""
     size = config.hidden_size
     decoder = Decoder(gru(), toy_tasks.CAPTION_VOCAB, size, 8, init_size=size)
@@ -115,7 +149,7 @@ def captioning(config: Any, key: jax.Array) -> dict:
     return {"caption accuracy": sequence_accuracy(out.tokens, captions, sequence_mask(lengths, captions.shape[1]))}
 
 
-TASKS: dict[Task, tuple[str, Callable[[Any, jax.Array], dict]]] = {  # title and trainer, in tour order
+TASKS: dict[Task, tuple[str, Callable[[TourConfig, jax.Array], dict]]] = {  # title and trainer, in tour order
     Task.PARITY: ("many-to-one: parity", parity),
     Task.TAGGING: ("tagging, unidirectional: next token", lambda c, k: tagging(c, k, bidirectional=False)),
     Task.TAGGING_BIDIRECTIONAL: ("tagging, bidirectional: next token", lambda c, k: tagging(c, k, bidirectional=True)),
@@ -138,7 +172,7 @@ def rows_of(title: str, metrics: dict, seconds: float) -> list[dict]:
     ]
 
 
-def tour(config: Any, on_task: Callable[[list[dict]], None] = lambda rows: None) -> list[dict]:
+def tour(config: TourConfig, on_task: Callable[[list[dict]], None] = lambda rows: None) -> list[dict]:
     """Train and test every task in ``config.tasks`` (in ``TASKS`` order); ``on_task`` sees each task's rows."""
     rows = []
     for task, (title, trainer) in TASKS.items():
@@ -150,7 +184,7 @@ def tour(config: Any, on_task: Callable[[list[dict]], None] = lambda rows: None)
     return rows
 
 
-def report(config: Any, rows: list[dict]) -> str:
+def report(config: TourConfig, rows: list[dict]) -> str:
     return (
         f"# Task tour ({config.num_steps} Adam steps per task, seed {config.run.seed})\n\n{markdown_table(rows, 3)}\n"
     )
@@ -165,3 +199,17 @@ def headline(rows: list[dict]) -> tuple[str, ...]:
     """One line per task with its test metrics (each on ``test_size`` held-out examples, one seed)."""
     tasks = dict.fromkeys(row["task"] for row in rows)
     return tuple(task_line([row for row in rows if row["task"] == task]) for task in tasks)
+
+
+def print_rows(rows: list[dict]) -> None:
+    """Progress: one finished task's test metrics, on stderr."""
+    print(task_line(rows), file=sys.stderr, flush=True)
+
+
+def run(config: TourConfig) -> Outcome:
+    """Every task of ``config.tasks`` (a progress line each unless quiet), then results and report."""
+    run = config.run.open("tasks_tour", config)
+    rows = tour(config, on_task=(lambda rows: None) if config.run.quiet else print_rows)
+    run.write_results({"rows": rows})
+    run.write_report(report(config, rows))
+    return Outcome({"rows": rows}, headline(rows), (), run.directory, config.run.quiet)

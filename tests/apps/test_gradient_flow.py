@@ -1,12 +1,11 @@
 """The gradient-flow app: models, their initial kernels, the ratio and the report (no training)."""
 
-import types
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.apps import gradient_flow
+from rnnjax.training import stats
 from rnnjax.training.runs import Run
 
 
@@ -42,8 +41,8 @@ def test_gradient_ratios_of_geometric_curves():
 
 
 def test_plot_and_report_from_synthetic_curves(tmp_path):
-    config = types.SimpleNamespace(time_steps=5, hidden_size=3, figures=str(tmp_path / "docs"),
-                                   run=types.SimpleNamespace(seed=0))  # fmt: skip
+    figures = str(tmp_path / "docs")
+    config = gradient_flow.GradientFlowConfig(time_steps=5, hidden_size=3, eval_batch=40, figures=figures)
     curves = {"tanh RNN, init": {"carry_gradient_norm": jnp.ones(5), "jacobian_norm": jnp.linspace(1.0, 0.0, 6)}}
     with Run("gradient_flow", "unit", root=tmp_path / "runs", tensorboard=False) as run:
         gradient_flow.plot(config, run, curves)
@@ -52,3 +51,7 @@ def test_plot_and_report_from_synthetic_curves(tmp_path):
     results = {"tanh RNN": {"eval_loss": 0.1, "eval_accuracy": 1.0}, gradient_flow.RATIO: {"tanh RNN, init": 5.1e-7}}
     text = gradient_flow.report(results)
     assert "tanh RNN, init: 5.1e-07" in text and "'eval_accuracy': 1.0" in text
+    recall, ratios = gradient_flow.headline(config, results)
+    low, _ = stats.wilson_interval(40, 40)  # every one of the 40 eval sequences right
+    assert recall.endswith(f"(95% Wilson over 40 sequences): tanh RNN 100.0% [{100 * low:.1f}, 100.0]")
+    assert ratios == f"{gradient_flow.RATIO}: tanh RNN, init 5.1e-07"

@@ -1,18 +1,17 @@
 """The tasks-tour app: the tour's keys, rows and report, and its Adam loop (no task is trained here)."""
 
-import types
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.apps import tasks_tour
 from rnnjax.apps.tasks_tour import Task
+from rnnjax.training.config import RunConfig
 
 
 def config(tasks=tuple(Task), **fields):
-    run = types.SimpleNamespace(seed=3)
-    return types.SimpleNamespace(tasks=tasks, run=run, **{"num_steps": 200, "learning_rate": 0.1, **fields})
+    fields = {"num_steps": 200, "learning_rate": 0.1, **fields}
+    return tasks_tour.TourConfig(tasks=tasks, run=RunConfig(seed=3), **fields)
 
 
 def test_a_task_gets_the_same_key_whichever_tasks_run(monkeypatch):
@@ -38,6 +37,8 @@ def test_rows_hold_floats_and_the_report_a_table():
     assert all(type(row["value"]) is float for row in rows)
     text = tasks_tour.report(config(), rows)
     assert text.startswith("# Task tour (200 Adam steps per task, seed 3)") and "| CTC | label error rate |" in text
+    more = rows + tasks_tour.rows_of("parity", {"accuracy": 0.875}, 2.0)
+    assert tasks_tour.headline(more) == ("CTC: label error rate 0.250, n 3.000", "parity: accuracy 0.875")
 
 
 def test_fit_finds_the_minimum_of_a_quadratic():

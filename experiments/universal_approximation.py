@@ -23,6 +23,7 @@ import jax
 jax.config.update("jax_enable_x64", True)  # study 2 trains in float64; the others pass float32 explicitly
 
 from rnnjax.apps import universal_approximation as main_job  # noqa: E402
+from rnnjax.apps.outcome import Outcome  # noqa: E402
 from rnnjax.probes import runner, studies  # noqa: E402
 from rnnjax.training.config import RunConfig, RunField, cli  # noqa: E402
 from rnnjax.training.runs import Run  # noqa: E402
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> Run:
     if not args.report_only:
         main_job.train(plans, records_path, args.run.quiet)
     records = main_job.build_report(run, plans, config, main_job.ReportInfo(args.name, args.mode))
-    print(f"wrote {run.directory} ({len(records)} models)")
+    headline = (f"{len(records)} trained models recorded; the report opens with the short answer and its intervals",)
+    print(Outcome({}, headline, (), run.directory, args.run.quiet).ending())
     return run
 
 

@@ -1,15 +1,15 @@
-"""LSTM cell layouts on CPU: the fused gate matrix against per-gate products, gate-major layouts and
-one transcendental per gate, next to torch.nn.LSTM, in one process.
+"""LSTM gate forms and layouts on CPU: the library's ``lstm(gates=...)`` forms (sigmoid/tanh on slices, one tanh),
+per-gate products, a broadcast input projection, next to torch.nn.LSTM, in one process.
 
     PYTHONPATH=. python benchmarks/lstm_layouts.py --rounds 15 --target 0.05
-    PYTHONPATH=. python benchmarks/lstm_layouts.py --shapes probe --variants fused,one_tanh
+    PYTHONPATH=. python benchmarks/lstm_layouts.py --shapes probe --variants slices,one_tanh
 
-Every variant is the production path, ``rnnjax.core.unroll.rnn`` (autodiff backward), with only the
-cell's ``recur`` (and for one variant ``project``) swapped; "manual" is ``rnn(..., backward="manual")``
-with the default cell. Rounds alternate all variants and torch in a rotating order; reported are
-the median time per call, the spread (25th-75th percentile), the median over rounds of the paired
-ratio to torch (same round) and to the default cell (same round), which cancels most of the load of
-a shared machine.
+Every variant is the production path, ``rnnjax.core.unroll.rnn`` (autodiff backward), with the cell
+``lstm(gates=...)`` and for some variants its ``recur`` or ``project`` swapped; "manual" is
+``rnn(..., backward="manual")`` with the default cell. Rounds alternate all variants and torch in a
+rotating order; reported are the median time per call, the spread (25th-75th percentile), the median
+over rounds of the paired ratio to torch (same round) and to the default cell (same round), which
+cancels most of the load of a shared machine.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Callable
+from typing import Callable, NamedTuple
 
 if __name__ == "__main__" and "--threads" in sys.argv and sys.argv[sys.argv.index("--threads") + 1 :][:1] == ["1"]:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
@@ -31,7 +31,7 @@ import rnnjax  # noqa: E402, F401  (rnnjax/runtime.py before any JAX computation
 from benchmarks import competitors as comp  # noqa: E402
 from benchmarks.run import measure_alternating, setup_torch, thread_count  # noqa: E402
 from rnnjax.core.cells import lstm  # noqa: E402
-from rnnjax.core.cells.lstm import LSTMState  # noqa: E402
+from rnnjax.core.cells.lstm import LSTMGates, LSTMState, gate_sigmoid  # noqa: E402
 from rnnjax.core.unroll import rnn  # noqa: E402
 
 SHAPES = {
@@ -40,8 +40,6 @@ SHAPES = {
     "small": comp.Shape("small", "lstm", 64, 50, 8, 64),
 }
 
-_SIGMOID_SCALE = (0.5, 0.5, 1.0, 0.5)  # tanh argument scale per gate i, f, g, o
-
 
 def _cell_update(carry, i, f, g, o):
     c = f * carry.c + i * g
@@ -49,81 +47,18 @@ def _cell_update(carry, i, f, g, o):
     return LSTMState(h=h, c=c), h
 
 
-def recur_fused(params, carry, u):
-    """Before this study: sigmoid/tanh on slices of the fused [4H] gate vector."""
-    z = u + carry.h @ params["recurrent_kernel"]
-    i, f, g, o = jnp.split(z, 4, axis=-1)
-    return _cell_update(carry, jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o))
+def recur_per_gate(gates: LSTMGates):
+    """Four [H, H] products, one per gate, each followed by its own nonlinearity (the library's sigmoid of
+    the form ``gates``), as the hand-written rule's forward pass does."""
 
+    def recur(params, carry, u):
+        hidden = carry.h.shape[-1]
+        sigmoid, kernel = gate_sigmoid(gates), params["recurrent_kernel"]
+        blocks = [slice(k * hidden, (k + 1) * hidden) for k in range(4)]
+        zi, zf, zg, zo = (u[block] + carry.h @ kernel[:, block] for block in blocks)
+        return _cell_update(carry, sigmoid(zi), sigmoid(zf), jnp.tanh(zg), sigmoid(zo))
 
-def _gate_scale(hidden, dtype):
-    return jnp.repeat(jnp.asarray(_SIGMOID_SCALE, dtype), hidden)
-
-
-def recur_one_tanh(params, carry, u):
-    """One tanh over the whole fused gate vector: sigmoid(z) = (1 + tanh(z / 2)) / 2."""
-    hidden = carry.h.shape[-1]
-    z = u + carry.h @ params["recurrent_kernel"]
-    scale = _gate_scale(hidden, z.dtype)
-    activated = scale * jnp.tanh(scale * z) + (1.0 - scale)
-    i, f, g, o = jnp.split(activated, 4, axis=-1)
-    return _cell_update(carry, i, f, g, o)
-
-
-@jax.custom_jvp
-def _activate_gates(z):
-    """[i, f, g, o] after their nonlinearity with one tanh: scale * tanh(scale * z) + 1 - scale."""
-    scale = _gate_scale(z.shape[-1] // 4, z.dtype)
-    return scale * jnp.tanh(scale * z) + (1.0 - scale)
-
-
-@_activate_gates.defjvp
-def _activate_gates_jvp(primals, tangents):
-    (z,), (dz,) = primals, tangents
-    gates = _activate_gates(z)
-    hidden = z.shape[-1] // 4
-    is_tanh = jnp.arange(z.shape[-1]) // hidden == 2
-    slope = jnp.where(is_tanh, 1.0 - gates * gates, gates * (1.0 - gates))  # tanh' = 1 - g^2, sigma' = s(1-s)
-    return gates, slope * dz
-
-
-def recur_one_tanh_jvp(params, carry, u):
-    """One tanh over the fused gates, derivative written from the gates (custom JVP)."""
-    z = u + carry.h @ params["recurrent_kernel"]
-    i, f, g, o = jnp.split(_activate_gates(z), 4, axis=-1)
-    return _cell_update(carry, i, f, g, o)
-
-
-def recur_gate_major(params, carry, u):
-    """Gates as [4, H] (batched: [B, 4, H]); one tanh with a per-gate scale broadcast over H."""
-    hidden = carry.h.shape[-1]
-    z = (u + carry.h @ params["recurrent_kernel"]).reshape(4, hidden)
-    scale = jnp.asarray(_SIGMOID_SCALE, z.dtype)[:, None]
-    activated = scale * jnp.tanh(scale * z) + (1.0 - scale)
-    return _cell_update(carry, activated[0], activated[1], activated[2], activated[3])
-
-
-def _per_gate_preactivations(params, carry, u):
-    hidden = carry.h.shape[-1]
-    kernel = params["recurrent_kernel"]
-    blocks = [slice(k * hidden, (k + 1) * hidden) for k in range(4)]
-    return [u[block] + carry.h @ kernel[:, block] for block in blocks]
-
-
-def recur_per_gate(params, carry, u):
-    """Four [H, H] products, one per gate, each followed by its own nonlinearity."""
-    zi, zf, zg, zo = _per_gate_preactivations(params, carry, u)
-    return _cell_update(carry, jax.nn.sigmoid(zi), jax.nn.sigmoid(zf), jnp.tanh(zg), jax.nn.sigmoid(zo))
-
-
-def recur_per_gate_tanh(params, carry, u):
-    """Four per-gate products and sigmoid(z) = (1 + tanh(z / 2)) / 2."""
-    zi, zf, zg, zo = _per_gate_preactivations(params, carry, u)
-
-    def sigmoid(z):
-        return 0.5 + 0.5 * jnp.tanh(0.5 * z)
-
-    return _cell_update(carry, sigmoid(zi), sigmoid(zf), jnp.tanh(zg), sigmoid(zo))
+    return recur
 
 
 def project_broadcast(params, x):
@@ -134,28 +69,35 @@ def project_broadcast(params, x):
     return x @ kernel + params["bias"]
 
 
-VARIANTS: dict[str, tuple[Callable | None, Callable | None]] = {
-    "default": (None, None),
-    "fused": (recur_fused, None),
-    "one_tanh": (recur_one_tanh, None),
-    "gate_major": (recur_gate_major, None),
-    "per_gate": (recur_per_gate, None),
-    "per_gate_tanh": (recur_per_gate_tanh, None),
-    "one_tanh_jvp": (recur_one_tanh_jvp, None),
-    "fused_bcast": (recur_fused, project_broadcast),
-    "one_tanh_bcast": (recur_one_tanh, project_broadcast),
-    "one_tanh_jvp_bcast": (recur_one_tanh_jvp, project_broadcast),
+class Variant(NamedTuple):
+    """The library's ``lstm(gates=...)``, optionally with another recurrent layout or input projection."""
+
+    gates: LSTMGates
+    recur: Callable[[LSTMGates], Callable] | None = None
+    project: Callable | None = None
+
+
+VARIANTS: dict[str, Variant] = {
+    "default": Variant(LSTMGates.AUTO),
+    "slices": Variant(LSTMGates.SLICES),
+    "one_tanh": Variant(LSTMGates.ONE_TANH),
+    "per_gate": Variant(LSTMGates.SLICES, recur_per_gate),
+    "per_gate_tanh": Variant(LSTMGates.ONE_TANH, recur_per_gate),
+    "slices_bcast": Variant(LSTMGates.SLICES, None, project_broadcast),
+    "one_tanh_bcast": Variant(LSTMGates.ONE_TANH, None, project_broadcast),
 }
+"""The 2026-11-29 study also timed autodiff through the one-tanh form and a gate-major [4, H] layout (results in
+benchmarks/README.md); those are no longer in the library, so they are no longer here."""
 
 
 def variant_cell(name: str):
-    cell = lstm()
-    recur, project = VARIANTS[name]
+    variant = VARIANTS[name]
+    cell = lstm(gates=variant.gates)
     replacements = {}
-    if recur is not None:
-        replacements["recur"] = recur
-    if project is not None:
-        replacements["project"] = project
+    if variant.recur is not None:
+        replacements["recur"] = variant.recur(variant.gates)
+    if variant.project is not None:
+        replacements["project"] = variant.project
     return cell._replace(**replacements) if replacements else cell
 
 

@@ -95,3 +95,17 @@ def test_fisher_exact_matches_scipy():
     for a, n_a, b, n_b in [(0, 10, 4, 10), (0, 44, 13, 32), (2, 6, 3, 6)]:
         expected = stats.fisher_exact([[b, n_b - b], [a, n_a - a]], alternative="greater").pvalue
         assert xla_cpu_hang.fisher_one_sided(a, n_a, b, n_b) == pytest.approx(expected, rel=1e-9)
+
+
+def test_lstm_layout_variants_compute_the_library_lstm():
+    """Every variant of benchmarks/lstm_layouts.py is lstm(gates=...) with at most its layout or projection swapped."""
+    sys.path.insert(0, ROOT)
+    from benchmarks import lstm_layouts
+    from rnnjax.core.cells import lstm
+
+    params = lstm().init(jax.random.key(0), 1, 4, jax.numpy.float64)
+    xs = jax.random.normal(jax.random.key(1), (3, 6, 1), jax.numpy.float64)
+    reference = rnn(lstm(gates="slices"), params, xs)[0]
+    for name in lstm_layouts.VARIANTS:
+        ys = rnn(lstm_layouts.variant_cell(name), params, xs)[0]
+        assert float(jax.numpy.abs(ys - reference).max()) <= 1e-14, name

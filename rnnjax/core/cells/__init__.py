@@ -7,7 +7,7 @@ from rnnjax.core.cell import Cell, Params
 from rnnjax.core.cells.base import default_input_init, default_recurrent_init
 from rnnjax.core.cells.gru import GRUConvention, gru
 from rnnjax.core.cells.linear import DEFAULT_SPECTRUM, LinearInit, LinearKind, linear_eigenvalues, linear_rnn
-from rnnjax.core.cells.lstm import LSTMState, lstm
+from rnnjax.core.cells.lstm import LSTMGates, LSTMState, lstm
 from rnnjax.core.cells.min_gated import min_gru, min_lstm
 from rnnjax.core.cells.names import CELL_NAMES, make_cell
 from rnnjax.core.cells.simple import Activation, simple_rnn
@@ -18,6 +18,7 @@ __all__ = [
     "Activation",
     "Cell",
     "GRUConvention",
+    "LSTMGates",
     "LSTMState",
     "LinearInit",
     "LinearKind",

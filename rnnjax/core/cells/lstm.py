@@ -3,18 +3,23 @@
 z_t = x_t W + b + h_{t-1} U = [z_i, z_f, z_g, z_o];  i, f, o = sigma(z_i, z_f, z_o);  g = tanh(z_g)
 c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t);  y_t = h_t
 
-The forward pass of the rule stores only the gates after their nonlinearity and the carries; the
-backward pass is a reverse scan with one fused [*, 4H] matrix product per step, and every weight
-gradient is one big product over all steps afterwards.
+``recur`` (autodiff backward) does one fused [*, 4H] product per step and the gate nonlinearities in the form
+``lstm(gates=...)`` chooses (:class:`LSTMGates`). The hand-written rule does one [H, H] product per gate inside
+both loops: its forward pass stores the gates after their nonlinearity and the carries, its backward pass is a
+reverse scan with dL/dh_{t-1} = sum_k dz_k U_k^T (four products per step), and every weight gradient is one
+product over all steps afterwards.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import enum
+import functools
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from rnnjax.checks.arguments import as_enum
 from rnnjax.core.bptt.scan import (
     contract,
     forward_scan,
@@ -44,7 +49,6 @@ from rnnjax.core.cells.base import (
     default_recurrent_init,
     gate_blocks,
     kernel_projection,
-    rule_sigmoid,
     zeros_carry,
 )
 from rnnjax.core.cells.simple import KERNEL_KEYS
@@ -81,9 +85,27 @@ LSTM_GATE_NAMES = (
 )
 
 
+class LSTMGates(enum.Enum):
+    """How the gate nonlinearities are computed; the forms agree in exact arithmetic and round differently.
+
+    AUTO: ONE_TANH on the XLA CPU backend, SLICES elsewhere, resolved when the cell is traced (as recurrentgemma's
+      ``scan_type``): on CPU it runs the probe-shape forward pass 3.3x faster (``benchmarks/README.md``).
+    ONE_TANH: one tanh over the fused [z_i, z_f, z_g, z_o] with sigma(x) = (1 + tanh(x / 2)) / 2
+      (:func:`one_tanh_gates`, derivative written from the gates); the hand-written rule's sigmoids use the
+      same tanh form.
+    SLICES: ``jax.nn.sigmoid`` on the i, f, o slices and ``tanh`` on g (:func:`gates_on_slices`);
+      the hand-written rule uses ``jax.nn.sigmoid``.
+    """
+
+    AUTO = "auto"
+    ONE_TANH = "one_tanh"
+    SLICES = "slices"
+
+
 def lstm(
     *,
     forget_bias: float = 1.0,
+    gates: LSTMGates | str = LSTMGates.AUTO,
     input_init: Initializer | None = None,
     recurrent_init: Initializer | None = None,
     bias_init: Initializer = jax.nn.initializers.zeros,
@@ -92,8 +114,10 @@ def lstm(
 
     z = x W + h U + b;  i, f, o = sigmoid(z_i, z_f, z_o);  g = tanh(z_g)
     c' = f * c + i * g;  h' = o * tanh(c');  y = h'.
-    ``forget_bias`` is added to the forget-gate block of the initial bias.
+    ``forget_bias`` is added to the forget-gate block of the initial bias; ``gates`` picks the form of the
+    nonlinearities (:class:`LSTMGates`) for ``recur`` and the hand-written rule alike.
     """
+    gates = as_enum(LSTMGates, gates, "gates")
     input_init = input_init or default_input_init()
     recurrent_init = recurrent_init or default_recurrent_init()
 
@@ -108,16 +132,17 @@ def lstm(
             "bias": bias,
         }
 
-    gates = Gates(LSTM_GATE_NAMES, lambda inputs: _lstm_forward(inputs, ScanOptions()).residuals.gates)
+    forward = functools.partial(_lstm_forward, gates=gates)
+    activations = Gates(LSTM_GATE_NAMES, lambda inputs: forward(inputs, ScanOptions()).residuals.gates)
     return build_cell(
         "lstm",
         init,
         kernel_projection("bias"),
-        _lstm_recur,
+        functools.partial(_lstm_recur, gates=gates),
         _lstm_initial_carry,
         param_keys=KERNEL_KEYS,
-        vjp_rule=VJPRule(_lstm_forward, _lstm_vjp),
-        gates=gates,
+        vjp_rule=VJPRule(forward, _lstm_vjp),
+        gates=activations,
     )
 
 
@@ -158,28 +183,36 @@ def gates_on_slices(z: jax.Array) -> jax.Array:
     return jnp.concatenate([i_f, g, jax.nn.sigmoid(z[..., 3 * hidden :])], axis=-1)
 
 
-def activate_gates(z: jax.Array) -> jax.Array:
-    """The gate nonlinearities of z ([..., 4H]): on XLA CPU :func:`one_tanh_gates`, which runs the probe-shape
-    forward pass 3.3x faster there (``benchmarks/README.md``); elsewhere :func:`gates_on_slices`.
-
-    Both agree in values, Jacobians and Hessians in float64 (``tests/core/test_lstm_gates.py``). In float32
-    training they round differently, and so do runs on two machines: ``benchmarks/lstm_gate_stability.py``
-    (the gradient-flow LSTM, forget bias 3, T=100, Adam 1e-2, 1500 steps, 6 seeds) collapsed to chance after
-    reaching 100% on 1 seed of 6 with the sliced gates and on 0 of 6 with these (2026-11-29); the collapse seen
-    once with these gates that day is Adam at this learning rate, not the gate form.
-    """
-    return one_tanh_gates(z) if jax.default_backend() == "cpu" else gates_on_slices(z)
+def resolve_gates(gates: LSTMGates) -> LSTMGates:
+    """``gates``, with AUTO replaced by the form for the default backend (ONE_TANH on CPU, SLICES elsewhere)."""
+    if gates is not LSTMGates.AUTO:
+        return gates
+    return LSTMGates.ONE_TANH if jax.default_backend() == "cpu" else LSTMGates.SLICES
 
 
-def _lstm_update(carry: LSTMState, gates: jax.Array) -> LSTMState:
+def activate_gates(z: jax.Array, gates: LSTMGates = LSTMGates.AUTO) -> jax.Array:
+    """[i, f, g, o] after their nonlinearity from z = [z_i, z_f, z_g, z_o] ([..., 4H]) in the form ``gates``."""
+    return one_tanh_gates(z) if resolve_gates(gates) is LSTMGates.ONE_TANH else gates_on_slices(z)
+
+
+def gate_sigmoid(gates: LSTMGates) -> Callable[[jax.Array], jax.Array]:
+    """sigma for the hand-written rule's forward pass (never differentiated: its backward uses sigma' = s (1 - s)
+    from the stored value): (1 + tanh(x / 2)) / 2 for ONE_TANH, a vectorised tanh on XLA CPU where
+    ``jax.nn.sigmoid`` is an exponential and a divide; ``jax.nn.sigmoid`` for SLICES."""
+    if resolve_gates(gates) is LSTMGates.ONE_TANH:
+        return lambda x: 0.5 * jnp.tanh(0.5 * x) + 0.5
+    return jax.nn.sigmoid
+
+
+def _lstm_update(carry: LSTMState, activations: jax.Array) -> LSTMState:
     """c' = f * c + i * g;  h' = o * tanh(c') from the activated gates [i, f, g, o]."""
-    i, f, g, o = jnp.split(gates, 4, axis=-1)
+    i, f, g, o = jnp.split(activations, 4, axis=-1)
     c = f * carry.c + i * g
     return LSTMState(h=o * jnp.tanh(c), c=c)
 
 
-def _lstm_recur(params, carry, u):
-    new = _lstm_update(carry, activate_gates(u + carry.h @ params["recurrent_kernel"]))
+def _lstm_recur(params, carry, u, gates: LSTMGates):
+    new = _lstm_update(carry, activate_gates(u + carry.h @ params["recurrent_kernel"], gates))
     return new, new.h
 
 
@@ -188,7 +221,7 @@ def _per_gate(array: jax.Array) -> tuple[jax.Array, ...]:
     return tuple(jnp.split(array, 4, axis=-1))
 
 
-def _lstm_forward(inputs: RuleInputs, options: ScanOptions) -> ForwardPass:
+def _lstm_forward(inputs: RuleInputs, options: ScanOptions, gates: LSTMGates) -> ForwardPass:
     """One product per gate inside the loop and every residual its own array: a loop body that slices one
     [batch, 4 * hidden] matrix, or concatenates into one, runs as scalar code on XLA CPU (``benchmarks/README.md``)."""
     params = inputs.params
@@ -197,7 +230,8 @@ def _lstm_forward(inputs: RuleInputs, options: ScanOptions) -> ForwardPass:
                    for kernel, bias in zip(_per_gate(params["input_kernel"]), _per_gate(params["bias"]))]  # fmt: skip
     scanned = tuple(projection[0] for projection in projections)
     project = tuple(projection[1] for projection in projections)
-    squash = (rule_sigmoid, rule_sigmoid, jnp.tanh, rule_sigmoid)
+    sigmoid = gate_sigmoid(gates)
+    squash = (sigmoid, sigmoid, jnp.tanh, sigmoid)
 
     def step(carry, x):  # z_k = x_t W_k + b_k + h_{t-1} U_k for k = i, f, g, o
         i, f, g, o = (fn(p(x_k) + carry.h @ kernel) for fn, p, x_k, kernel in zip(squash, project, x, kernels))

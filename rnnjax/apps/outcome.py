@@ -103,7 +103,7 @@ def seeds_text(summary: Mapping[str, Any] | stats.SeedSummary, *, percent: bool 
 
     Args:
       summary: a :class:`~rnnjax.training.stats.SeedSummary` or its ``as_dict()`` (as stored in results.json).
-      percent: show fractions as percentages (one decimal unless ``digits``).
+      percent: show fractions as percentages (one decimal unless ``digits``), the interval clipped to 0-100%.
       digits: decimals (default 1 for percentages, else 3).
       unit: written after the mean and the sd (ignored with ``percent``).
     """
@@ -111,8 +111,9 @@ def seeds_text(summary: Mapping[str, Any] | stats.SeedSummary, *, percent: bool 
         summary = stats.SeedSummary.from_dict(dict(summary))
     digits = (1 if percent else 3) if digits is None else digits
     unit = "%" if percent else (f" {unit}" if unit else "")
-    mean, spread, low, high = (_number(v, digits, percent) for v in
-                               (summary.mean, summary.standard_deviation, summary.low, summary.high))  # fmt: skip
+    low, high = (max(summary.low, 0.0), min(summary.high, 1.0)) if percent else (summary.low, summary.high)
+    values = (summary.mean, summary.standard_deviation, low, high)
+    mean, spread, low, high = (_number(value, digits, percent) for value in values)
     confidence = f"{100 * summary.confidence:g}%"
     return f"{mean}{unit} +- {spread}{unit} ({confidence} CI {low}-{high}, {len(summary.values)} seeds)"
 

@@ -84,6 +84,10 @@ def test_seeds_text_shows_the_summary_as_stored_and_as_a_dataclass():
     plain = seeds_text(summary, digits=4, unit="nats")
     assert plain.startswith(f"{summary.mean:.4f} nats +- {summary.standard_deviation:.4f} nats (95% CI ")
     assert seeds_text(summary) != seeds_text(summary, digits=4)
+    wide = stats.seed_summary([0.02, 0.3])  # t-interval over 2 seeds: far past 0 and 100%
+    assert wide.low < 0 and wide.high > 1
+    assert seeds_text(wide, percent=True).endswith("(95% CI 0.0-100.0, 2 seeds)")  # a fraction stays in [0, 1]
+    assert seeds_text(wide).endswith(f"(95% CI {wide.low:.3f}-{wide.high:.3f}, 2 seeds)")  # other units: as they are
 
 
 def test_interval_text_in_percent_and_plain():

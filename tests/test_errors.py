@@ -110,6 +110,43 @@ def test_network_options_and_carries(setup):
         net.apply(params, xs, initial_carry=((cell.initial_carry(params["layers"][0][0]),),))
 
 
+
+MISMATCHES = {
+    "1-layer params in a 2-layer net": (RNN(gru(), HIDDEN, num_layers=2), RNN(gru(), HIDDEN),
+                                        r"expected 2 layer\(s\) of 1 direction\(s\), got 1 layer\(s\) of \[1\]"),
+    "bidirectional params in a one-way net": (RNN(gru(), HIDDEN), RNN(gru(), HIDDEN, bidirectional=True),
+                                              r"expected 1 layer\(s\) of 1 direction\(s\), got 1 layer\(s\) of \[2\]"),
+    "one-way params in a bidirectional net": (RNN(gru(), HIDDEN, bidirectional=True), RNN(gru(), HIDDEN),
+                                              r"\[0\]\[1\]\['input_bias'\]: expected \(12,\), got \(absent"),
+    "hidden 6 in a hidden 4 net": (RNN(gru(), HIDDEN), RNN(gru(), 6), r"expected \(12,\), got \(18,\)"),
+    "GRU params in an LSTM net": (RNN(lstm(), HIDDEN), RNN(gru(), HIDDEN), r"\['bias'\]: expected \(16,\), got"),
+    "2-layer params in a 1-layer net": (RNN(gru(), HIDDEN), RNN(gru(), HIDDEN, num_layers=2),
+                                        r"expected 1 layer\(s\) of 1 direction\(s\), got 2 layer\(s\)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(MISMATCHES))
+def test_params_that_do_not_match_the_network_are_refused(case):
+    net, other, message = MISMATCHES[case]
+    params = other.init(jax.random.key(0), INPUT, jnp.float64)
+    xs = jnp.ones((BATCH, TIME, INPUT), jnp.float64)
+    with pytest.raises(ValueError, match="params do not match this RNN .*" + message):
+        net.apply(params, xs)
+    with pytest.raises(ValueError, match="params do not match this RNN"):
+        jax.jit(net.apply)(params, xs)  # refused when traced too
+    own = net.init(jax.random.key(0), INPUT, jnp.float64)
+    net.apply(own, xs)  # its own params run
+    net.apply(jax.tree.map(lambda leaf: leaf, {"layers": [list(layer) for layer in own["layers"]]}), xs)  # lists too
+
+
+def test_params_of_another_input_size_are_named_by_the_input_check():
+    net = RNN(gru(), HIDDEN, num_layers=2)
+    params = net.init(jax.random.key(0), INPUT + 2, jnp.float64)
+    with pytest.raises(ValueError, match=r"xs: expected feature size 5 \(the cell's input size\)"):
+        net.apply(params, jnp.ones((BATCH, TIME, INPUT), jnp.float64))
+
+
+
 def test_cell_options():
     with pytest.raises(ValueError, match="name must be one of .*'lstm'.*; got 'transformer'"):
         make_cell("transformer")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from typing import Any
 
 import jax
@@ -172,6 +173,42 @@ def merge_directions(merge: Merge, forward: jax.Array, backward: jax.Array) -> j
     raise ValueError(f"merge must be a Merge; got {merge!r}")
 
 
+def _flat_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    """'path' -> shape of every leaf (lists and tuples alike: '[0]')."""
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    return {jax.tree_util.keystr(path): tuple(jnp.shape(leaf)) for path, leaf in leaves}
+
+
+def _shapes_of_init(net: "RNN", input_size: int) -> dict[str, tuple[int, ...]]:
+    return _flat_shapes(jax.eval_shape(lambda key: net.init(key, input_size), jax.random.key(0)))
+
+
+_cached_shapes = functools.lru_cache(maxsize=64)(_shapes_of_init)
+
+
+def _param_shapes(net: "RNN", input_size: int) -> dict[str, tuple[int, ...]]:
+    """The leaf shapes of ``net.init(key, input_size)`` (computed abstractly, cached per network)."""
+    try:
+        return _cached_shapes(net, input_size)
+    except TypeError:  # an unhashable cell: compute without the cache
+        return _shapes_of_init(net, input_size)
+
+
+def _only_input_size_differs(net: "RNN", input_size: int, given: dict[str, tuple[int, ...]]) -> bool:
+    """Whether ``given`` matches ``net`` in every leaf whose shape does not follow the input size."""
+    expected, other = _param_shapes(net, input_size), _param_shapes(net, input_size + 1)
+    fixed = [path for path, shape in expected.items() if other.get(path) == shape]
+    return set(given) == set(expected) and all(given[path] == expected[path] for path in fixed)
+
+
+def _first_difference(expected: dict[str, tuple[int, ...]], given: dict[str, tuple[int, ...]]) -> str:
+    """The first leaf where two flat shape maps differ, as 'params<path>: expected E, got G'."""
+    for path in [*expected, *given]:
+        if expected.get(path) != given.get(path):
+            return f"params{path}: expected {expected.get(path, '(absent)')}, got {given.get(path, '(absent)')}"
+    return "none"
+
+
 @dataclasses.dataclass(frozen=True)
 class RNN:
     """A stacked, optionally bidirectional RNN built from one cell.
@@ -231,6 +268,21 @@ class RNN:
             params["initial_carry"] = tuple(carries)
         return params
 
+    def check_params(self, params: Params, input_size: int) -> None:
+        """Raise ValueError unless ``params`` has the layers, directions and shapes ``init`` gives this network."""
+        expected, given = _param_shapes(self, int(input_size)), _flat_shapes(params)
+        if given == expected or _only_input_size_differs(self, int(input_size), given):
+            return  # (another input size: the first layer's xs check names xs and its feature size)
+        layers = params.get("layers") if isinstance(params, dict) else None
+        counts = None if layers is None else [len(layer) for layer in layers]
+        shape = f"{len(counts)} layer(s) of {counts} direction(s)" if counts is not None else "no 'layers'"
+        first = _first_difference(expected, given)
+        raise ValueError(
+            f"params do not match this RNN (num_layers={self.num_layers}, directions={self.num_directions}, "
+            f"hidden_size={self.hidden_size}, input size {input_size}): expected {self.num_layers} layer(s) of "
+            f"{self.num_directions} direction(s), got {shape}; first difference: {first}"
+        )
+
     def output_size(self, params: dict[str, Any]) -> int:
         out = self.cell.output_size(params["layers"][-1][0])
         return 2 * out if self.bidirectional and self.merge is Merge.CONCAT else out
@@ -249,7 +301,10 @@ class RNN:
         time_major: bool = False,
         unroll: int = 1,
     ) -> tuple[LayoutOutputs, tuple[tuple[Carry, ...], ...]]:
-        """Run all layers; see :func:`rnn` for the meaning of the keyword arguments."""
+        """Run all layers; see :func:`rnn` for the meaning of the keyword arguments.
+
+        ``params`` must come from ``init`` of a network of this shape (:meth:`check_params`)."""
+        self.check_params(params, jnp.shape(xs)[-1])
         if initial_carry is None and self.learn_initial_carry:
             initial_carry = params["initial_carry"]
         if initial_carry is not None and len(initial_carry) != self.num_layers:

@@ -62,6 +62,7 @@ def from_flax_cell(module: Any, variables: Any = None) -> tuple[Cell, Params]:
     if variables is None:
         raise ValueError("variables: expected the linen cell's variables ({'params': ...}); got None")
     params = variables["params"] if "params" in variables else variables
+    _check_layout(module, kind, params)
     if kind is FlaxCellKind.LSTM:
         return lstm(), _linen_lstm_params(params)
     if kind is FlaxCellKind.GRU:
@@ -72,6 +73,31 @@ def from_flax_cell(module: Any, variables: Any = None) -> tuple[Cell, Params]:
         "bias": jnp.asarray(params["i"]["bias"]),
     }
     return simple_rnn(activation), simple
+
+
+SUBMODULES = {
+    FlaxCellKind.LSTM: ("ii", "if", "ig", "io", "hi", "hf", "hg", "ho"),
+    FlaxCellKind.GRU: ("ir", "iz", "in", "hr", "hz", "hn"),
+    FlaxCellKind.SIMPLE: ("i", "h"),
+}
+
+
+def _check_layout(module: Any, kind: FlaxCellKind, params: Any) -> None:
+    """The variables of ``module``'s kind and size: every gate's Dense, square recurrent kernels of its features."""
+    names = SUBMODULES[kind]
+    found = sorted(params) if hasattr(params, "keys") else type(params).__name__
+    if not hasattr(params, "keys") or not set(names) <= set(params):
+        raise ValueError(
+            f"variables: expected the params of a flax.linen {type(module).__name__} (Dense layers {list(names)}); "
+            f"got {found} (the variables of another cell?)"
+        )
+    features = module.features
+    for name in names:
+        if name.startswith("h") and jnp.shape(params[name].get("kernel")) != (features, features):
+            raise ValueError(
+                f"variables['params'][{name!r}]['kernel']: expected shape ({features}, {features}) for "
+                f"features={features}; got {jnp.shape(params[name].get('kernel'))}"
+            )
 
 
 def _concatenate(params: Any, names: list[str], leaf: str) -> jax.Array:

@@ -177,6 +177,12 @@ def from_torch(module: Any) -> tuple[TorchRNN, dict[str, Any]]:
     mode = as_enum(TorchMode, module.mode, "module.mode")
     if getattr(module, "proj_size", 0):
         raise ValueError(f"module.proj_size: expected 0 (LSTM projections are not supported); got {module.proj_size}")
+    wide = sorted({str(value.dtype) for value in module.parameters() if value.dtype.itemsize == 8})
+    if wide and not jax.config.read("jax_enable_x64"):
+        raise ValueError(
+            f"module: its parameters are {', '.join(wide)} but JAX runs in 32-bit mode, which would round them to "
+            "32 bits without a word: call jax.config.update('jax_enable_x64', True) first, or import module.float()"
+        )
     network = RNN(
         cell=_torch_cell(mode),
         hidden_size=module.hidden_size,

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental import checkify
 
 from rnnjax.checks import arguments
 from rnnjax.checks import values as value_checks
@@ -162,12 +163,38 @@ def greedy_decode(
     blank_id: int = 0,
     pad_id: int = -1,
 ) -> tuple[TokensOut, LengthsOut]:
-    """Best-path decoding: collapse(argmax_k logits[t, k]) for ``logits [..., time, classes]``."""
+    """Best-path decoding: collapse(argmax_k logits[t, k]) for ``logits [..., time, classes]``.
+
+    A NaN or infinite logit in a valid frame is refused (ValueError; traced: in checked mode), since argmax would
+    read it as the blank or the first class: a diverged model would decode to an empty or made-up transcript.
+    Frames past ``logit_lengths`` may hold anything (NaN padding)."""
     logits = float_array("logits", logits)
     if logits.ndim < 2:
         raise ValueError(f"logits must have shape [..., time, classes]; got {arguments.shape_str(logits.shape)}")
     _check_blank(blank_id, logits.shape[-1])
+    _require_finite_frames(logits, logit_lengths)
     return collapse(logits.argmax(-1), logit_lengths, blank_id=blank_id, pad_id=pad_id)
+
+
+def _require_finite_frames(logits: jax.Array, logit_lengths: Any) -> None:
+    """Every valid frame of ``logits [..., time, classes]`` finite: now when concrete, in checked mode when traced."""
+    time = logits.shape[-2]
+    if arguments.is_concrete(logits) and (logit_lengths is None or arguments.is_concrete(logit_lengths)):
+        bad = ~np.isfinite(np.asarray(logits)).all(-1)
+        if logit_lengths is not None:
+            bad &= np.arange(time) < np.asarray(logit_lengths)[..., None]
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"logits must be finite in every valid frame; got {int(bad.sum())} frame(s) with NaN or inf, the first "
+                f"at index {where} (a diverged model?)"
+            )
+    elif value_checks.in_checked_mode():
+        bad = ~jnp.isfinite(logits).all(-1)
+        if logit_lengths is not None:
+            bad &= jnp.arange(time) < jnp.asarray(logit_lengths)[..., None]
+        checkify.check(~jnp.any(bad), "logits must be finite in every valid frame; got {count} non-finite frame(s)",
+                       count=bad.sum())  # fmt: skip
 
 
 # --------------------------------------------------------------------------- prefix beam search (host)

@@ -232,3 +232,36 @@ def test_flax_gru_candidate_convention():
     ours, _ = cell.step(params, h, x)
     assert float(jnp.max(jnp.abs(flax_h - by_hand))) <= TOLERANCE
     assert float(jnp.max(jnp.abs(ours - by_hand))) <= TOLERANCE
+
+
+def test_a_float64_module_with_x64_off_is_refused_instead_of_rounded():
+    module = torch.nn.LSTM(3, 4).double()
+    with jax.enable_x64(False):
+        with pytest.raises(ValueError, match="torch.float64 but JAX runs in 32-bit mode.*jax_enable_x64"):
+            from_torch(module)
+        net, params = from_torch(torch.nn.LSTM(3, 4))  # float32 is fine either way
+        assert params["layers"][0][0]["input_kernel"].dtype == jnp.float32
+    net, params = from_torch(module)  # x64 on: kept as float64
+    assert params["layers"][0][0]["input_kernel"].dtype == jnp.float64
+
+
+def _linen_variables(module, size=3):
+    x = jnp.ones((1, size))
+    return module.init(jax.random.key(0), module.initialize_carry(jax.random.key(0), x.shape), x)
+
+
+@pytest.mark.parametrize("module, other", [(linen.LSTMCell(4), linen.GRUCell(4)), (linen.GRUCell(4), linen.LSTMCell(4)),
+                                           (linen.SimpleCell(4), linen.GRUCell(4)),
+                                           (linen.GRUCell(4), linen.SimpleCell(4))])  # fmt: skip
+def test_flax_variables_of_another_cell_are_refused_naming_the_layers(module, other):
+    with pytest.raises(ValueError, match=rf"params of a flax.linen {type(module).__name__} .*another cell"):
+        from_flax_cell(module, _linen_variables(other))
+    with pytest.raises(ValueError, match=r"expected the params"):
+        from_flax_cell(module, {"params": {}})
+
+
+def test_flax_variables_of_another_width_are_refused():
+    with pytest.raises(ValueError, match=r"\['hi'\]\['kernel'\]: expected shape \(4, 4\) for features=4; got \(6, 6\)"):
+        from_flax_cell(linen.LSTMCell(4), _linen_variables(linen.LSTMCell(6)))
+    cell, params = from_flax_cell(linen.LSTMCell(4), _linen_variables(linen.LSTMCell(4), size=5))  # any input size
+    assert params["input_kernel"].shape == (5, 16)

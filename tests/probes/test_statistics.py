@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnjax.probes.statistics import nmse_interval
+from rnnjax.probes.statistics import nmse_interval, over_seeds
 from rnnjax.probes.training import nmse
 
 
@@ -53,3 +53,28 @@ def test_rejects_mismatched_shapes_and_single_sequences():
         nmse_interval(jnp.zeros((4, 3)), jnp.zeros((4, 2)))
     with pytest.raises(ValueError, match="sequence >= 2"):
         nmse_interval(jnp.zeros((1, 3)), jnp.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("values, median, best, diverged", [
+    ([0.3, 0.1, 0.2], 0.2, 0.1, 0),
+    ([0.3, float("nan"), 0.1], 0.3, 0.1, 1),  # the diverged seed counts as the worst, it does not drop out
+    ([0.1, float("inf"), float("nan")], float("inf"), 0.1, 2),
+    ([0.1, 0.3, float("nan"), 0.2], 0.25, 0.1, 1),
+    ([0.1, float("nan")], float("inf"), 0.1, 1),
+    ([float("nan"), float("-inf")], float("inf"), float("nan"), 2),
+    ([0.5, None], 0.5, 0.5, 0),
+])  # fmt: skip
+def test_over_seeds_ranks_diverged_seeds_worst_and_counts_them(values, median, best, diverged):
+    summary = over_seeds(values)
+    assert summary.median == pytest.approx(median, nan_ok=True) and summary.diverged == diverged
+    assert summary.best == pytest.approx(best, nan_ok=True)
+    assert summary.seeds == sum(v is not None for v in values)
+    assert (f"{diverged} of {summary.seeds} seeds diverged" in summary.note()) == (diverged > 0)
+
+
+def test_over_seeds_equals_the_plain_median_without_divergence():
+    values = np.random.default_rng(0).uniform(size=(20, 7))
+    for row in values:
+        assert over_seeds(row).median == pytest.approx(float(np.median(row)))
+        assert over_seeds(row[:4]).median == pytest.approx(float(np.median(row[:4])))
+    assert over_seeds([]).seeds == 0 and np.isnan(over_seeds([]).median)

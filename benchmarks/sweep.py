@@ -179,7 +179,7 @@ def clip_per_model(tensors, models: int) -> None:
 def rnnjax_sweep(target, cell: str, width: int, config: TrainConfig, seeds) -> list[float]:
     """Train one model per seed with the probe's sweep; return the test NMSEs."""
     records, _ = sweep(target, [ModelSpec(cell)], widths=(width,), seeds=seeds, delays=(0,), config=config)
-    return [r["nmse_test"] for r in records]
+    return [r.nmse_test for r in records]
 
 
 def timed(fn, *args):

@@ -18,7 +18,7 @@ import jax
 
 from rnnjax.probes import report, runner, studies
 from rnnjax.probes.progress import Progress, format_seconds
-from rnnjax.probes.results import RESULT_FIELDS
+from rnnjax.probes.results import CONVERGENCE_RULE, RESULT_FIELDS, Row, summarise
 from rnnjax.training import files
 from rnnjax.training.runs import Run
 
@@ -66,30 +66,13 @@ def timing(coverage: dict) -> str:
     return "Training time per study, wall-clock (process CPU): " + ", ".join(parts) + "."
 
 
-def _sentence(docstring: str) -> str:
-    text = docstring.split(":", 1)[1].strip()
-    return text[0].upper() + text[1:]
-
-
-def _section(study: str, records, extras, files, coverage, notes) -> list[str]:
-    title, plots = report.SECTIONS[study]
-    lines = [f"## {title}", "", _sentence(studies.STUDIES[study].__doc__), ""]
-    if not coverage[study].complete:
-        lines += [f"**Partial:** {coverage[study].groups_done} of {coverage[study].groups_total} groups recorded.", ""]
-    if study in notes:
-        lines += [f"**Measured:** {notes[study]}", ""]
-    if study == "width":
-        lines += [f"State-space orders (Hankel rank) of the targets: {extras['width']['orders']}.", ""]
-    lines += [report.study_table(records, study), ""]
-    return lines + [f"![{name}](plots/{files[name]})" for name in plots if name in files] + [""]
-
-
-def markdown(records, extras, files, coverage, config: studies.ProbeConfig, info: ReportInfo) -> str:
-    """report.md: the short answer, any violated optimum, the run's size and timing, then one section per study."""
-    notes = report.findings(records, extras)
+def markdown(records, extras, files, coverage, config: studies.ProbeConfig, info: ReportInfo, plans=None) -> str:
+    """report.md: the short answer, any violated optimum, the run's size and timing, then one section per study
+    (each study writes its own paragraph and figures: :func:`rnnjax.probes.report.sections`)."""
+    plans = studies.plan(config) if plans is None else plans
     seconds = sum(c.seconds for c in coverage.values())
     devices = f"{jax.device_count()} {jax.default_backend()} device(s)"
-    lines = ["# Universal approximation for many-to-many tasks: an empirical probe", "", report.answer(records)]
+    lines = ["# Universal approximation for many-to-many tasks: an empirical probe", "", report.answer(plans, records)]
     lines += [f"**Error:** {line}" for line in report.violations(records)]
     lines += [
         f"Run `{info.name}` ({info.mode}): {len(records)} trained models in {seconds:.0f} s of training on "
@@ -97,25 +80,25 @@ def markdown(records, extras, files, coverage, config: studies.ProbeConfig, info
         f"{timing(coverage)}",
         "",
     ]
-    for study in report.SECTIONS:
-        if any(r["study"] == study for r in records):
-            lines += _section(study, records, extras, files, coverage, notes)
-    return "\n".join(lines)
+    partial = {name: f"{c.groups_done} of {c.groups_total} groups recorded." for name, c in coverage.items()
+               if not c.complete}  # fmt: skip
+    return "\n".join(lines + report.sections(plans, records, extras, files, partial))
 
 
-def build_report(run: Run, plans: dict, config: studies.ProbeConfig, info: ReportInfo) -> list[dict]:
+def build_report(run: Run, plans: dict, config: studies.ProbeConfig, info: ReportInfo) -> list[Row]:
     """results.json, plots and report.md from records.jsonl (whatever it holds); returns the records."""
     records, extras, coverage = runner.collect(plans, runner.read_records(run.directory / runner.RECORDS))
-    files = report.make_plots(records, extras, run.plot_path)
+    files = report.make_plots(plans, records, extras, run.plot_path)
     run.write_results(
         {
             "schema": list(RESULT_FIELDS),
-            "records": [{k: v for k, v in r.items() if k != "losses"} for r in records],
-            "summary": report.summarise(records),
+            "records": [{k: v for k, v in r.to_json().items() if k != "losses"} for r in records],
+            "summary": [summary.to_json() for summary in summarise(records)],
+            "convergence_rule": CONVERGENCE_RULE,
             "seconds": sum(c.seconds for c in coverage.values()),
             "coverage": {name: dataclasses.asdict(c) for name, c in coverage.items()},
             "extras": {k: v for k, v in extras.items() if k != "memory"},
         }
     )
-    run.write_report(markdown(records, extras, files, coverage, config, info))
+    run.write_report(markdown(records, extras, files, coverage, config, info, plans))
     return records

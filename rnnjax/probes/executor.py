@@ -16,7 +16,7 @@ import jax
 from rnnjax.probes.compiling import COMPILE_THREADS, Compiler
 from rnnjax.probes.planning import Group
 from rnnjax.probes.progress import Progress
-from rnnjax.probes.results import group_records
+from rnnjax.probes.results import Row, group_records
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +24,7 @@ class GroupResult:
     """What one group produced.
 
     Attributes:
-      records: one dict per run (:func:`rnnjax.probes.results.group_records`).
+      records: one row per run (:func:`rnnjax.probes.results.group_records`).
       extras: the group's ``evaluate`` extras ({} without one).
       triples: (target index, seed, delay) of each run, the order of the stacked ``params`` and ``metrics``.
       params: the trained parameters, stacked along the runs (device arrays).
@@ -33,7 +33,7 @@ class GroupResult:
       cpu_seconds: process CPU seconds over the same span (compile threads included).
     """
 
-    records: list[dict[str, Any]]
+    records: list[Row]
     extras: dict[str, Any]
     triples: list[tuple[int, int, int]]
     params: Any

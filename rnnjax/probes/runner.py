@@ -34,6 +34,7 @@ from rnnjax.probes import executor
 from rnnjax.probes.executor import GroupResult
 from rnnjax.probes.planning import Group
 from rnnjax.probes.progress import Progress, format_seconds
+from rnnjax.probes.results import Row
 from rnnjax.probes.studies import StudyPlan
 from rnnjax.training import files
 from rnnjax.training.files import CONFIG, ConfigMismatch
@@ -119,7 +120,7 @@ def group_record(group: Group, result: GroupResult) -> dict[str, Any]:
     """The records.jsonl line of one finished group (wall-clock and process CPU seconds)."""
     return {
         "group": group.id, "study": group.study, "seconds": result.seconds, "cpu_seconds": result.cpu_seconds,
-        "models": group.models, "rows": result.records, "extras": result.extras,
+        "models": group.models, "rows": [row.to_json() for row in result.records], "extras": result.extras,
     }  # fmt: skip
 
 
@@ -165,7 +166,7 @@ class Coverage:
 
 def collect(
     plans: Mapping[str, StudyPlan], records: Mapping[str, Mapping[str, Any]]
-) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Coverage]]:
+) -> tuple[list[Row], dict[str, Any], dict[str, Coverage]]:
     """(rows, extras by study, coverage by study) from the recorded groups, in plan order (not file order).
 
     Studies without any recorded group are left out of rows and extras.
@@ -178,7 +179,7 @@ def collect(
         coverage[name] = Coverage(len(found), len(study_plan.groups), seconds, cpu_seconds)
         if not found:
             continue
-        study_rows = [dict(row) for record in found for row in record["rows"]]
+        study_rows = [Row.from_json(row) for record in found for row in record["rows"]]
         finished, extras[name] = study_plan.finish(study_rows, [record["extras"] for record in found])
         rows += finished
     return rows, extras, coverage

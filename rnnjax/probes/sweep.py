@@ -8,12 +8,13 @@ run, :mod:`rnnjax.probes.compiling` compiles the group, :mod:`rnnjax.probes.plan
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 from rnnjax.probes.executor import GroupResult, execute
 from rnnjax.probes.models import ModelSpec
 from rnnjax.probes.planning import Group, plan_groups
 from rnnjax.probes.progress import Progress
+from rnnjax.probes.results import Row
 from rnnjax.probes.targets import Target
 from rnnjax.probes.training import DEFAULT_CONFIG, TrainConfig
 
@@ -27,7 +28,7 @@ def sweep(
     config: TrainConfig = DEFAULT_CONFIG,
     study: str = "",
     progress: bool = False,
-) -> tuple[list[dict[str, Any]], dict]:
+) -> tuple[list[Row], dict]:
     """Train every (target, model, width, delay, seed); all but the model and width share one compiled program.
 
     Args:
@@ -40,9 +41,9 @@ def sweep(
       progress: show progress over the groups on stderr (:class:`rnnjax.probes.progress.Progress`).
 
     Returns:
-      (records, trained): one dict per run with :data:`rnnjax.probes.results.RESULT_FIELDS` (theory fields None;
-      see :mod:`rnnjax.probes.theory`) plus 'readout', 'bidirectional', 'train_length', 'seconds', 'losses';
-      and {(model name, width): (spec, triples, stacked params)} for further evaluation.
+      (records, trained): one :class:`rnnjax.probes.results.Row` per run (theory fields None; see
+      :mod:`rnnjax.probes.theory`), and {(model name, width): (spec, triples, stacked params)} for further
+      evaluation.
     """
     groups = plan_groups(target, model_specs, widths, seeds, delays, config, study)
     records, trained = [], {}

@@ -6,7 +6,7 @@ import pytest
 
 from rnnjax.apps import universal_approximation as main_job
 from rnnjax.probes import runner, studies
-from rnnjax.probes.results import RESULT_FIELDS
+from rnnjax.probes.results import RESULT_FIELDS, Row
 
 
 def test_stored_config_reads_back_the_config_a_run_was_started_with(tmp_path):
@@ -37,7 +37,8 @@ def test_the_report_states_the_run_and_only_the_studies_it_holds():
     coverage = {"width": runner.Coverage(groups_done=1, groups_total=2, seconds=3.0, cpu_seconds=4.0)}
     info = main_job.ReportInfo(name="try", mode="custom")
     extras = {"width": {"orders": {"oscillators4": 4}}}
-    text = main_job.markdown([record], extras, {}, coverage, studies.ProbeConfig.quick(), info)
+    text = main_job.markdown([Row.from_json(record)], extras, {}, coverage, studies.ProbeConfig.quick(), info)
     assert "Run `try` (custom): 1 trained models" in text
     assert "**Partial:** 1 of 2 groups recorded." in text
-    assert "## " + "Causality" not in text
+    assert "## 2. Width thresholds" in text and "State-space orders (Hankel rank) of the targets" in text
+    assert "## 1. Causal" not in text  # only the studies with rows

@@ -35,8 +35,8 @@ def test_groups_compiled_ahead_in_the_background_give_the_results_of_one_compile
     jitted, arguments = compiling.program(second)
     _, metrics = jitted(*arguments)  # jitted on the spot, no compile ahead
     for index, record in enumerate(ahead.records):
-        assert record["nmse_test"] == float(metrics["nmse_test"][index])
-        assert record["nmse_train"] == float(metrics["nmse_train"][index])
+        assert record.nmse_test == float(metrics["nmse_test"][index])
+        assert record.nmse_train == float(metrics["nmse_train"][index])
 
 
 def test_execute_calls_back_once_per_group_in_order_and_stops_when_asked():
@@ -47,7 +47,7 @@ def test_execute_calls_back_once_per_group_in_order_and_stops_when_asked():
     assert all(len(result.records) == group.models for (_, _, result), group in zip(seen, groups))
     again = []
     ran = execute(groups, on_group=lambda number, group, result: again.append(result), stop=lambda: len(again) == 1)
-    timeless = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
+    timeless = lambda records: [r.replace(seconds=0.0) for r in records]  # noqa: E731
     assert ran == 1 and timeless(again[0].records) == timeless(seen[0][2].records)  # the same numbers
     with pytest.raises(ValueError, match="ahead must be >= 0; got -1"):
         execute(groups, ahead=-1)

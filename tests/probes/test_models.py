@@ -78,6 +78,6 @@ def test_trained_linear_encoder_decoder_reaches_the_rank_floor_on_reversal(width
     spec = ModelSpec("linear_dense", width=width, architecture=Architecture.ENCODER_DECODER)
     records, _ = sweep(target, [spec], seeds=(0, 1, 2), config=config)
     floor = theory.rank_floor(target, length, width)
-    best = min(records, key=lambda r: r["nmse_test"])
-    assert best["nmse_test_low"] <= floor + 0.02 and best["nmse_test"] < floor + 0.03, (floor, best["nmse_test"])
-    assert best["nmse_test_high"] >= floor - 1e-3  # no estimate beats the exact optimum beyond its interval
+    best = min(records, key=lambda r: r.nmse_test)
+    assert best.nmse_test_low <= floor + 0.02 and best.nmse_test < floor + 0.03, (floor, best.nmse_test)
+    assert best.nmse_test_high >= floor - 1e-3  # no estimate beats the exact optimum beyond its interval

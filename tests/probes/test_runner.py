@@ -11,6 +11,7 @@ from rnnjax.probes import runner, targets
 from rnnjax.probes.models import ModelSpec, Readout
 from rnnjax.probes.planning import plan_groups
 from rnnjax.probes.progress import Progress, format_seconds
+from rnnjax.probes.results import RESULT_FIELDS
 from rnnjax.probes.studies import ProbeConfig, StudyPlan
 from rnnjax.probes.training import TrainConfig
 from rnnjax.training import files
@@ -21,9 +22,7 @@ TINY = TrainConfig(length=6, train_size=8, batch_size=4, steps=4, test_size=4, l
 
 def _theory_one_half(rows, group_extras):
     """A stand-in finish: theory 0.5 everywhere, extras count the groups."""
-    for row in rows:
-        row["theory_nmse"] = row["theory_nmse_lower"] = 0.5
-    return rows, {"groups": len(group_extras)}
+    return [row.replace(theory_nmse=0.5, theory_nmse_lower=0.5) for row in rows], {"groups": len(group_extras)}
 
 
 def _plans() -> dict[str, StudyPlan]:
@@ -34,7 +33,8 @@ def _plans() -> dict[str, StudyPlan]:
 
 
 def _fake_record(group, value):
-    rows = [{"study": group.study, "model": group.spec.name, "width": group.spec.width, "nmse_test": value}]
+    rows = [{**dict.fromkeys(RESULT_FIELDS), "study": group.study, "model": group.spec.name, "width": group.spec.width,
+             "nmse_test": value}]  # fmt: skip
     return {"group": group.id, "study": group.study, "seconds": 2.0, "cpu_seconds": 3.0, "models": group.models,
             "rows": rows, "extras": {}}  # fmt: skip
 
@@ -131,8 +131,8 @@ def test_collect_follows_the_plan_order_and_reports_partial_studies():
     ]  # fmt: skip
     recorded = {g.id: _fake_record(g, float(i)) for i, g in reversed(list(enumerate(groups[1:], start=1)))}
     rows, extras, coverage = runner.collect(plans, recorded)
-    assert [(r["width"], r["nmse_test"]) for r in rows] == [(3, 1.0), (2, 2.0)]  # plan order, not record order
-    assert all(r["theory_nmse"] == 0.5 for r in rows) and extras == {"a": {"groups": 1}, "b": {"groups": 1}}
+    assert [(r.width, r.nmse_test) for r in rows] == [(3, 1.0), (2, 2.0)]  # plan order, not record order
+    assert all(r.theory_nmse == 0.5 for r in rows) and extras == {"a": {"groups": 1}, "b": {"groups": 1}}
     assert coverage["a"] == runner.Coverage(1, 2, 2.0, 3.0) and not coverage["a"].complete and coverage["b"].complete
     assert [g.id for g in runner.pending(plans, recorded)] == [groups[0].id]
     assert "a: 2 groups (1 recorded), 4 models" in runner.describe(plans, recorded)
@@ -158,7 +158,7 @@ def test_interrupted_then_resumed_records_equal_an_uninterrupted_run(tmp_path):
     assert runner.pending(plans, runner.read_records(resumed)) == []
     rows_whole, _, _ = runner.collect(plans, runner.read_records(whole))
     rows_resumed, _, _ = runner.collect(plans, runner.read_records(resumed))
-    drop = lambda rows: [{k: v for k, v in row.items() if k != "seconds"} for row in rows]  # noqa: E731
+    drop = lambda rows: [{k: v for k, v in row.to_json().items() if k != "seconds"} for row in rows]  # noqa: E731
     assert len(rows_whole) == 2 * 2 + 1 and drop(rows_whole) == drop(rows_resumed)
 
 

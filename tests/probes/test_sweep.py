@@ -23,10 +23,10 @@ def test_records_follow_the_schema_and_summaries_group_seeds():
     )  # fmt: skip
     assert len(records) == 2 * 2
     for record in records:
-        assert set(RESULT_FIELDS) <= set(record) and record["study"] == "demo"
-        assert np.isfinite(record["nmse_test"])
+        assert set(RESULT_FIELDS) <= set(record.to_json()) and record.study == "demo"
+        assert np.isfinite(record.nmse_test) and len(record.losses) == 3
     rows = summarise(records)
-    assert len(rows) == 2 and all(row["seeds"] == 2 for row in rows)
+    assert len(rows) == 2 and all(row.seeds == 2 for row in rows)
     assert ("linear_diagonal", 2) in trained
 
 

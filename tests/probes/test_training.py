@@ -48,7 +48,7 @@ def test_exact_representability_of_an_order_4_target_in_float64():
                          long_factors=(10,), dtype="float64", fast_compile=True)  # fmt: skip
     spec = ModelSpec("linear_dense", readout=Readout.NONE)
     records, _ = sweep(target, [spec], widths=(4,), seeds=(0,), config=config)
-    assert records[0]["nmse_test"] <= 1e-8 and records[0]["nmse_test_long"] <= 1e-8  # from a random init
+    assert records[0].nmse_test <= 1e-8 and records[0].nmse_test_long <= 1e-8  # from a random init
 
 
 def test_delay_semantics_and_vmapped_delays():

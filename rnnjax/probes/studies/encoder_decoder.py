@@ -1,0 +1,208 @@
+"""Study 7: encoder -> width-m vector -> decoder (+- attention) on N -> M maps, against the linear class optimum
+(the best linear RNN encoder-decoder of width m) and the Eckart-Young rank floor below it."""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import numpy as np
+
+from rnnjax.probes import report, targets, theory
+from rnnjax.probes.models import Architecture, ModelSpec
+from rnnjax.probes.planning import plan_groups
+from rnnjax.probes.results import Row, Summary, by_key, median_interval, select, summarise
+from rnnjax.probes.studies.base import ProbeConfig, StudyPlan, same_except
+
+NAME = "encoder_decoder"
+LINEAR_CELL = "linear_dense"
+REVERSAL = "reversal"
+
+
+def family() -> list[targets.Target]:
+    zoo = targets.encoder_decoder_zoo()
+    return [zoo[name] for name in (REVERSAL, "lowpass_geometric0.7", "lowpass_power0.5", "sorting")]
+
+
+def specs(config: ProbeConfig) -> list[ModelSpec]:
+    plain = [ModelSpec(c, architecture=Architecture.ENCODER_DECODER) for c in config.encoder_decoder_cells]
+    return plain + [ModelSpec(c, architecture=Architecture.ATTENTION) for c in config.attention_cells]
+
+
+LINEAR_SPEC = ModelSpec(LINEAR_CELL, architecture=Architecture.ENCODER_DECODER)
+ATTENTION_SUFFIX = ModelSpec(LINEAR_CELL, architecture=Architecture.ATTENTION).name.removeprefix(LINEAR_CELL)
+
+
+def plan(config: ProbeConfig, optimum: Callable | None = None) -> StudyPlan:
+    """Every encoder-decoder cell at every width (and attention), spot cells at one width, optional pooling.
+
+    ``optimum(target, spec, width, length) -> ClassOptimum | None`` fills the class optimum of the linear rows
+    (None: none; their theory is the rank floor, reached exactly on reversal)."""
+    # few steps per sequence: 8x the sequences for about the same interval (evaluation is cheap at this length)
+    train = config.train(length=config.encoder_decoder_length, long_factors=(), test_size=8 * config.test_size)
+    chosen = specs(config)
+    arguments = {"seeds": config.seeds, "config": train, "study": NAME}
+    groups = plan_groups(family(), chosen, widths=config.encoder_decoder_widths, **arguments)
+    spot = [ModelSpec(c, architecture=Architecture.ENCODER_DECODER) for c in config.encoder_decoder_spot_cells]
+    groups += plan_groups(family(), spot, widths=(config.encoder_decoder_spot_width,), **arguments)
+    plain = [spec for spec in chosen if spec.architecture is Architecture.ENCODER_DECODER][:2]
+    if config.pooling_widths:
+        groups += plan_groups(targets.pooling(2), plain, widths=config.pooling_widths, **arguments)
+    cells = {spec.name: (spec.cell, spec.architecture) for spec in [*chosen, *spot]}
+    return StudyPlan(
+        tuple(groups), functools.partial(finish, config, optimum),
+        title="7. Encoder-decoder many-to-many (N -> M through a width-m vector)",
+        summary="Encoder -> width-m vector -> decoder (+- attention) on N -> M maps, against the linear class "
+        "optimum and the rank floor.", findings=findings, plots=plots, answer=answer,
+        columns=(("rank_floor", "rank floor"),), contains=functools.partial(contains, cells),
+    )  # fmt: skip
+
+
+def finish(config: ProbeConfig, optimum, rows: list[Row], group_extras: list[dict]) -> tuple[list[Row], dict]:
+    """rank_floor on every linear-target row; on the linear encoder-decoder rows the class optimum, and the theory
+    band [rank floor, class optimum] (both exact for reversal, where the class reaches the rank floor)."""
+    known = {t.name: t for t in [*family(), targets.pooling(2)]}
+    length, floors, optima, out = config.encoder_decoder_length, {}, {}, []
+    for row in rows:
+        target = known[row.target]
+        key = (target.name, row.width)
+        if target.linear and key not in floors:
+            floors[key] = theory.rank_floor(target, length, row.width)
+        row = row.replace(rank_floor=floors.get(key))
+        if row.model == LINEAR_SPEC.name and target.linear:
+            if key not in optima:
+                optima[key] = None if optimum is None else optimum(target, LINEAR_SPEC, row.width, length)
+            found = optima[key]
+            upper = None if found is None else found.nmse
+            if optimum is None and target.name == REVERSAL:  # the class reaches the rank floor (a permutation)
+                upper = floors[key]
+            row = row.replace(theory_nmse_lower=floors[key], theory_nmse=upper,
+                              class_optimum=None if found is None else found.nmse,
+                              class_optimum_kind=None if found is None else found.kind)  # fmt: skip
+        out.append(row)
+    spectra = {name: t.singular_values(length).tolist() for name, t in known.items() if t.singular_values}
+    return out, {"singular_values": spectra, "length": length}
+
+
+def contains(cells: dict, larger: Summary, smaller: Summary) -> bool:
+    """Attention holds the plain encoder-decoder of its cell (context weights at zero); width m holds every width
+    below it (extra units at zero); the two combine."""
+    if larger.target != smaller.target or larger.model not in cells or smaller.model not in cells:
+        return False
+    (large_cell, large_kind), (small_cell, small_kind) = cells[larger.model], cells[smaller.model]
+    kinds = {(Architecture.ATTENTION, Architecture.ENCODER_DECODER)} | {(kind, kind) for kind in Architecture}
+    return (large_cell == small_cell and (large_kind, small_kind) in kinds and larger.width >= smaller.width
+            and (larger.model, larger.width) != (smaller.model, smaller.width)
+            and same_except(larger, smaller, "model", "width"))  # fmt: skip
+
+
+def findings(rows: list[Row], extras) -> str:
+    """Per target: the median at each width for every model next to the class optimum and the rank floor."""
+    parts = []
+    for target in sorted({row.target for row in rows}):
+        chosen = select(rows, target=target)
+        widths = sorted({row.width for row in chosen})
+        optima = {row.width: row.class_optimum for row in select(chosen, model=LINEAR_SPEC.name)}
+        floors = {row.width: row.rank_floor for row in chosen}
+        references = ", ".join(f"m={w}: {report.fmt(optima.get(w))} / {report.fmt(floors[w])}" for w in widths)
+        models = "; ".join(f"{m} " + _width_medians(chosen, m, widths) for m in sorted({row.model for row in chosen}))
+        parts.append(f"{target} (linear class optimum / rank floor {references}): {models}")
+    return "Median test NMSE at the widths listed: " + " | ".join(parts) + f" {report.cite(rows)}."
+
+
+def _width_medians(rows: list[Row], model: str, widths: list[int]) -> str:
+    return ", ".join(report.fmt(report.median_of(select(rows, model=model, width=w)))
+                     for w in widths if select(rows, model=model, width=w))  # fmt: skip
+
+
+def answer(rows: list[Row]) -> str:
+    """What the linear class optimum implies for each linear target, whether training reached it, and where the
+    nonlinear encoder-decoders stand against it."""
+    linear = [row for row in select(rows, model=LINEAR_SPEC.name) if row.class_optimum is not None]
+    if not linear:
+        return _floor_answer(rows)
+    sentences = [
+        "*Encoder-decoder many-to-many* (the whole input squeezed into a width-m vector, then M outputs): the best "
+        "linear RNN encoder-decoder of width m (its class optimum, computed) equals the Eckart-Young rank floor only "
+        "where the operator's best rank-m map is reachable through the encoder's Krylov rows and an autonomous "
+        "decoder: " + _optimum_vs_floor(linear) + "."
+    ]
+    summaries = summarise(linear)
+    failed = [s for s in summaries if s.converged is False]
+    sentences.append(
+        f"Trained linear encoder-decoders reach that optimum (converged by the stated rule) in "
+        f"{len(summaries) - len(failed)} of {len(summaries)} (target, width) rows"
+        + (f"; not converged, so no claim: {', '.join(report.label(s) for s in failed)}" if failed else "")
+        + f" {report.cite(linear)}."
+    )
+    sentences.append(_nonlinear_vs_optimum(rows))
+    return " ".join(sentence for sentence in sentences if sentence)
+
+
+def _floor_answer(rows: list[Row]) -> str:
+    """Without class optima: the trained medians next to the rank floor (a lower bound for linear models)."""
+    parts = [f"{report.label(s)} {report.fmt(s.median)} [{report.fmt(s.median_low)}, {report.fmt(s.median_high)}] "
+             f"(rank floor {report.fmt(group[0].rank_floor)})"
+             for s, group in zip(summarise(rows), by_key(rows).values())
+             if group[0].rank_floor is not None]  # fmt: skip
+    if not parts:
+        return ""
+    return ("*Encoder-decoder many-to-many* (no class optimum computed in this run; the Eckart-Young rank floor only "
+            f"bounds the linear models from below): {'; '.join(parts)} {report.cite(rows)}.")  # fmt: skip
+
+
+def _optimum_vs_floor(linear: list[Row]) -> str:
+    parts = []
+    for (target, width), group in sorted(by_key(linear, "target", "width").items()):
+        optimum, floor = group[0].class_optimum, group[0].rank_floor
+        relation = "= floor" if np.isclose(optimum, floor, rtol=1e-3, atol=1e-9) else f"> floor {report.fmt(floor)}"
+        parts.append(f"{target} m={width} {report.fmt(optimum)} ({relation})")
+    return "; ".join(parts)
+
+
+def _nonlinear_vs_optimum(rows: list[Row]) -> str:
+    """How many nonlinear (target, model, width) medians lie below the linear class optimum beyond their interval."""
+    optima = {(row.target, row.width): row.class_optimum for row in select(rows, model=LINEAR_SPEC.name)}
+    below, total, cited = 0, 0, []
+    for (target, model, width), group in by_key(rows, "target", "model", "width").items():
+        optimum = optima.get((target, width))
+        if model == LINEAR_SPEC.name or optimum is None:
+            continue
+        _, _, high = median_interval(group)
+        total += 1
+        if high < optimum:
+            below += 1
+            cited += group
+    if not total:
+        return ""
+    return (f"Nonlinear encoder-decoders (and attention) below the linear class optimum beyond their interval: {below} "
+            f"of {total} (target, model, width) medians {report.cite(cited)}.")  # fmt: skip
+
+
+def plots(rows: list[Row], extras, plot_path) -> dict[str, str]:
+    names = sorted({row.target for row in rows})
+    title = "Study 7: encoder-decoder NMSE vs vector width m (black: rank floor, grey: linear class optimum)"
+    return {NAME: report.figure(plot_path(NAME), len(names), lambda axes: _panels(rows, names, axes), title)}
+
+
+def _panels(rows: list[Row], names: list[str], axes) -> None:
+    """One panel per target: median test NMSE vs m per model (solid: no attention, dashed: attention), the rank
+    floor and the linear class optimum."""
+    for axis, name in zip(axes, names):
+        chosen = select(rows, target=name)
+        for (model,), group in sorted(by_key(chosen, "model").items()):
+            widths = sorted({row.width for row in group})
+            medians = [report.median_of(select(group, width=w)) for w in widths]
+            dashed = model.endswith(ATTENTION_SUFFIX)
+            axis.plot(widths, np.maximum(medians, 1e-16), "o--" if dashed else "o-", label=model)
+        for field, style, text in (("rank_floor", "-", "rank floor"), ("class_optimum", "-", "linear class optimum")):
+            points = sorted({(row.width, getattr(row, field)) for row in chosen if getattr(row, field) is not None})
+            if points:
+                axis.plot(*zip(*points), style, color="k" if field == "rank_floor" else "0.5", linewidth=2.5,
+                          alpha=0.6, label=text)  # fmt: skip
+        axis.set_yscale("log")
+        axis.set_xlabel("vector width m")
+        axis.set_ylabel("test NMSE")
+        axis.set_title(name, fontsize=9)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=6)

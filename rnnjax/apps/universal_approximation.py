@@ -16,7 +16,7 @@ import sys
 
 import jax
 
-from rnnjax.probes import report, runner, studies
+from rnnjax.probes import probe_checks, report, runner, studies
 from rnnjax.probes.progress import Progress, format_seconds
 from rnnjax.probes.results import CONVERGENCE_RULE, RESULT_FIELDS, Row, summarise
 from rnnjax.training import files
@@ -36,8 +36,7 @@ def stored_config(directory: pathlib.Path) -> studies.ProbeConfig:
     path = pathlib.Path(directory) / runner.CONFIG
     if not path.exists():
         raise FileNotFoundError(f"--report-only needs a started run; {path} does not exist")
-    stored = files.read_json(path)  # a damaged file is an error naming it
-    return studies.ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+    return probe_checks.from_stored(studies.ProbeConfig, files.read_json(path), path)  # errors name the file
 
 
 def train(plans: dict, records_path: pathlib.Path, quiet: bool) -> None:

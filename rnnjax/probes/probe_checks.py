@@ -3,13 +3,16 @@ line writes nothing, and the corrected one just works): ranges, non-empty lists,
 a memory estimate for the widest model against this machine's memory.
 
     check(config)                 # ValueError / TypeError naming the field (as its --probe.<field> flag)
+    from_stored(ProbeConfig, json_value, path)   # a config.json back as a config, or an error naming the file
     memory_estimate(config)       # (bytes, the widest model) a rough lower bound of what training needs
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import pathlib
 from typing import Any
 
 from rnnjax.checks import arguments
@@ -117,3 +120,20 @@ def check(config: Any) -> None:
     _check_seeds_and_delays(config)
     _check_cells(config)
     _check_memory(config)
+
+
+def from_stored(config_type: type, stored: Any, path: str | pathlib.Path) -> Any:
+    """``config_type`` from the JSON of its config.json (lists back to tuples); an error naming ``path`` when the
+    file holds something else (not an object, unknown fields, or values the config refuses)."""
+    known = {field.name for field in dataclasses.fields(config_type)}
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path}: expected a JSON object with the fields of {config_type.__name__}; got "
+                         f"{type(stored).__name__}")  # fmt: skip
+    unknown = sorted(set(stored) - known)
+    if unknown:
+        raise ValueError(f"{path}: fields {unknown} are not fields of {config_type.__name__} (written by another "
+                         "version, or edited?)")  # fmt: skip
+    try:
+        return config_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path} holds a config this version refuses: {error}") from error

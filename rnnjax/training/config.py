@@ -158,7 +158,7 @@ def cli(
     run = getattr(config, "run", None)
     if isinstance(run, RunConfig) and run.compile_cache:
         runtime.enable_compilation_cache()  # process-wide, on purpose: see rnnjax/runtime.py
-    return _keep_named_run(config, rest) if chosen else config
+    return _keep_named_run(config, default, rest) if chosen else config
 
 
 def _given(rest: Sequence[str], flag: str) -> bool:
@@ -167,11 +167,13 @@ def _given(rest: Sequence[str], flag: str) -> bool:
     return any(arg.split("=", 1)[0] in spellings for arg in rest)
 
 
-def _keep_named_run(config: Any, rest: Sequence[str]) -> Any:
-    """A preset's ``fresh=True`` empties the preset's own run folder, never one the user named with --run_name:
-    with --run_name and without --fresh the run resumes."""
+def _keep_named_run(config: Any, preset: Any, rest: Sequence[str]) -> Any:
+    """A preset's ``fresh=True`` empties the preset's own run folder, never another one the user named with
+    --run_name: then, without --fresh, the named run resumes."""
     for field in dataclasses.fields(config):
-        run = getattr(config, field.name)
-        if isinstance(run, RunConfig) and run.fresh and _given(rest, "run_name") and not _given(rest, "fresh"):
+        run, own = getattr(config, field.name), getattr(preset, field.name)
+        if not (isinstance(run, RunConfig) and run.fresh) or _given(rest, "fresh"):
+            continue
+        if _given(rest, "run_name") and run.run_name != own.run_name:
             config = dataclasses.replace(config, **{field.name: dataclasses.replace(run, fresh=False)})
     return config

@@ -1,6 +1,7 @@
 """ProbeConfig checks: every bad field refused when the config is built, naming its flag; a memory estimate."""
 
 import dataclasses
+import json
 import math
 import types
 
@@ -59,3 +60,16 @@ def test_the_estimate_grows_with_width_depth_and_seeds_and_an_absurd_width_is_re
         ProbeConfig(width=huge)
     available = probe_checks.machine_memory()
     assert available is None or estimate(width=huge) > available
+
+
+def test_a_stored_config_reads_back_or_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    config = dataclasses.replace(ProbeConfig.quick(), seeds=(3, 5), delays=(0, 2))
+    stored = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples become lists
+    assert probe_checks.from_stored(ProbeConfig, stored, path) == config
+    with pytest.raises(ValueError, match=rf"{path}: fields \['future_field'\] are not fields of ProbeConfig"):
+        probe_checks.from_stored(ProbeConfig, {**stored, "future_field": 1}, path)
+    with pytest.raises(ValueError, match=rf"{path}: expected a JSON object .* got list"):
+        probe_checks.from_stored(ProbeConfig, [1, 2], path)
+    with pytest.raises(ValueError, match=rf"{path} holds a config this version refuses: --probe.delays\[0\] must be"):
+        probe_checks.from_stored(ProbeConfig, {**stored, "delays": [-1]}, path)

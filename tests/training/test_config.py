@@ -120,6 +120,7 @@ def test_require_positive_names_the_field():
 
 
 @pytest.mark.parametrize("flags, fresh", [(["--quick"], True), (["--quick", "--run_name", "mine"], False),
+                                          (["--quick", "--run_name", "quick"], True),  # the preset's own folder
                                           (["--quick", "--run-name=mine"], False),
                                           (["--quick", "--run_name", "mine", "--fresh"], True),
                                           (["--run_name", "mine", "--fresh"], True),

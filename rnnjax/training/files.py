@@ -75,6 +75,7 @@ def cut_torn_tail(path: str | pathlib.Path) -> bool:
     path = pathlib.Path(path)
     if not path.exists():
         return False
+    _refuse_link(path)
     with open(path, "r+b") as handle:
         handle.seek(0, os.SEEK_END)
         size = position = handle.tell()
@@ -94,12 +95,23 @@ def cut_torn_tail(path: str | pathlib.Path) -> bool:
     return True
 
 
+def _refuse_link(path: pathlib.Path) -> None:
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link (to {os.readlink(path)}): lines are never appended through a "
+                         "link, which could write outside the run folder; remove the link")  # fmt: skip
+
+
 def append_line(path: str | pathlib.Path, line: str) -> None:
-    """Append one line and make it durable (flush + fsync); a torn last line is cut first so it stays apart."""
+    """Append one line and make it durable (flush + fsync); a torn last line is cut first so it stays apart.
+
+    A file that is a symbolic link is refused (ValueError): an append would follow it."""
     if "\n" in line:
         raise ValueError(f"line must be a single line; got {line[:80]!r}...")
+    path = pathlib.Path(path)
+    _refuse_link(path)
     cut_torn_tail(path)
-    with open(path, "a") as handle:
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with open(descriptor, "a") as handle:
         handle.write(line + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -214,3 +214,14 @@ def test_progress_prints_plain_lines_in_a_log_a_bar_on_a_terminal_and_nothing_wh
 
 def test_format_seconds():
     assert [format_seconds(s) for s in (4.4, 75.2, 3700.0)] == ["4s", "1m15s", "1h01m40s"]
+
+
+def test_records_are_never_appended_through_a_link(tmp_path):
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text("keep\n")
+    run = tmp_path / "run"
+    runner.open_config(run, ProbeConfig.quick())
+    (run / runner.RECORDS).symlink_to(outside)
+    with pytest.raises(ValueError, match="is a symbolic link .* never appended through a link"):
+        runner.append_record(run / runner.RECORDS, {"group": "g0", "rows": []})
+    assert outside.read_text() == "keep\n"

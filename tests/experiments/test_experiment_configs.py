@@ -22,6 +22,7 @@ from rnnjax.apps import (
     translate_dates,
     weather,
 )
+from rnnjax.training.config import RunConfig
 
 CONFIGS = {
     "weather": weather.WeatherConfig, "sentiment": sentiment.SentimentConfig, "speakers": speakers.SpeakersConfig,
@@ -110,3 +111,8 @@ def test_presets_are_configs_of_the_app(name):
     quick = presets["quick"]() if callable(presets["quick"]) else presets["quick"]
     assert type(quick) is CONFIGS[name] and quick != CONFIGS[name]()
     assert quick.run.run_name == "quick" and quick.run.fresh
+
+
+def test_quiet_turns_progress_off_and_otherwise_leaves_fit_its_default():
+    assert RunConfig(quiet=True).progress is False and RunConfig().progress is None
+    assert weather.WeatherConfig.quick().run.progress is None  # --quick alone still shows bars on a terminal

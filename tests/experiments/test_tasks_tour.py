@@ -9,8 +9,8 @@ from rnnjax.apps.tasks_tour import TASKS, Task, task_line
 
 def test_tasks_tour_quick_on_two_tasks(tmp_path):
     """Two of the seven tasks (the whole quick tour takes minutes): 30 Adam steps each."""
-    tour = load("tasks_tour")
-    outcome = tour.main(["--quick", "--tasks", "tagging_bi", "ctc", "--runs_root", str(tmp_path), "--run_name", "quick"])
+    argv = ["--quick", "--tasks", "tagging_bi", "ctc", "--runs_root", str(tmp_path), "--run_name", "quick"]
+    outcome = load("tasks_tour").main(argv)
     check_ending(outcome, tmp_path / "tasks_tour" / "quick")
     rows = outcome.results["rows"]
     assert json.loads((tmp_path / "tasks_tour" / "quick" / "results.json").read_text())["rows"] == rows

@@ -168,7 +168,9 @@ def study_table(rows: Sequence[Row], columns: Sequence[tuple[str, str]] = ()) ->
         optimum = "-" if summary.class_optimum is None else _optimum_text(summary)
         converged = {None: "-", True: "yes", False: "**no**"}[summary.converged]
         cells = [summary.target, summary.model, summary.width, summary.depth, summary.delay,
-                 f"{fmt(summary.median)} [{fmt(summary.median_low)}, {fmt(summary.median_high)}]", fmt(summary.best),
+                 f"{fmt(summary.median)} [{fmt(summary.median_low)}, {fmt(summary.median_high)}]"
+                 + (f" ({summary.diverged} of {summary.seeds} seeds diverged)" if summary.diverged else ""),
+                 fmt(summary.best),
                  fmt(float(np.median(longs))) if longs else "-",
                  theory_text(summary.theory_nmse_lower, summary.theory_nmse),
                  *(fmt(getattr(group[0], field)) for field, _ in columns),

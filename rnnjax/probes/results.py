@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from rnnjax.probes.planning import Group
+from rnnjax.probes.statistics import over_seeds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,11 +116,17 @@ def select(rows: Iterable[Row], **where) -> list[Row]:
     return [row for row in rows if all(getattr(row, field) == value for field, value in where.items())]
 
 
+def ranked(value: float) -> float:
+    """A seed's error for ranking: a NaN or infinite (diverged) one ranks worst, as in
+    :func:`rnnjax.probes.statistics.over_seeds`."""
+    return value if np.isfinite(value) else np.inf
+
+
 def median_interval(rows: Sequence[Row], field: str = "nmse_test") -> tuple[float, float, float]:
     """(median, low, high) of ``field`` over seeds: the middle row's 95% interval (the mean of the two middle ones).
 
     Without intervals (a field that has none), low and high are the median itself."""
-    ordered = sorted(rows, key=lambda row: getattr(row, field))
+    ordered = sorted(rows, key=lambda row: ranked(getattr(row, field)))
     middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
     ends = (f"{field}_low", f"{field}_high") if f"{field}_low" in FIELDS else (field, field)
     return tuple(float(np.mean([getattr(row, name) for row in middle])) for name in (field, *ends))
@@ -136,7 +143,8 @@ BEST_TOLERANCE, MEDIAN_TOLERANCE, ABSOLUTE_TOLERANCE = 0.02, 0.10, 1e-3
 CONVERGENCE_RULE = (
     f"converged: the class optimum is known, and the best seed's test NMSE is within {BEST_TOLERANCE:.0%} of it "
     f"(relative) or {ABSOLUTE_TOLERANCE:g} (absolute), the median within {MEDIAN_TOLERANCE:.0%} or "
-    f"{ABSOLUTE_TOLERANCE:g}, each measured from the lower end of its 95% interval"
+    f"{ABSOLUTE_TOLERANCE:g}, each measured from the lower end of its 95% interval (against a lower bound only "
+    "reaching it counts: 'yes', else unknown)"
 )
 """The rule of :attr:`Summary.converged` (the issue's: best within 2% or 1e-3, median within 10%)."""
 
@@ -144,10 +152,12 @@ CONVERGENCE_RULE = (
 @dataclasses.dataclass(frozen=True)
 class Summary:
     """The seeds of one (study, target, model, width, depth, delay): median and best test NMSE with their 95%
-    intervals, median and best train NMSE, the theory band, and the convergence columns.
+    intervals (a diverged seed, NaN or infinite, ranks worst and is counted), median and best train NMSE, the
+    theory band, and the convergence columns.
 
     ``gap`` is the optimisation gap, best test NMSE - class optimum (None where the optimum is unknown);
-    ``converged`` follows :data:`CONVERGENCE_RULE` (None where the optimum is unknown).
+    ``converged`` follows :data:`CONVERGENCE_RULE` (None where the optimum is unknown, and where only a lower
+    bound is known and the rows do not reach it: a gap above a bound may be the class's, not the optimiser's).
     """
 
     study: str
@@ -157,6 +167,7 @@ class Summary:
     depth: int
     delay: int
     seeds: int
+    diverged: int
     median: float
     median_low: float
     median_high: float
@@ -186,17 +197,19 @@ def summarise(rows: Sequence[Row]) -> list[Summary]:
     out = []
     for key, group in by_key(rows).items():
         median, median_low, median_high = median_interval(group)
-        best = min(group, key=lambda row: row.nmse_test)
-        trains = [row.nmse_train for row in group]
+        best = min(group, key=lambda row: ranked(row.nmse_test))
+        trains = over_seeds(row.nmse_train for row in group)
         first = group[0]
         optimum = first.class_optimum
         gap = None if optimum is None else best.nmse_test - optimum
-        converged = None if optimum is None else (
+        reached = optimum is not None and (
             within(best.nmse_test_low, optimum, BEST_TOLERANCE) and within(median_low, optimum, MEDIAN_TOLERANCE)
         )  # fmt: skip
+        converged = None if optimum is None or (first.class_optimum_kind == "bound" and not reached) else reached
+        diverged = sum(not np.isfinite(row.nmse_test) for row in group)
         out.append(Summary(
-            *key, len(group), median, median_low, median_high, best.nmse_test, best.nmse_test_low,
-            best.nmse_test_high, float(np.median(trains)), float(np.min(trains)), first.theory_nmse,
+            *key, len(group), diverged, median, median_low, median_high, best.nmse_test, best.nmse_test_low,
+            best.nmse_test_high, trains.median, trains.best, first.theory_nmse,
             first.theory_nmse_lower, optimum, first.class_optimum_kind, gap, converged,
         ))  # fmt: skip
     return out

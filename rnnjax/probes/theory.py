@@ -24,6 +24,8 @@ inputs on sequences of ``length`` steps with zero initial state (what :mod:`rnnj
   the best *time-invariant* one (one kernel for all steps: what a linear RNN is) follows from the same
   cross-covariance projected onto Toeplitz operators. The Gaussian expectations use adaptive quadrature
   (scipy.integrate.quad) with an absolute error below 1e-10 per expectation.
+* :func:`sorting_affine_floor`: sorting is nonlinear, but its best affine estimate from Gaussian inputs has a
+  closed form in the expected normal order statistics: the floor of every linear model on sorting.
 """
 
 from __future__ import annotations
@@ -231,6 +233,39 @@ def rank_floor(target: Target, length: int, width: int) -> float:
     singular = np.linalg.svd(operator.reshape(-1, length), compute_uv=False)
     energy = singular**2
     return float(energy[width:].sum() / energy.sum())
+
+
+def normal_order_means(length: int) -> np.ndarray:
+    """E[x_(i)], i = 1..length: the expected order statistics of ``length`` i.i.d. standard normals (ascending),
+    by adaptive quadrature of x n!/((i-1)!(n-i)!) Phi(x)^(i-1) (1-Phi(x))^(n-i) phi(x)."""
+    arguments.positive_int("length", length)
+    means = []
+    for index in range(1, length + 1):
+        weight = math.comb(length - 1, index - 1) * length
+
+        def integrand(x, index=index, weight=weight):
+            cdf = 0.5 * math.erfc(-x / math.sqrt(2.0))
+            return x * weight * cdf ** (index - 1) * (1.0 - cdf) ** (length - index) * math.exp(-0.5 * x * x) / \
+                math.sqrt(2.0 * math.pi)
+
+        value, error = scipy.integrate.quad(integrand, -np.inf, np.inf, epsabs=QUADRATURE_TOLERANCE, epsrel=0.0,
+                                            limit=200)  # fmt: skip
+        if not error <= QUADRATURE_TOLERANCE:
+            raise ArithmeticError(f"order-statistic quadrature missed its tolerance {QUADRATURE_TOLERANCE}: {error}")
+        means.append(value)
+    return np.array(means)
+
+
+def sorting_affine_floor(length: int) -> float:
+    """Best NMSE of any affine map y = A x + c for y = sort(x), x ~ N(0, I_length): (n - 1 - ||mu||^2) / n.
+
+    With mu = E sort(x) (:func:`normal_order_means`), the best c is mu and the best A is E[y x^T] = 1 1^T / n (by
+    exchangeability E[x_j y_(i)] = Cov(y_(i), sum_k x_k) / n, and for normal samples sum_k Cov(x_(i), x_(k)) = 1);
+    the residual is tr Cov(y) - ||A||_F^2 = n - ||mu||^2 - 1, over the pooled label variance n (E y^2 = 1 per entry,
+    pooled mean 0). A lower bound for every linear model of the probe on sorting, whatever its width or cell.
+    """
+    means = normal_order_means(length)
+    return float((length - 1 - np.sum(means**2)) / length)
 
 
 def monotone_upper(bands: dict[int, tuple[float, float]]) -> dict[int, tuple[float, float]]:

@@ -177,3 +177,44 @@ def test_theory_band_upper_end_never_rises_with_width(study):
 def test_only_names_known_studies():
     with pytest.raises(ValueError, match="only must name studies among"):
         studies.plan(dataclasses.replace(studies.ProbeConfig.quick()), only=("nope",))
+
+
+def test_a_diverged_seed_ranks_worst_and_is_counted():
+    rows = [make_row(study="s", target="t", model="m", seed=seed, nmse_test=value, nmse_test_low=value,
+                     nmse_test_high=value, nmse_train=value) for seed, value in enumerate((0.2, float("nan"), 0.1))]
+    (summary,) = summarise(rows)
+    assert summary.diverged == 1 and summary.best == 0.1 and summary.median == 0.2  # NaN above 0.2, not dropped
+    assert summary.train_median == 0.2 and summary.train_best == 0.1
+
+
+def test_a_lower_bound_proves_convergence_when_reached_and_nothing_otherwise():
+    reached = summarise([row.replace(class_optimum_kind="bound") for row in _seeds(0.501, 0.52, 0.5)])[0]
+    above = summarise([row.replace(class_optimum_kind="bound") for row in _seeds(0.7, 0.8, 0.5)])[0]
+    assert reached.converged is True and above.converged is None and above.gap == pytest.approx(0.2)
+
+
+class _Found:
+    def __init__(self, nmse):
+        self.nmse, self.kind, self.method = nmse, "exact", "stand-in"
+
+
+def test_the_encoder_decoder_class_optimum_is_computed_once_per_linear_group_and_fills_the_linear_rows():
+    calls = []
+
+    def optimum(target, spec, width, length):
+        calls.append((target.name, spec.name, width, length))
+        return _Found(0.5 + width / 100)
+
+    config = studies.ProbeConfig.quick()
+    plan = encoder_decoder.plan(config, optimum=optimum)
+    rows, extras = run_in_memory({"encoder_decoder": plan})
+    linear_targets = {"reversal", "lowpass_geometric0.7", "lowpass_power0.5"}
+    assert sorted(calls) == sorted((name, "linear_dense-encdec", 4, 8) for name in linear_targets)
+    for row in rows:
+        if row.target in linear_targets:
+            assert (row.class_optimum, row.class_optimum_kind, row.theory_nmse) == (0.54, "exact", 0.54)
+            assert row.theory_nmse_lower == row.rank_floor
+        else:  # sorting: the best affine map bounds every linear model from below
+            floor = extras["encoder_decoder"]["sorting_affine_floor"]
+            assert (row.class_optimum, row.class_optimum_kind, row.theory_nmse_lower) == (floor, "bound", floor)
+    assert extras["encoder_decoder"]["sorting_affine_floor"] == pytest.approx(0.12506, abs=1e-4)

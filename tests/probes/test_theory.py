@@ -258,3 +258,21 @@ def test_gauss_expectation_is_accurate_where_fixed_quadrature_was_not():
 def test_monotone_upper_takes_the_best_smaller_width():
     bands = {1: (0.1, 0.5), 2: (0.05, 0.6), 4: (0.0, 0.2)}
     assert theory.monotone_upper(bands) == {1: (0.1, 0.5), 2: (0.05, 0.5), 4: (0.0, 0.2)}
+
+
+def test_sorting_affine_floor_against_closed_form_and_least_squares_on_samples():
+    """n = 2: E max = 1/sqrt(pi), floor (1 - 2/pi) / 2; n = 8: an affine least-squares fit on 2e5 samples."""
+    assert theory.normal_order_means(2) == pytest.approx([-1 / np.sqrt(np.pi), 1 / np.sqrt(np.pi)], abs=1e-10)
+    assert theory.sorting_affine_floor(2) == pytest.approx((1 - 2 / np.pi) / 2, abs=1e-10)
+    means = theory.normal_order_means(8)
+    assert np.allclose(means, -means[::-1], atol=1e-10) and np.all(np.diff(means) > 0)
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((200_000, 8))
+    ys = np.sort(xs, axis=1)
+    design = np.c_[xs, np.ones(len(xs))]
+    residual = ys - design @ np.linalg.lstsq(design, ys, rcond=None)[0]
+    sampled = np.mean(residual**2) / np.var(ys)  # the probe's pooled NMSE
+    assert sampled == pytest.approx(theory.sorting_affine_floor(8), rel=0.01)
+    assert np.mean(ys, axis=0) == pytest.approx(means, abs=0.01)
+    with pytest.raises(ValueError, match="length"):
+        theory.sorting_affine_floor(0)

@@ -33,16 +33,28 @@ LINEAR_SPEC = ModelSpec(LINEAR_CELL, architecture=Architecture.ENCODER_DECODER)
 ATTENTION_SUFFIX = ModelSpec(LINEAR_CELL, architecture=Architecture.ATTENTION).name.removeprefix(LINEAR_CELL)
 
 
+def default_optimum(target, spec, width: int, length: int):
+    """:func:`rnnjax.probes.optimum.class_optimum` (imported on first use: float64 searches)."""
+    from rnnjax.probes.optimum import class_optimum
+
+    return class_optimum(target, spec, width, length)
+
+
 def plan(config: ProbeConfig, optimum: Callable | None = None) -> StudyPlan:
     """Every encoder-decoder cell at every width (and attention), spot cells at one width, optional pooling.
 
-    ``optimum(target, spec, width, length) -> ClassOptimum | None`` fills the class optimum of the linear rows
-    (None: none; their theory is the rank floor, reached exactly on reversal)."""
+    ``optimum(target, spec, width, length) -> ClassOptimum | None`` gives the class optimum of the linear
+    encoder-decoder on each linear target, computed once per group right after it trains (kept with its record);
+    None computes none (the rows' theory is then the rank floor, reached exactly on reversal)."""
     # few steps per sequence: 8x the sequences for about the same interval (evaluation is cheap at this length)
     train = config.train(length=config.encoder_decoder_length, long_factors=(), test_size=8 * config.test_size)
     chosen = specs(config)
     arguments = {"seeds": config.seeds, "config": train, "study": NAME}
-    groups = plan_groups(family(), chosen, widths=config.encoder_decoder_widths, **arguments)
+    evaluate = None if optimum is None else functools.partial(class_optima, optimum)
+    groups = []
+    for spec in chosen:
+        hook = evaluate if spec == LINEAR_SPEC else None
+        groups += plan_groups(family(), [spec], widths=config.encoder_decoder_widths, evaluate=hook, **arguments)
     spot = [ModelSpec(c, architecture=Architecture.ENCODER_DECODER) for c in config.encoder_decoder_spot_cells]
     groups += plan_groups(family(), spot, widths=(config.encoder_decoder_spot_width,), **arguments)
     plain = [spec for spec in chosen if spec.architecture is Architecture.ENCODER_DECODER][:2]
@@ -50,38 +62,56 @@ def plan(config: ProbeConfig, optimum: Callable | None = None) -> StudyPlan:
         groups += plan_groups(targets.pooling(2), plain, widths=config.pooling_widths, **arguments)
     cells = {spec.name: (spec.cell, spec.architecture) for spec in [*chosen, *spot]}
     return StudyPlan(
-        tuple(groups), functools.partial(finish, config, optimum),
+        tuple(groups), functools.partial(finish, config),
         title="7. Encoder-decoder many-to-many (N -> M through a width-m vector)",
         summary="Encoder -> width-m vector -> decoder (+- attention) on N -> M maps, against the linear class "
-        "optimum and the rank floor.", findings=findings, plots=plots, answer=answer,
-        columns=(("rank_floor", "rank floor"),), contains=functools.partial(contains, cells),
+        "optimum, the rank floor and (sorting) the best affine map.", findings=findings, plots=plots,
+        answer=answer, columns=(("rank_floor", "rank floor"),), contains=functools.partial(contains, cells),
     )  # fmt: skip
 
 
-def finish(config: ProbeConfig, optimum, rows: list[Row], group_extras: list[dict]) -> tuple[list[Row], dict]:
-    """rank_floor on every linear-target row; on the linear encoder-decoder rows the class optimum, and the theory
-    band [rank floor, class optimum] (both exact for reversal, where the class reaches the rank floor)."""
+def class_optima(optimum: Callable, group, triples, params) -> dict:
+    """The group's class optimum on each of its linear targets: {'class_optima': {'target|width': {nmse, kind,
+    method}}} (a group's ``evaluate``)."""
+    found = {}
+    for target in group.targets:
+        if target.linear:
+            result = optimum(target, LINEAR_SPEC, group.spec.width, group.config.length)
+            if result is not None:
+                found[f"{target.name}|{group.spec.width}"] = {"nmse": result.nmse, "kind": result.kind,
+                                                              "method": result.method}  # fmt: skip
+    return {"class_optima": found}
+
+
+def finish(config: ProbeConfig, rows: list[Row], group_extras: list[dict]) -> tuple[list[Row], dict]:
+    """rank_floor on every linear-target row; on the linear encoder-decoder rows the theory band [rank floor, class
+    optimum] and the class optimum (exact for reversal, where the class reaches the rank floor), on sorting the best
+    affine map's error (a bound from below for every linear model)."""
     known = {t.name: t for t in [*family(), targets.pooling(2)]}
-    length, floors, optima, out = config.encoder_decoder_length, {}, {}, []
+    length, floors = config.encoder_decoder_length, {}
+    optima = {key: found for extras in group_extras for key, found in extras.get("class_optima", {}).items()}
+    affine = theory.sorting_affine_floor(length) if any(not known[row.target].linear for row in rows) else None
+    out = []
     for row in rows:
         target = known[row.target]
-        key = (target.name, row.width)
-        if target.linear and key not in floors:
-            floors[key] = theory.rank_floor(target, length, row.width)
-        row = row.replace(rank_floor=floors.get(key))
-        if row.model == LINEAR_SPEC.name and target.linear:
-            if key not in optima:
-                optima[key] = None if optimum is None else optimum(target, LINEAR_SPEC, row.width, length)
-            found = optima[key]
-            upper = None if found is None else found.nmse
-            if optimum is None and target.name == REVERSAL:  # the class reaches the rank floor (a permutation)
-                upper = floors[key]
-            row = row.replace(theory_nmse_lower=floors[key], theory_nmse=upper,
-                              class_optimum=None if found is None else found.nmse,
-                              class_optimum_kind=None if found is None else found.kind)  # fmt: skip
+        if target.linear and (target.name, row.width) not in floors:
+            floors[(target.name, row.width)] = theory.rank_floor(target, length, row.width)
+        row = row.replace(rank_floor=floors.get((target.name, row.width)))
+        if row.model == LINEAR_SPEC.name:
+            row = _linear_theory(row, target, floors, optima.get(f"{target.name}|{row.width}"), affine)
         out.append(row)
     spectra = {name: t.singular_values(length).tolist() for name, t in known.items() if t.singular_values}
-    return out, {"singular_values": spectra, "length": length}
+    return out, {"singular_values": spectra, "length": length, "sorting_affine_floor": affine}
+
+
+def _linear_theory(row: Row, target, floors, found: dict | None, affine: float | None) -> Row:
+    if not target.linear:  # sorting: no linear model beats the best affine map
+        return row.replace(theory_nmse_lower=affine, class_optimum=affine, class_optimum_kind="bound")
+    floor = floors[(target.name, row.width)]
+    if found is None:
+        return row.replace(theory_nmse_lower=floor, theory_nmse=floor if target.name == REVERSAL else None)
+    return row.replace(theory_nmse_lower=floor, theory_nmse=found["nmse"], class_optimum=found["nmse"],
+                       class_optimum_kind=found["kind"])  # fmt: skip
 
 
 def contains(cells: dict, larger: Summary, smaller: Summary) -> bool:
@@ -116,27 +146,39 @@ def _width_medians(rows: list[Row], model: str, widths: list[int]) -> str:
 
 
 def answer(rows: list[Row]) -> str:
-    """What the linear class optimum implies for each linear target, whether training reached it, and where the
-    nonlinear encoder-decoders stand against it."""
-    linear = [row for row in select(rows, model=LINEAR_SPEC.name) if row.class_optimum is not None]
-    if not linear:
-        return _floor_answer(rows)
+    """What the linear class optimum (not the Eckart-Young floor) implies for each linear target, whether training
+    reached it, the affine floor of sorting, and where the nonlinear encoder-decoders stand against both."""
+    linear = select(rows, model=LINEAR_SPEC.name)
+    exact = [row for row in linear if row.class_optimum_kind == "exact"]
+    if not exact:
+        return " ".join(part for part in (_floor_answer(rows), _sorting(rows)) if part)
+    summaries = summarise(exact)
+    failed = [s for s in summaries if s.converged is False]
     sentences = [
         "*Encoder-decoder many-to-many* (the whole input squeezed into a width-m vector, then M outputs): the best "
-        "linear RNN encoder-decoder of width m (its class optimum, computed) equals the Eckart-Young rank floor only "
-        "where the operator's best rank-m map is reachable through the encoder's Krylov rows and an autonomous "
-        "decoder: " + _optimum_vs_floor(linear) + "."
-    ]
-    summaries = summarise(linear)
-    failed = [s for s in summaries if s.converged is False]
-    sentences.append(
-        f"Trained linear encoder-decoders reach that optimum (converged by the stated rule) in "
+        "linear RNN encoder-decoder of width m (its class optimum, computed, not the Eckart-Young rank floor) is "
+        "what a linear model of this class can reach: " + _optimum_vs_floor(exact) + f" {report.cite(exact)}.",
+        f"Trained linear encoder-decoders reach it (converged by the stated rule) in "
         f"{len(summaries) - len(failed)} of {len(summaries)} (target, width) rows"
-        + (f"; not converged, so no claim: {', '.join(report.label(s) for s in failed)}" if failed else "")
-        + f" {report.cite(linear)}."
-    )
-    sentences.append(_nonlinear_vs_optimum(rows))
+        + (f"; not converged, so no claim about the class: {', '.join(report.label(s) for s in failed)}"
+           if failed else "") + f" {report.cite(exact)}.",
+        _sorting(rows),
+        _nonlinear_vs_optimum(rows),
+    ]  # fmt: skip
     return " ".join(sentence for sentence in sentences if sentence)
+
+
+def _sorting(rows: list[Row]) -> str:
+    """Sorting is nonlinear, yet its best affine map has a closed form: the floor of every linear model."""
+    bounded = [row for row in select(rows, model=LINEAR_SPEC.name) if row.class_optimum_kind == "bound"]
+    if not bounded:
+        return ""
+    floor, target = bounded[0].class_optimum, bounded[0].target
+    others = sorted({row.model for row in select(rows, target=target)} - {LINEAR_SPEC.name})
+    trained = "; ".join(f"{m} {report.quoted(select(rows, target=target, model=m))}" for m in others)
+    return (f"{target} has a linear floor too: the best affine map of Gaussian inputs reaches NMSE {report.fmt(floor)} "
+            f"(closed form in the expected normal order statistics); trained linear encoder-decoders "
+            f"{report.quoted(bounded)}" + (f", nonlinear ones {trained}" if trained else "") + ".")  # fmt: skip
 
 
 def _floor_answer(rows: list[Row]) -> str:
@@ -152,6 +194,7 @@ def _floor_answer(rows: list[Row]) -> str:
 
 
 def _optimum_vs_floor(linear: list[Row]) -> str:
+    """'target m=w optimum (= floor | > floor f)' per (target, width)."""
     parts = []
     for (target, width), group in sorted(by_key(linear, "target", "width").items()):
         optimum, floor = group[0].class_optimum, group[0].rank_floor

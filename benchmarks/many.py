@@ -216,6 +216,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="", help=f"comma-separated subset of {','.join(SIZES)}")
     parser.add_argument("--out", default="", help="JSON output path")
     args = parser.parse_args()
+    jax.config.update("jax_enable_compilation_cache", False)  # cold times compile, even with JAX_COMPILATION_CACHE_DIR
     result = many_models(args.quick, [s for s in args.sizes.split(",") if s] or None)
     print(format_table(result))
     if args.out:

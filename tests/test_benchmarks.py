@@ -109,3 +109,15 @@ def test_lstm_layout_variants_compute_the_library_lstm():
     for name in lstm_layouts.VARIANTS:
         ys = rnn(lstm_layouts.variant_cell(name), params, xs)[0]
         assert float(jax.numpy.abs(ys - reference).max()) <= 1e-14, name
+
+
+def test_lstm_many_variants_train_the_same_models():
+    """benchmarks/lstm_many.py: every backward path, gate form and unroll trains to the same losses (checked inside)."""
+    sys.path.insert(0, ROOT)
+    from benchmarks import lstm_many
+
+    variants = "autodiff/one_tanh,manual/slices/2"
+    sizes = ["--models", "2", "--hidden", "3", "--time", "5", "--batch", "4", "--steps", "2", "--rounds", "2"]
+    rows = lstm_many.main([*sizes, "--variants", variants])["rows"]
+    assert rows["autodiff/one_tanh"]["vs_first"] == 1.0
+    assert all(0 < rows[name]["forward_share"] and rows[name]["compile_s"] > 0 for name in variants.split(","))

@@ -6,7 +6,7 @@
     from rnnjax.probes.training import TrainConfig
 
 See docs/universal_approximation.md. ``rnnjax.probes.report`` (matplotlib) and ``rnnjax.probes.studies``
-are imported on demand.
+are imported on demand, as is ``rnnjax.probes.task`` (probe your own data set: ``task.probe(task.task_data(...))``).
 """
 
 from rnnjax.probes import models, sweep, targets, theory, training

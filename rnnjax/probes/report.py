@@ -26,6 +26,7 @@ from rnnjax.probes.results import (
     relative_half_widths,
     summarise,
 )
+from rnnjax.probes.statistics import over_seeds
 
 __all__ = ["fmt", "with_interval", "cite", "plot_vs", "plot_lengths", "figure", "study_table", "violations",
            "failures", "answer", "sections"]  # fmt: skip
@@ -34,10 +35,12 @@ __all__ = ["fmt", "with_interval", "cite", "plot_vs", "plot_lengths", "figure", 
 
 
 def fmt(value) -> str:
-    """3 significant digits; '-' for None or NaN."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """3 significant digits; '-' for None; 'diverged' for NaN or infinity (a diverged run is a result)."""
+    if value is None:
         return "-"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return "diverged"
+    return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 def theory_text(lower, upper) -> str:
@@ -54,12 +57,14 @@ def with_interval(rows: Sequence[Row]) -> str:
     if not rows:
         return "-"
     median, low, high = median_interval(rows)
-    return f"{fmt(median)} [{fmt(low)}, {fmt(high)}]"
+    note = over_seeds(row.nmse_test for row in rows).note()
+    return f"{fmt(median)}{note}" if not np.isfinite(median) else f"{fmt(median)} [{fmt(low)}, {fmt(high)}]{note}"
 
 
 def median_of(rows: Sequence[Row], field: str = "nmse_test") -> float | None:
-    values = [getattr(row, field) for row in rows if getattr(row, field) is not None]
-    return float(np.median(values)) if values else None
+    """The median over seeds, a diverged seed ranked worst (:func:`rnnjax.probes.statistics.over_seeds`)."""
+    summary = over_seeds(getattr(row, field) for row in rows)
+    return summary.median if summary.seeds else None
 
 
 def lengths_text(rows: Sequence[Row]) -> str:
@@ -171,7 +176,7 @@ def study_table(rows: Sequence[Row], columns: Sequence[tuple[str, str]] = ()) ->
                  f"{fmt(summary.median)} [{fmt(summary.median_low)}, {fmt(summary.median_high)}]"
                  + (f" ({summary.diverged} of {summary.seeds} seeds diverged)" if summary.diverged else ""),
                  fmt(summary.best),
-                 fmt(float(np.median(longs))) if longs else "-",
+                 fmt(over_seeds(longs).median) if longs else "-",
                  theory_text(summary.theory_nmse_lower, summary.theory_nmse),
                  *(fmt(getattr(group[0], field)) for field, _ in columns),
                  fmt(summary.train_median), optimum, fmt(summary.gap), converged]  # fmt: skip
@@ -262,6 +267,11 @@ def answer(plans: Mapping[str, Any], rows: Sequence[Row]) -> str:
             f"on tiny NMSEs with heavy-tailed per-sequence errors). Rows below a binding optimum beyond their "
             f"interval: {len(bad)}."
         )
+    diverged = sum(not np.isfinite(row.nmse_test) for row in rows)
+    text += (
+        f" Diverged runs (NaN or infinite test NMSE): {diverged} of {len(rows)}; they are kept in results.json, shown "
+        "as 'diverged' and ranked worst in every median over seeds."
+    )
     return text + "\n\n" + READING + "\n"
 
 

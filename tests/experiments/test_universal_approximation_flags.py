@@ -72,3 +72,37 @@ def test_the_main_job_refuses_foreign_records_and_damaged_config_and_keeps_a_nam
         experiment.main([*common, "--run_name", "mine"])
     assert not config.exists() and (run.directory / runner.RECORDS).read_text() == records
     assert json.loads((other.directory / runner.CONFIG).read_text())["steps"] == 12
+
+
+def _diverge(records_path, seeds):
+    """Make every row of the given seeds NaN, as a diverged run records them (the config stamp is kept)."""
+    lines = [json.loads(line) for line in records_path.read_text().splitlines()]
+    for record in lines:
+        for row in record["rows"]:
+            if row["seed"] in seeds:
+                row.update({k: float("nan") for k, v in row.items() if k.startswith("nmse_") and v is not None})
+    records_path.write_text("".join(json.dumps(record) + "\n" for record in lines))
+
+
+def test_diverged_seeds_are_kept_counted_and_shown_never_dropped_from_the_median(experiment, tmp_path):
+    common = [*TINY, "--probe.seeds", "0", "1", "2", "--runs_root", str(tmp_path), "--run_name", "nan"]
+    run = experiment.main(common)
+    clean = json.loads((run.directory / "results.json").read_text())
+    _diverge(run.directory / runner.RECORDS, seeds={1})
+    experiment.main([*common, "--report-only"])
+    results = json.loads((run.directory / "results.json").read_text())
+    assert len(results["records"]) == len(clean["records"])  # kept
+    assert sum(r["nmse_test"] == "nan" for r in results["records"]) == len(clean["records"]) // 3
+    for before, after in zip(clean["summary"], results["summary"]):
+        assert after["diverged"] == 1 and after["seeds"] == 3
+        finite = [r["nmse_test"] for r in clean["records"] if r["seed"] != 1 and r["model"] == before["model"]
+                  and r["target"] == before["target"]]  # fmt: skip
+        assert after["median"] == max(finite)  # the diverged seed ranks worst: the median moves up, not away
+    report = (run.directory / "report.md").read_text()
+    rows = len(clean["records"])
+    assert f"Diverged runs (NaN or infinite test NMSE): {rows // 3} of {rows}" in report
+    assert "(1 of 3 seeds diverged)" in report
+    _diverge(run.directory / runner.RECORDS, seeds={0, 2})  # every seed diverged: still a report
+    experiment.main([*common, "--report-only"])
+    report = (run.directory / "report.md").read_text()
+    assert f"{rows} of {rows};" in report and "diverged (3 of 3 seeds diverged)" in report

@@ -45,6 +45,7 @@ def _check_sizes(config: Any) -> None:
         for argument, item in _items(config, name):
             arguments.positive_int(argument, item)
     arguments.nonnegative_int(_flag("lbfgs_steps"), config.lbfgs_steps)
+    arguments.integer(_flag("test_size"), config.test_size, minimum=2)  # an interval needs two test sequences
     # a lag of the whole length or more copies nothing: a zero target, whose NMSE is 0/0
     arguments.integer(_flag("copy_lag"), config.copy_lag, minimum=0, maximum=config.length - 1)
     arguments.positive_float(_flag("learning_rate"), config.learning_rate)

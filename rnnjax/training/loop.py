@@ -38,9 +38,17 @@ def _batch_source(batches: Callable[[int], Any] | Iterable[Any], start: int) -> 
     if callable(batches):
         return batches
     iterator = iter(batches)
-    for _ in range(start):
-        next(iterator)
-    return lambda step: next(iterator)
+
+    def next_batch(step: int) -> Any:
+        try:
+            return next(iterator)
+        except StopIteration:
+            message = f"batches: the iterable ran out at step {step} (it gave {step} batches, resumed ones included)"
+            raise ValueError(f"{message}; give one batch per step up to num_steps, or step -> batch") from None
+
+    for step in range(start):
+        next_batch(step)
+    return next_batch
 
 
 def _start(state: TrainState, hooks: Hooks, num_steps: int) -> tuple[TrainState, int]:

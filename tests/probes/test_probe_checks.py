@@ -15,6 +15,7 @@ BAD = {
     "seeds": ((), r"--probe.seeds must name at least one seed; got \(\)"),
     "learning_rate": (math.nan, "--probe.learning_rate must be finite; got nan"),
     "steps": (-5, "--probe.steps must be >= 1; got -5"),
+    "test_size": (1, "--probe.test_size must be >= 2; got 1"),
     "copy_lag": (-1, "--probe.copy_lag must be >= 0; got -1"),
     "parity_steps": (0, "--probe.parity_steps must be >= 1; got 0"),
     "lbfgs_steps": (-1, "--probe.lbfgs_steps must be >= 0; got -1"),

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 from rnnjax.core.cells import Activation, Cell, GRUConvention, LSTMState, Params, gru, lstm, simple_rnn
 from rnnjax.core.unroll import Merge, merge_directions, rnn
+from rnnjax.interop.dtypes import require_x64_for
 
 KERAS_MERGES = {"concat": Merge.CONCAT, "sum": Merge.SUM, "ave": Merge.MEAN, "mul": Merge.MUL}
 
@@ -115,7 +116,9 @@ class KerasRNN:
 def _array(variable: Any) -> jax.Array:
     import keras  # noqa: PLC0415
 
-    return jnp.asarray(keras.ops.convert_to_numpy(variable.value))
+    value = keras.ops.convert_to_numpy(variable.value)
+    require_x64_for(f"module variable {getattr(variable, 'path', variable)!r}", [value.dtype])
+    return jnp.asarray(value)
 
 
 def _gru_blocks(array: jax.Array) -> jax.Array:

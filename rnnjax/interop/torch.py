@@ -24,6 +24,7 @@ import numpy as np
 from rnnjax.checks.arguments import as_enum
 from rnnjax.core.cells import Activation, Cell, GRUConvention, LSTMState, Params, gru, lstm, simple_rnn
 from rnnjax.core.unroll import RNN, Merge
+from rnnjax.interop.dtypes import require_x64_for
 
 
 class TorchMode(enum.Enum):
@@ -177,12 +178,7 @@ def from_torch(module: Any) -> tuple[TorchRNN, dict[str, Any]]:
     mode = as_enum(TorchMode, module.mode, "module.mode")
     if getattr(module, "proj_size", 0):
         raise ValueError(f"module.proj_size: expected 0 (LSTM projections are not supported); got {module.proj_size}")
-    wide = sorted({str(value.dtype) for value in module.parameters() if value.dtype.itemsize == 8})
-    if wide and not jax.config.read("jax_enable_x64"):
-        raise ValueError(
-            f"module: its parameters are {', '.join(wide)} but JAX runs in 32-bit mode, which would round them to "
-            "32 bits without a word: call jax.config.update('jax_enable_x64', True) first, or import module.float()"
-        )
+    require_x64_for("module", (str(value.dtype).removeprefix("torch.") for value in module.parameters()))
     network = RNN(
         cell=_torch_cell(mode),
         hidden_size=module.hidden_size,

@@ -139,6 +139,17 @@ def test_weights_keep_the_layer_dtype():
     assert net(params, xs, mask=padded).dtype == jnp.float32
 
 
+
+def test_a_float64_layer_with_x64_off_is_refused_instead_of_rounded():
+    layer = LAYERS["lstm"](dtype="float64")
+    layer(np.zeros((1, TIME, INPUT)))
+    with jax.enable_x64(False):
+        with pytest.raises(ValueError, match="module variable .* weights are float64 but JAX runs in 32-bit mode"):
+            from_keras(layer)
+    _, params = from_keras(layer)  # x64 on (the test session's default): kept as float64
+    assert {leaf.dtype for leaf in jax.tree.leaves(params)} == {jnp.dtype(jnp.float64)}
+
+
 def built(layer):
     layer(np.zeros((1, TIME, INPUT)))
     return layer

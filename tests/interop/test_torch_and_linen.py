@@ -237,7 +237,7 @@ def test_flax_gru_candidate_convention():
 def test_a_float64_module_with_x64_off_is_refused_instead_of_rounded():
     module = torch.nn.LSTM(3, 4).double()
     with jax.enable_x64(False):
-        with pytest.raises(ValueError, match="torch.float64 but JAX runs in 32-bit mode.*jax_enable_x64"):
+        with pytest.raises(ValueError, match="module: its weights are float64 but JAX runs in 32-bit mode.*x64"):
             from_torch(module)
         net, params = from_torch(torch.nn.LSTM(3, 4))  # float32 is fine either way
         assert params["layers"][0][0]["input_kernel"].dtype == jnp.float32

@@ -105,8 +105,9 @@ def enable_compilation_cache(directory: str | None = None, min_compile_time_secs
     """Turn on JAX's persistent compilation cache for this process; returns its folder, or None if it is off.
 
     Args:
-      directory: the folder (default: :func:`compilation_cache_dir`, which ``RNNJAX_COMPILATION_CACHE=0``
-        turns off). A folder the user already gave JAX (``JAX_COMPILATION_CACHE_DIR``) wins.
+      directory: the folder (default: :func:`compilation_cache_dir`; ``RNNJAX_COMPILATION_CACHE=0`` turns the
+        cache off and this function does nothing). A folder the user already gave JAX (``JAX_COMPILATION_CACHE_DIR``)
+        wins, and ``JAX_ENABLE_COMPILATION_CACHE=false`` keeps it off.
       min_compile_time_secs: programs that compiled faster than this are not written (JAX's default is 1 s;
         0 keeps every program, so a rerun compiles nothing it compiled before).
 
@@ -116,9 +117,10 @@ def enable_compilation_cache(directory: str | None = None, min_compile_time_secs
 
     if not min_compile_time_secs >= 0:
         raise ValueError(f"min_compile_time_secs must be >= 0; got {min_compile_time_secs!r}")
-    directory = jax.config.jax_compilation_cache_dir or directory or compilation_cache_dir()
+    directory = directory or compilation_cache_dir()
     if directory is None or not jax.config.jax_enable_compilation_cache:
-        return None
+        return None  # off: a cache the user opened through JAX's own settings stays as they set it
+    directory = jax.config.jax_compilation_cache_dir or directory
     os.makedirs(directory, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_secs))

@@ -169,6 +169,14 @@ def test_cache_default_folder_and_off_switch(tmp_path):
     assert not (tmp_path / "0").exists()
 
 
+def test_jax_settings_of_the_user_win(tmp_path):
+    theirs = str(tmp_path / "theirs")
+    counts = _cache_counts("default", JAX_COMPILATION_CACHE_DIR=theirs, RNNJAX_CACHE=str(tmp_path))
+    assert counts[0] == theirs and len(os.listdir(theirs)) == counts[2] > 0  # their folder, not ours
+    off = _cache_counts("default", JAX_ENABLE_COMPILATION_CACHE="false", RNNJAX_CACHE=str(tmp_path))
+    assert off[:3] == [None, 0, 0] and not (tmp_path / "xla").exists()
+
+
 def test_import_turns_no_cache_on(tmp_path):
     assert _cache_counts("import-only", RNNJAX_CACHE=str(tmp_path))[:3] == [None, 0, 0]
     assert not (tmp_path / "xla").exists()

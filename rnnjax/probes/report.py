@@ -86,7 +86,7 @@ def cite(items: Iterable[Row | Summary]) -> str:
 
 
 def quoted(rows: Sequence[Row]) -> str:
-    """'median [interval] [rows: ...]': a measured number and where it comes from."""
+    """``'median [interval] [rows: ...]'``: a measured number and where it comes from."""
     return f"{with_interval(rows)} {cite(rows)}"
 
 

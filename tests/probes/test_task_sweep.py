@@ -87,3 +87,16 @@ def test_a_delay_trained_in_a_larger_group_equals_it_trained_alone(aligned, tmp_
     pick = lambda rows: next(r for r in rows if r["kind"] == "unidirectional" and r["delay"] == 0)  # noqa: E731
     for field in ("train_error", "validation_error", "test_error", "test_error_high"):
         np.testing.assert_allclose(pick(both)[field], pick(alone)[field], rtol=1e-5)
+
+
+@pytest.mark.parametrize("target, lookahead", [(targets.centred_sum(1), 1), (targets.anticausal_filter(0.5, 3), 2)],
+                         ids=["centred_sum1", "anticausal_support3"])  # fmt: skip
+def test_trained_delay_needed_is_the_lookahead(target, lookahead, tmp_path):
+    """Linear RNNs on linear targets train to ~1e-8 here, so the trained answer is the target's look-ahead too."""
+    data = sample_task(target, 300, 10, seed=0)
+    config = TaskProbeConfig(cells=("linear_dense",), width=4, widths=(4,), max_delay=lookahead + 1, window=4,
+                             seeds=(0, 1), steps=300, batch_size=300, learning_rate=3e-2)  # fmt: skip
+    result = task.probe(data, tmp_path, config, progress=False)
+    assert result.answers["Delay needed"] == f"linear_dense: D = {lookahead}; linear floors: D = {lookahead}."
+    causal = next(row for row in result.selected if row["kind"] == "unidirectional" and row["delay"] == 0)
+    assert causal["test_error_low"] > 0.1  # without look-ahead the error stays at the causal floor

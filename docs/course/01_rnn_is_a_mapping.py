@@ -229,4 +229,4 @@ print("a gradient for every parameter:", jax.tree.map(jnp.shape, grads)["layers"
 # - `scan` is the loop over time, `vmap` adds the batch, `jit` compiles; rnnjax's `rnn` does all three for any cell.
 # - The order of the inputs changes the result; padding with `lengths` keeps sequences of different lengths apart.
 #
-# Next: 2. LSTM, GRU and their gates.
+# Next: [2. LSTM, GRU and their gates](../02_gates_and_gradients/).

@@ -77,6 +77,7 @@ class TaskProbeConfig:
     def __post_init__(self):
         for name in ("width", "steps", "batch_size", "window"):
             arguments.positive_int(name, getattr(self, name))
+        arguments.integer("steps", self.steps, minimum=2)  # one warmup step, then at least one of cosine decay
         arguments.nonnegative_int("max_delay", self.max_delay)
         arguments.positive_float("learning_rate", self.learning_rate)
         arguments.positive_float("clip_norm", self.clip_norm)

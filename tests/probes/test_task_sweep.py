@@ -45,7 +45,7 @@ def test_plan_of_a_task_with_other_lengths():
     "fields, message",
     [({"widths": ()}, "widths must not be empty"), ({"width": 0}, "width must be"), ({"max_delay": -1}, "max_delay"),
      ({"cells": ("nope",)}, "nope"), ({"widths": (4, 0)}, r"widths\[1\] must be"),
-     ({"learning_rate": 0.0}, "learning_rate")],
+     ({"learning_rate": 0.0}, "learning_rate"), ({"steps": 1}, "steps must be >= 2")],
 )  # fmt: skip
 def test_config_refuses_bad_sizes(fields, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -50,9 +50,19 @@ def scores(predictions: jax.Array, targets: jax.Array, mask: jax.Array, labels: 
     if not labels:
         return _named("error", ratio_interval(*nmse_terms(predictions, targets, mask)))
     entropy, correct, count = label_terms(predictions, targets, mask)
-    accuracy = ratio_interval(correct, count)
+    accuracy, low, high = ratio_interval(correct, count)
+    wilson_low, wilson_high = wilson_interval(jnp.sum(correct), jnp.sum(count))
     return {**_named("error", ratio_interval(entropy, count)),
-            **_named("accuracy", (accuracy[0], accuracy[1], jnp.minimum(accuracy[2], 1.0)))}  # fmt: skip
+            **_named("accuracy", (accuracy, jnp.minimum(low, wilson_low), jnp.clip(high, wilson_high, 1.0)))}
+
+
+def wilson_interval(successes: jax.Array, trials: jax.Array, z: float = Z_95) -> tuple[jax.Array, jax.Array]:
+    """Wilson score interval of a proportion. The accuracy interval is the union of it (over labels) and the
+    delta-method one (over sequences): the latter collapses to a point when every label is right."""
+    proportion = successes / trials
+    centre = (proportion + z**2 / (2 * trials)) / (1 + z**2 / trials)
+    half = z * jnp.sqrt(proportion * (1 - proportion) / trials + z**2 / (4 * trials**2)) / (1 + z**2 / trials)
+    return centre - half, centre + half
 
 
 def loss(predictions: jax.Array, targets: jax.Array, mask: jax.Array, labels: bool, scale: jax.Array) -> jax.Array:

@@ -138,3 +138,13 @@ def test_label_scores_are_cross_entropy_and_accuracy():
     np.testing.assert_allclose(scores["accuracy"], (logits.argmax(-1) == labels)[mask].mean(), rtol=1e-12)
     assert scores["error_low"] <= scores["error"] <= scores["error_high"]
     assert scores["accuracy_low"] <= scores["accuracy"] <= scores["accuracy_high"] <= 1.0
+
+
+def test_accuracy_interval_stays_open_when_every_label_is_right():
+    labels = np.random.default_rng(0).integers(0, 3, (40, 5))
+    logits = np.eye(3)[labels] * 5.0
+    scores = task_metrics.scores(logits, labels, np.ones((40, 5), bool), labels=True)
+    assert scores["accuracy"] == 1.0 and scores["accuracy_high"] == 1.0
+    np.testing.assert_allclose(scores["accuracy_low"], 200 / (200 + 1.959963984540054**2), rtol=1e-12)  # Wilson
+    low, high = task_metrics.wilson_interval(np.float64(30), np.float64(50))
+    assert low < 0.6 < high and np.isclose((low + high) / 2, (0.6 + 1.96**2 / 100) / (1 + 1.96**2 / 50), rtol=1e-3)

@@ -80,9 +80,20 @@ def label(item: Row | Summary) -> str:
 
 
 def cite(items: Iterable[Row | Summary]) -> str:
-    """'[rows: study: a; b]': the table rows a sentence rests on."""
-    labels = list(dict.fromkeys(f"{item.study}: {label(item)}" for item in items))
-    return f"[rows: {'; '.join(labels)}]" if labels else "[rows: none]"
+    """'[rows: study: target/model w<widths> D<delay>; ...]': the table rows a sentence rests on, the widths of one
+    (target, model, depth, delay) joined."""
+    widths: dict[tuple, list[int]] = {}
+    for item in items:
+        depth = f" L{item.depth}" if item.depth > 1 else ""
+        key = (item.study, f"{item.target}/{item.model}", f"{depth} D{item.delay}")
+        widths.setdefault(key, [])
+        if item.width not in widths[key]:
+            widths[key].append(item.width)
+    studies: dict[str, list[str]] = {}
+    for (study, name, tail), sizes in widths.items():
+        studies.setdefault(study, []).append(f"{name} w{','.join(map(str, sorted(sizes)))}{tail}")
+    return "[rows: " + " | ".join(f"{study}: {'; '.join(names)}" for study, names in studies.items()) + "]" if (
+        studies) else "[rows: none]"
 
 
 def quoted(rows: Sequence[Row]) -> str:
@@ -256,8 +267,10 @@ def answer(plans: Mapping[str, Any], rows: Sequence[Row]) -> str:
     pairs = [pair for plan in plans.values() for pair in failures(plan, plan.rows(rows))]
     text += (
         f" Convergence: {len(known) - len(failed)} of the {len(known)} rows with a known class optimum converged "
-        f"({len(failed)} not: {', '.join(f'{s.study}: {label(s)}' for s in failed) or 'none'}); nested model classes "
-        f"inverted beyond their intervals (optimisation failures): {len(pairs)}."
+        f"({len(failed)} not, which support no claim about their class: {cite(failed) if failed else 'none'}); "
+        f"larger model classes worse than a class they contain beyond both intervals (optimisation failures, "
+        f"listed in their sections): {len(pairs)}"
+        + (f" {cite(large for large, _ in pairs)}." if pairs else ".")
     )
     widths, bad = relative_half_widths(rows), violations(rows)
     if widths.size:

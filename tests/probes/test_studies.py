@@ -218,3 +218,23 @@ def test_the_encoder_decoder_class_optimum_is_computed_once_per_linear_group_and
             floor = extras["encoder_decoder"]["sorting_affine_floor"]
             assert (row.class_optimum, row.class_optimum_kind, row.theory_nmse_lower) == (floor, "bound", floor)
     assert extras["encoder_decoder"]["sorting_affine_floor"] == pytest.approx(0.12506, abs=1e-4)
+
+
+def test_citations_join_the_widths_of_one_model_and_name_each_study_once():
+    rows = [make_row(study="s", target="t", model="m", width=w) for w in (4, 2, 4)]
+    rows += [make_row(study="s", target="u", model="m", width=8, depth=3, delay=2),
+             make_row(study="r", target="t", model="m")]
+    assert report.cite(rows) == "[rows: s: t/m w2,4 D0; u/m w8 L3 D2 | r: t/m w4 D0]"
+    assert report.cite([]) == "[rows: none]"
+
+
+def test_two_exact_fits_that_differ_by_rounding_are_not_an_inversion():
+    def summary(width, value):
+        row = make_row(study="s", target="t", model="m", width=width, nmse_test=value, nmse_test_low=value * 0.98,
+                       nmse_test_high=value * 1.02, nmse_train=value)
+        return summarise([row])[0]
+
+    small, rounding, worse = summary(4, 2.8e-32), summary(6, 9.9e-15), summary(8, 2e-6)
+    from rnnjax.probes.studies.base import wider
+
+    assert inversions([small, rounding], wider) == [] and inversions([small, worse], wider) == [(worse, small)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rnnjax.probes import report, targets
 from rnnjax.probes.models import ModelSpec
 from rnnjax.probes.planning import plan_groups
-from rnnjax.probes.results import Row, Summary, summarise
+from rnnjax.probes.results import Row, Summary, select, summarise
 from rnnjax.probes.studies.base import ProbeConfig, StudyPlan, no_theory, same_except
 from rnnjax.probes.studies.non_fading import by_length, length_plots
 
@@ -19,7 +19,7 @@ def plan(config: ProbeConfig) -> StudyPlan:
     return StudyPlan(
         tuple(groups), no_theory, title="6. Depth vs width for deep narrow ReLU RNNs",
         summary="Deep narrow ReLU RNNs on the lagged product y_t = x_{t-2} x_{t-5} (+-1 inputs).",
-        findings=by_length, plots=plots, contains=contains,
+        findings=by_length, plots=plots, answer=answer, contains=contains,
     )  # fmt: skip
 
 
@@ -38,3 +38,10 @@ def plots(rows: list[Row], extras, plot_path) -> dict[str, str]:
 
     files = {NAME: report.figure(plot_path(NAME), 1, draw, "Study 6: deep narrow ReLU RNNs")}
     return files | length_plots(NAME, rows, plot_path)
+
+
+def answer(rows: list[Row]) -> str:
+    """Depth against width on the lagged product: the medians at each (depth, width)."""
+    parts = [f"{model} w{width} {report.quoted(select(rows, model=model, width=width))}"
+             for model, width in sorted({(row.model, row.width) for row in rows})]  # fmt: skip
+    return "Deep narrow ReLU RNNs on a lagged product: " + "; ".join(parts) + "."

@@ -26,7 +26,7 @@ def plan(config: ProbeConfig) -> StudyPlan:
     return StudyPlan(
         tuple(groups), functools.partial(finish, config), title="2. Width thresholds (exact representability)",
         summary="Order-4 state-space target and a delay-d copy vs width, float64 with Adam then L-BFGS.",
-        findings=findings, plots=plots, contains=wider,
+        findings=findings, plots=plots, answer=answer, contains=wider,
     )  # fmt: skip
 
 
@@ -54,3 +54,16 @@ def plots(rows: list[Row], extras, plot_path) -> dict[str, str]:
         report.plot_vs(summarise(rows), axes[0], "width", log_x=True)
 
     return {NAME: report.figure(plot_path(NAME), 1, draw, "Study 2: width thresholds (band: theory)")}
+
+
+def answer(rows: list[Row]) -> str:
+    """Exact representability: the widths at which the order-4 target is fitted to rounding."""
+    chosen = select(rows, target=ORDER_NAME)
+    if not chosen:
+        return ""
+    exact = sorted({row.width for row in chosen if row.nmse_test <= 1e-8})
+    below = [row for row in chosen if exact and row.width < exact[0]]
+    return (f"A linear RNN fits a linear target of state-space order 4 to rounding (test NMSE <= 1e-8) at widths "
+            f"{exact or 'none'} of {sorted({row.width for row in chosen})}"
+            + (f"; below that width it stays at {report.with_interval(below)}" if below else "")
+            + f" {report.cite(chosen)}.")  # fmt: skip

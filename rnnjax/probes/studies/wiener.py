@@ -27,7 +27,7 @@ def plan(config: ProbeConfig) -> StudyPlan:
     return StudyPlan(
         tuple(groups), functools.partial(finish, config), title="4. Nonlinear fading memory: a Wiener system",
         summary="A Wiener system; a linear RNN stops at the best time-invariant linear filter, an MLP readout or a "
-        "nonlinear cell does not.", findings=findings, plots=plots,
+        "nonlinear cell does not.", findings=findings, plots=plots, answer=answer,
     )  # fmt: skip
 
 
@@ -53,3 +53,15 @@ def plots(rows: list[Row], extras, plot_path) -> dict[str, str]:
         report.plot_bars(summarise(rows), axes[0])
 
     return {NAME: report.figure(plot_path(NAME), 1, draw, "Study 4: Wiener system (red: best linear filter, theory)")}
+
+
+def answer(rows: list[Row]) -> str:
+    """A linear readout stops at the best linear filter; what the nonlinear models of the run reach."""
+    linear = select(rows, model=LINEAR.name)
+    if not linear:
+        return ""
+    others = "; ".join(f"{m} {report.quoted(select(rows, model=m))}" for m in sorted({r.model for r in rows})
+                       if m != LINEAR.name)  # fmt: skip
+    return (f"On a nonlinear fading-memory map (a Wiener system) the linear RNN stops at the best time-invariant "
+            f"linear filter ({report.fmt(linear[0].theory_nmse)}): {report.quoted(linear)}"
+            + (f"; with a nonlinearity: {others}" if others else "") + ".")  # fmt: skip

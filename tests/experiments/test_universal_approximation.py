@@ -69,6 +69,11 @@ def test_quick_report_builds_learns_and_rebuilds_from_its_records(tmp_path):
     for title in ("Causal vs non-causal", "Width thresholds", "curse of memory", "Wiener", "parity", "Depth vs width"):
         assert title in report
     assert "Training time per study, wall-clock (process CPU): causality " in report and "Partial" not in report
+    answer = report.split("\n\n")[1]  # the short answer: each study's sentences cite their rows
+    assert answer.startswith("**Short answer.**") and answer.count("[rows: ") >= len(module.studies.STUDIES) - 1
+    assert "Convergence rule: " in report and "| converged |" in report and results["convergence_rule"]
+    summary_keys = {"median", "median_low", "median_high", "best", "train_median", "class_optimum", "gap", "converged"}
+    assert all(summary_keys <= set(row) for row in results["summary"])
     plots = sorted(p.name for p in (run.directory / "plots").glob("*.png"))
     assert "causality.png" in plots and "width.png" in plots and len(plots) >= 6
     for name in plots:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import pathlib
 import sys
 import zlib
 
 import numpy as np
 
 from rnnjax.data import dates, entities
-from rnnjax.probes import task
+from rnnjax.probes import runner, task
 from rnnjax.probes.task_data import TaskData, load_task, task_data
 from rnnjax.training.config import RunConfig, RunField, require_positive
 from rnnjax.training.runs import Run
@@ -138,6 +139,9 @@ def load(config: ProbeTaskConfig) -> tuple[TaskData, np.ndarray | None]:
 def run(config: ProbeTaskConfig) -> task.TaskResult:
     """Check the data, then compute floors, train (or resume; nothing with --report_only) and write the report."""
     data, split = load(config)  # bad input raises here, before any folder is written
+    records = pathlib.Path(config.run.runs_root) / "probe_task" / config.name / runner.RECORDS
+    if config.report_only and not records.is_file():
+        raise FileNotFoundError(f"--report_only needs a started run; {records} does not exist")
     fresh = config.run.fresh and not config.report_only  # --report_only never empties the records it reads
     with Run("probe_task", name=config.name, root=config.run.runs_root, fresh=fresh) as folder:
         result = task.probe(data, folder.directory, config.probe, split, progress=not config.run.quiet,

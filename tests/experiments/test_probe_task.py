@@ -37,6 +37,8 @@ def test_a_users_npz_with_bad_labels_fails_before_any_folder(tmp_path):
 def test_data_or_demo_is_required(tmp_path):
     with pytest.raises(ValueError, match="give exactly one of --data my_task.npz or --demo"):
         load("probe_task").main(["--runs_root", str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match="--report_only needs a started run"):
+        load("probe_task").main(["--demo", "entities", "--report_only", "--runs_root", str(tmp_path)])
     with pytest.raises(SystemExit):
         load("probe_task").main(["--demo", "entities", "--demo_size", "0", "--runs_root", str(tmp_path)])
     assert not any(tmp_path.iterdir())

@@ -2,6 +2,8 @@
 derivatives), whole cells of every form against each other in float64, each form's hand-written VJP against
 autodiff, AUTO as the backend's form."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,11 +36,15 @@ def test_one_tanh_gates_equal_sigmoid_and_tanh_on_slices():
 
 def test_one_tanh_gates_derivatives_match_autodiff_of_the_sliced_form():
     z = _preactivations((4 * 3,))
-    np.testing.assert_allclose(jax.jacfwd(one_tanh_gates)(z), jax.jacfwd(gates_on_slices)(z), atol=1e-14)
-    np.testing.assert_allclose(jax.jacrev(one_tanh_gates)(z), jax.jacrev(gates_on_slices)(z), atol=1e-14)
-    second = jax.hessian(lambda v: jnp.sum(one_tanh_gates(v) ** 2))(z)
-    reference = jax.hessian(lambda v: jnp.sum(gates_on_slices(v) ** 2))(z)
-    np.testing.assert_allclose(second, reference, atol=1e-12)
+
+    def derivatives(gates):  # one compiled program instead of hundreds of eager operations
+        both = lambda v: (jax.jacfwd(gates)(v), jax.jacrev(gates)(v), jax.hessian(lambda u: jnp.sum(gates(u) ** 2))(v))  # noqa: E731
+        return jax.jit(both)(z)
+
+    ours, reference = derivatives(one_tanh_gates), derivatives(gates_on_slices)
+    np.testing.assert_allclose(ours[0], reference[0], atol=1e-14)
+    np.testing.assert_allclose(ours[1], reference[1], atol=1e-14)
+    np.testing.assert_allclose(ours[2], reference[2], atol=1e-12)
 
 
 def _problem(key, gates, dtype=jnp.float64):
@@ -53,14 +59,19 @@ def _problem(key, gates, dtype=jnp.float64):
     return cell, params, (xs, carry, jnp.asarray([9, 4, 0]), targets)
 
 
-def _value_and_grads(cell, params, data, backward):
+BACKWARDS = ("autodiff", "manual")
+
+
+def _value_and_grads(cell, params, data, backwards=BACKWARDS):
+    """(loss, gradients for params, inputs and initial carry) per backward path, all in one compiled program."""
     xs, carry, lengths, targets = data
 
-    def loss(p, x, c):
+    def loss(backward, p, x, c):
         ys, final = rnn(cell, p, x, lengths=lengths, initial_carry=c, backward=backward)
         return jnp.sum((ys - targets) ** 2) + jnp.sum(final.c**2) + jnp.sum(final.h)
 
-    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))(params, xs, carry)
+    grads = [jax.value_and_grad(functools.partial(loss, backward), argnums=(0, 1, 2)) for backward in backwards]
+    return jax.jit(lambda *args: [grad(*args) for grad in grads])(params, xs, carry)
 
 
 def _max_relative_error(ours, reference):
@@ -68,13 +79,17 @@ def _max_relative_error(ours, reference):
     return max(float(error) for error in jax.tree.leaves(errors))
 
 
-@pytest.mark.parametrize("gates", [form.value for form in LSTMGates])
-def test_every_gate_form_equals_the_others_and_its_manual_vjp_equals_autodiff(gates, key):
-    cell, params, data = _problem(key, gates)
-    reference = _value_and_grads(*_problem(key, LSTMGates.SLICES), "autodiff")
-    for backward in ("autodiff", "manual"):
-        ours = _value_and_grads(cell, params, data, backward)
-        assert _max_relative_error(ours, reference) <= 1e-12, backward
+@pytest.fixture(scope="module")
+def sliced_reference():
+    """Loss and gradients of the sliced form with autodiff (the reference every form and path must equal)."""
+    return _value_and_grads(*_problem(jax.random.key(0), LSTMGates.SLICES), ("autodiff",))[0]
+
+
+@pytest.mark.parametrize("gates", ["one_tanh", "slices"])  # AUTO is one of them, program for program (below)
+def test_every_gate_form_equals_the_others_and_its_manual_vjp_equals_autodiff(gates, sliced_reference):
+    cell, params, data = _problem(jax.random.key(0), gates)
+    for backward, ours in zip(BACKWARDS, _value_and_grads(cell, params, data)):
+        assert _max_relative_error(ours, sliced_reference) <= 1e-12, backward
     inputs = RuleInputs(params, jnp.moveaxis(data[0], 1, 0), data[1], None)
     sliced = make_cell("lstm", gates=LSTMGates.SLICES)
     np.testing.assert_allclose(cell.gates.activations(inputs), sliced.gates.activations(inputs), rtol=0, atol=1e-14)
@@ -91,12 +106,17 @@ def test_forms_round_differently_in_float32(key):
 
 
 def test_auto_is_the_backend_form_bit_for_bit(key):
+    """AUTO traces to the very program of the form it resolves to (forward and both backward paths)."""
     resolved = resolve_gates(LSTMGates.AUTO)
     assert resolved is (LSTMGates.ONE_TANH if jax.default_backend() == "cpu" else LSTMGates.SLICES)
-    for backward in ("autodiff", "manual"):
-        auto = _value_and_grads(*_problem(key, LSTMGates.AUTO, jnp.float32), backward)
-        explicit = _value_and_grads(*_problem(key, resolved, jnp.float32), backward)
-        assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(auto), jax.tree.leaves(explicit)))
+    programs = []
+    for gates in (LSTMGates.AUTO, resolved):
+        cell, params, (xs, carry, lengths, targets) = _problem(key, gates, jnp.float32)
+        for backward in BACKWARDS:
+            loss = lambda p: jnp.sum(rnn(cell, p, xs, lengths=lengths, initial_carry=carry, backward=backward)[0])  # noqa: B023, E731
+            programs.append(str(jax.make_jaxpr(jax.value_and_grad(loss))(params)))
+    assert programs[:2] == programs[2:]
+    assert programs[0] != str(jax.make_jaxpr(lambda p: p)(0.0))  # not vacuous
 
 
 def test_unknown_gate_form_is_refused():

@@ -26,27 +26,26 @@ def _loss(ys, final, weights):
 
 
 def _padded_and_unpadded(unroll, params, xs, weights, valid, use_mask):
-    """Value and gradient of the loss on the padded batch, and summed over the compacted sequences."""
+    """Value and gradient of the loss on the padded batch, and summed over the compacted sequences (each sequence
+    alone, all of them in one compiled program)."""
     arrays = {"mask": valid} if use_mask else {"lengths": valid.sum(-1)}
 
     def padded(p):
         ys, final = unroll(p, poisoned(xs, valid), **arrays)
         return _loss(ys, final, weights), ys
 
+    rows = [np.flatnonzero(np.asarray(row)) for row in valid]  # the valid steps of each sequence, in order
+
+    def unpadded(p):
+        alone = [unroll(p, xs[row, steps]) for row, steps in enumerate(rows)]
+        losses = [_loss(*alone[row], weights[row, steps]) for row, steps in enumerate(rows)]
+        return sum(losses), [ys_row for ys_row, _ in alone]
+
     (value, ys), grads = jax.jit(jax.value_and_grad(padded, has_aux=True))(params)
-    expected_value, expected_grads = 0.0, jax.tree.map(jnp.zeros_like, params)
-    for b in range(xs.shape[0]):
-        steps = np.flatnonzero(np.asarray(valid[b]))  # the valid steps, in order
-
-        def unpadded(p):
-            ys_b, final_b = unroll(p, xs[b, steps])
-            return _loss(ys_b, final_b, weights[b, steps]), ys_b
-
-        (value_b, ys_b), grads_b = jax.jit(jax.value_and_grad(unpadded, has_aux=True))(params)
-        np.testing.assert_allclose(ys[b, steps], ys_b, rtol=0, atol=1e-12)
+    (expected_value, ys_alone), expected_grads = jax.jit(jax.value_and_grad(unpadded, has_aux=True))(params)
+    for b, steps in enumerate(rows):
+        np.testing.assert_allclose(ys[b, steps], ys_alone[b], rtol=0, atol=1e-12)
         assert float(jnp.abs(jnp.delete(ys[b], steps, axis=0)).max(initial=0.0)) == 0.0
-        expected_value = expected_value + value_b
-        expected_grads = jax.tree.map(jnp.add, expected_grads, grads_b)
     return (value, grads), (expected_value, expected_grads)
 
 

@@ -56,6 +56,13 @@ def test_records_carry_intervals_and_the_study_floors(quick):
     assert all(r.time_invariant_floor >= r.causal_floor for r in reversal)
     encoder_decoder = [r for r in rows if r.study == "encoder_decoder" and r.target == "reversal"]
     assert all(r.rank_floor == pytest.approx(1 - r.width / 8) for r in encoder_decoder)
+    linear = [r for r in rows if r.study == "encoder_decoder" and r.class_optimum_kind == "exact"]
+    assert {r.target for r in linear} == {"reversal", "lowpass_geometric0.7", "lowpass_power0.5"}
+    for row in linear:  # the class optimum sits on or above the Eckart-Young floor: exactly on it for reversal
+        assert row.class_optimum >= row.rank_floor - 1e-9 and row.theory_nmse_lower == row.rank_floor
+        assert row.theory_nmse == row.class_optimum
+        if row.target == "reversal":
+            assert row.class_optimum == pytest.approx(1 - row.width / 8, abs=1e-6)
     assert extras["wiener"]["time_invariant_floor"] >= extras["wiener"]["time_varying_floor"]
 
 

@@ -40,7 +40,7 @@ def default_optimum(target, spec, width: int, length: int):
     return class_optimum(target, spec, width, length)
 
 
-def plan(config: ProbeConfig, optimum: Callable | None = None) -> StudyPlan:
+def plan(config: ProbeConfig, optimum: Callable | None = default_optimum) -> StudyPlan:
     """Every encoder-decoder cell at every width (and attention), spot cells at one width, optional pooling.
 
     ``optimum(target, spec, width, length) -> ClassOptimum | None`` gives the class optimum of the linear

@@ -92,19 +92,21 @@ def test_decoder_targets_and_start_tokens_raise_in_checked_mode(key):
     carry = decoder.zero_carry(params, 2)
     targets, lengths = jnp.array([[2, 1, 1], [3, 4, 1]]), jnp.array([2, 3])
     loss = functools.partial(decoder.loss, params, carry)
-    np.testing.assert_allclose(checked(loss)(targets, lengths), loss(targets, lengths), rtol=1e-12)
+    checked_loss = checked(loss)  # one compiled program for every call below (same shapes)
+    np.testing.assert_allclose(checked_loss(targets, lengths), loss(targets, lengths), rtol=1e-12)
     with pytest.raises(ValueError, match=r"targets must be ids in \[0, 5\) at valid positions; got 5"):
-        checked(loss)(targets.at[1, 2].set(5), lengths)
+        checked_loss(targets.at[1, 2].set(5), lengths)
     with pytest.raises(ValueError, match=r"lengths must be in \[0, 3\]; got 4"):
-        checked(loss)(targets, lengths.at[0].set(4))
+        checked_loss(targets, lengths.at[0].set(4))
     np.testing.assert_allclose(  # out-of-range ids past the lengths are padding
-        checked(loss)(targets.at[0, 2].set(-7), lengths), loss(targets, lengths), rtol=1e-12
+        checked_loss(targets.at[0, 2].set(-7), lengths), loss(targets, lengths), rtol=1e-12
     )
     step_fn = decoder.step_fn(params)
     decode = lambda start: greedy(step_fn, (carry, None), start, max_length=3, end_id=1)  # noqa: E731
+    checked_decode = checked(decode)
     with pytest.raises(ValueError, match=r"start_tokens must be ids in \[0, 5\) at valid positions; got 6"):
-        checked(decode)(jnp.array([0, 6]))
-    np.testing.assert_array_equal(checked(decode)(jnp.array([0, 2])).tokens, decode(jnp.array([0, 2])).tokens)
+        checked_decode(jnp.array([0, 6]))
+    np.testing.assert_array_equal(checked_decode(jnp.array([0, 2])).tokens, decode(jnp.array([0, 2])).tokens)
 
 
 def test_rnn_traced_lengths_clip_unchecked_and_raise_in_checked_mode():
@@ -117,6 +119,7 @@ def test_rnn_traced_lengths_clip_unchecked_and_raise_in_checked_mode():
     too_long = jnp.array([4, 9])
     clipped = jax.jit(run)(params, xs, too_long)  # documented: traced lengths act as clipped to [0, time]
     np.testing.assert_allclose(clipped, run(params, xs, jnp.array([4, 4])), rtol=1e-12, atol=1e-12)
+    checked_run = checked(run)  # one compiled program for both calls
     with pytest.raises(ValueError, match=r"lengths must be in \[0, 4\]"):
-        checked(run)(params, xs, too_long)
-    np.testing.assert_allclose(checked(run)(params, xs, jnp.array([4, 2])), run(params, xs, jnp.array([4, 2])))
+        checked_run(params, xs, too_long)
+    np.testing.assert_allclose(checked_run(params, xs, jnp.array([4, 2])), run(params, xs, jnp.array([4, 2])))

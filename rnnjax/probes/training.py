@@ -8,6 +8,7 @@ runs of a group; :mod:`rnnjax.probes.compiling` turns ``jit(vmap(train_run))`` i
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 
 import jax
@@ -23,6 +24,13 @@ from rnnjax.training.optimizers import warmup_cosine_adam
 from rnnjax.training.step import init_state, train_step_body
 
 
+class Schedule(enum.Enum):
+    """The Adam learning rate over the steps."""
+
+    WARMUP_COSINE = "warmup_cosine"  # linear 0 -> peak over steps // 20, cosine to 1% (warmup_cosine_adam)
+    CONSTANT = "constant"  # the peak throughout (PyTorch's default: no scheduler)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """How every run of a sweep is trained and evaluated.
@@ -31,7 +39,7 @@ class TrainConfig:
       length: training sequence length T.
       train_size: number of training sequences (a fixed set, drawn per seed).
       batch_size: minibatch size (>= train_size means full-batch Adam).
-      steps: Adam steps (warmup + cosine decay to 1% of ``learning_rate``).
+      steps: Adam steps (at ``learning_rate`` throughout by default; see ``schedule``).
       learning_rate: peak Adam learning rate.
       clip_norm: global gradient-norm clip.
       lbfgs_steps: full-batch L-BFGS refinement steps after Adam (0 for none).
@@ -39,6 +47,10 @@ class TrainConfig:
         number of labelled steps, so about the same 95% interval (:func:`rnnjax.probes.statistics.nmse_interval`).
       long_factors: test lengths as multiples of T; the last one is reported as ``nmse_test_long``.
       dtype: 'float32' or 'float64' (float64 needs jax_enable_x64).
+      restarts: initialisations trained per run (vmapped inside the run's program); the one with the least final
+        training loss is kept and evaluated. 1: the run's own initialisation only.
+      schedule: the learning rate over the Adam steps (:class:`Schedule`). Constant by default: on the main job's
+        GRU workload the warm-up + cosine schedule ended 3.9x worse at equal steps (benchmarks/README.md, recipe).
       fast_compile: compile at XLA backend optimisation level
         :data:`rnnjax.probes.compiling.FAST_COMPILE_LEVEL` (1) instead of 3: compiling takes 20-45% less time
         and the steps run about as fast (on CPU, where compiling dominates a short group).
@@ -55,9 +67,12 @@ class TrainConfig:
     long_factors: tuple[int, ...] = (2, 10)
     dtype: str = "float32"
     fast_compile: bool = False
+    restarts: int = 1
+    schedule: Schedule = Schedule.CONSTANT
 
     def __post_init__(self):
-        for argument in ("length", "train_size", "batch_size", "steps", "test_size"):
+        object.__setattr__(self, "schedule", arguments.as_enum(Schedule, self.schedule, "schedule"))
+        for argument in ("length", "train_size", "batch_size", "steps", "test_size", "restarts"):
             arguments.positive_int(argument, getattr(self, argument))
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
@@ -89,7 +104,7 @@ def adam_phase(loss_fn, params, key, config: TrainConfig):
     Each step is :func:`rnnjax.training.step.train_step_body` (the step ``fit`` and ``fit_many`` take), so a
     non-finite step leaves the parameters unchanged; minibatch ``index`` is drawn from fold_in(key, index).
     """
-    optimizer = warmup_cosine_adam(config.learning_rate, config.steps, config.clip_norm)
+    optimizer = make_optimizer(config)
     full = config.batch_size >= config.train_size
 
     def batch(index):
@@ -107,6 +122,15 @@ def adam_phase(loss_fn, params, key, config: TrainConfig):
 
     state, losses = jax.lax.scan(step, init_state(params, optimizer, key), jnp.arange(config.steps))
     return state.params, losses
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """clip(global norm) -> Adam with the config's :class:`Schedule`."""
+    if config.schedule is Schedule.WARMUP_COSINE:
+        return warmup_cosine_adam(config.learning_rate, config.steps, config.clip_norm)
+    if config.schedule is Schedule.CONSTANT:
+        return optax.chain(optax.clip_by_global_norm(config.clip_norm), optax.adam(config.learning_rate))
+    raise ValueError(f"schedule must be a Schedule; got {config.schedule!r}")
 
 
 def lbfgs_refine(loss_fn, params, steps: int):
@@ -147,11 +171,16 @@ def train_run(
             return jnp.mean((predict(params, xs, delay) - labels) ** 2) / scale
         return jnp.mean((predict(params, xs[batch], delay) - labels[batch]) ** 2) / scale
 
-    params = models.init(spec, k_init, target.input_size, target.output_size, dtype)
-    params, losses = adam_phase(loss_fn, params, k_steps, config)
-    if config.lbfgs_steps:
-        params, refined = lbfgs_refine(loss_fn, params, config.lbfgs_steps)
-        losses = jnp.concatenate([losses, refined])
+    def fit(init_key, steps_key):  # one initialisation: Adam, then the optional L-BFGS polish
+        params = models.init(spec, init_key, target.input_size, target.output_size, dtype)
+        params, losses = adam_phase(loss_fn, params, steps_key, config)
+        if config.lbfgs_steps:
+            params, refined = lbfgs_refine(loss_fn, params, config.lbfgs_steps)
+            losses = jnp.concatenate([losses, refined])
+        return params, losses
+
+    params, losses = fit(k_init, k_steps) if config.restarts == 1 else best_restart(fit, loss_fn, k_init, k_steps,
+                                                                                   config.restarts)  # fmt: skip
     metrics = {"nmse_train": loss_fn(params), "losses": losses}
     for factor in (1, *config.long_factors):  # about test_size * T labelled steps at every length
         size = max(16, config.test_size // factor)
@@ -160,3 +189,13 @@ def train_run(
         interval = nmse_interval(predict(params, test_xs, delay), _labelled(target, test_ys))
         metrics[name], metrics[f"{name}_low"], metrics[f"{name}_high"] = interval
     return params, metrics
+
+
+def best_restart(fit, loss_fn, init_key: jax.Array, steps_key: jax.Array, restarts: int):
+    """``fit(init_key, steps_key) -> (params, losses)`` from ``restarts`` key pairs (vmapped; the first pair is the
+    run's own), keeping the result of least full-batch ``loss_fn`` (a non-finite loss never wins)."""
+    fold = lambda key: jnp.stack([key, *(jax.random.fold_in(key, r) for r in range(1, restarts))])  # noqa: E731
+    params, losses = jax.vmap(fit)(fold(init_key), fold(steps_key))
+    final = jax.vmap(loss_fn)(params)
+    best = jnp.argmin(jnp.where(jnp.isfinite(final), final, jnp.inf))
+    return jax.tree.map(lambda leaf: leaf[best], (params, losses))

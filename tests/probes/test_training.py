@@ -13,7 +13,7 @@ from rnnjax.probes.executor import run_group
 from rnnjax.probes.models import ModelSpec, Readout
 from rnnjax.probes.planning import plan_groups
 from rnnjax.probes.sweep import sweep
-from rnnjax.probes.training import TrainConfig, adam_phase
+from rnnjax.probes.training import Schedule, TrainConfig, adam_phase, best_restart, make_optimizer
 from rnnjax.training.optimizers import warmup_cosine_adam
 from rnnjax.training.step import init_state, make_train_step
 
@@ -123,11 +123,11 @@ def test_the_adam_phase_is_the_training_step_of_rnnjax_training():
     ys = jnp.sin(xs.sum(-1))
     params = {"w": jnp.full((3,), 0.1, jnp.float64)}
     loss_fn = lambda p, index: jnp.mean((jnp.tanh(xs[index] @ p["w"]) - ys[index]) ** 2)  # noqa: E731
-    config = dataclasses.replace(TINY, train_size=16, batch_size=8, steps=6)
+    config = dataclasses.replace(TINY, train_size=16, batch_size=8, steps=6, schedule="warmup_cosine")
     key = jax.random.key(3)
     trained, losses = adam_phase(loss_fn, params, key, config)
 
-    optimizer = warmup_cosine_adam(config.learning_rate, config.steps, config.clip_norm)
+    optimizer = make_optimizer(config)
     step = make_train_step(lambda p, index, _key: (loss_fn(p, index), {}), optimizer)
     state, expected = init_state(params, optimizer, jax.random.key(3)), []  # a copy: the step donates its state
     for index in range(config.steps):
@@ -137,3 +137,52 @@ def test_the_adam_phase_is_the_training_step_of_rnnjax_training():
     np.testing.assert_allclose(losses, expected, rtol=1e-12)
     np.testing.assert_allclose(trained["w"], state.params["w"], rtol=1e-12)
     assert len({float(v) for v in losses}) == config.steps  # the steps really differ
+
+
+def test_best_restart_keeps_the_fit_of_least_loss_and_starts_from_the_runs_own_keys():
+    def fit(init_key, steps_key):  # a "training" whose final loss depends on both keys; one restart diverges
+        value = jax.random.uniform(init_key) + jax.random.uniform(steps_key)
+        value = jnp.where(value > 1.9, jnp.nan, value)
+        return {"w": value}, jnp.stack([value, value])
+
+    loss_fn = lambda params: params["w"] ** 2  # noqa: E731
+    init_key, steps_key = jax.random.key(5), jax.random.key(6)
+    params, losses = best_restart(fit, loss_fn, init_key, steps_key, 6)
+    fits = [fit(init_key, steps_key)] + [fit(jax.random.fold_in(init_key, r), jax.random.fold_in(steps_key, r))
+                                         for r in range(1, 6)]  # fmt: skip
+    finals = [float(loss_fn(p)) for p, _ in fits]
+    best = int(np.nanargmin(finals))
+    assert float(params["w"]) == float(fits[best][0]["w"]) and losses.shape == (2,)
+    assert len(set(finals)) == 6
+    nan_first = lambda init_key, steps_key: ({"w": jnp.nan}, jnp.zeros(2))  # noqa: E731
+    assert np.isnan(float(best_restart(nan_first, loss_fn, init_key, steps_key, 2)[0]["w"]))  # all NaN: no crash
+
+
+def test_restarts_never_train_worse_than_the_runs_own_initialisation():
+    spec, target = ModelSpec("linear_dense", width=2, architecture="encoder_decoder"), targets.reversal()
+    config = dataclasses.replace(TINY, long_factors=(), steps=30)
+    _, _, single = _train(spec, target, config, seeds=(0, 1, 2), delays=(0,))
+    _, _, several = _train(spec, target, dataclasses.replace(config, restarts=4), seeds=(0, 1, 2), delays=(0,))
+    assert np.all(several["nmse_train"] <= single["nmse_train"] + 1e-9)
+    assert np.any(several["nmse_train"] < single["nmse_train"] - 1e-6)  # another start won somewhere
+    assert several["losses"].shape == single["losses"].shape
+
+
+def test_the_schedule_option_sets_the_learning_rate():
+    params, grad = {"w": jnp.ones(())}, {"w": jnp.full((), 0.5)}
+    first_update = lambda config: make_optimizer(config).update(grad, make_optimizer(config).init(params))[0]["w"]  # noqa: E731
+    constant = dataclasses.replace(TINY, schedule="constant", learning_rate=0.1)
+    np.testing.assert_allclose(first_update(constant), -0.1, rtol=1e-6)  # Adam's first step: -lr * sign(g)
+    assert float(first_update(dataclasses.replace(constant, schedule=Schedule.WARMUP_COSINE))) == 0.0  # warm-up
+    cosine = make_optimizer(dataclasses.replace(constant, schedule=Schedule.WARMUP_COSINE))
+    expected = warmup_cosine_adam(0.1, constant.steps, constant.clip_norm)
+    state, reference = cosine.init(params), expected.init(params)
+    for _ in range(3):  # the schedule's optimizer is rnnjax.training's warmup_cosine_adam, step for step
+        update, state = cosine.update(grad, state)
+        want, reference = expected.update(grad, reference)
+        assert float(update["w"]) == float(want["w"])
+    assert TrainConfig().schedule is Schedule.CONSTANT
+    with pytest.raises(ValueError, match="schedule must be one of 'warmup_cosine', 'constant'; got 'linear'"):
+        TrainConfig(schedule="linear")
+    with pytest.raises(ValueError, match="restarts"):
+        TrainConfig(restarts=0)

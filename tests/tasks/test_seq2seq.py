@@ -37,8 +37,11 @@ def test_teacher_forcing_equals_stepwise_decoding_and_beam_one_equals_greedy(key
     model = _model(attention)
     params = model.init(key, 6, jnp.float64)
     src, src_lengths, targets, target_lengths = _data(jax.random.fold_in(key, 1))
-    logits = model.logits(params, src, src_lengths, targets, target_lengths)
-    carry, memory = model.encode(params, src, src_lengths)
+
+    def teacher_forced(p):  # one compiled program, not hundreds of eager operations
+        return model.logits(p, src, src_lengths, targets, target_lengths), model.encode(p, src, src_lengths)
+
+    logits, (carry, memory) = jax.jit(teacher_forced)(params)
     inputs = model.decoder.shift_right(targets, target_lengths)
     step = jax.jit(lambda carry, tokens: model.decoder.step(params["decoder"], carry, tokens, memory))
     for t in range(targets.shape[1]):

@@ -60,9 +60,11 @@ class Group:
 
     @property
     def work(self) -> float:
-        """Cost estimate: models x layers x length x (Adam examples + L-BFGS examples), plus a compile share."""
+        """Cost estimate: models x restarts x layers x length x (Adam examples + L-BFGS examples), plus a compile
+        share."""
         config, spec = self.config, self.spec
         examples = config.steps * min(config.batch_size, config.train_size) + 4 * config.lbfgs_steps * config.train_size
+        examples *= config.restarts
         layers = spec.depth * (2 if spec.bidirectional else 1)
         return COMPILE_WORK + self.models * layers * config.length * examples
 

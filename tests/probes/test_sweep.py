@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from rnnjax.probes import targets
 from rnnjax.probes.models import ModelSpec, Readout
@@ -46,3 +47,16 @@ def test_groups_have_stable_ids_and_sweep_reports_progress_per_group(capsys):
     assert len(records) == 2 and len(lines) == 2
     assert lines[0].startswith("[models 1/2, groups 1/2] demo linear_diagonal w2 done")
     assert lines[1].startswith("[models 2/2, groups 2/2] demo linear_diagonal w3 done")
+
+
+def test_restarts_reach_the_groups_and_their_cost_estimate():
+    from rnnjax.probes import studies
+
+    plans = studies.plan(studies.ProbeConfig(restarts=2), only=("wiener", "depth"))
+    assert {g.config.restarts for plan in plans.values() for g in plan.groups} == {2}
+    (group,) = plan_groups(targets.delay(1), [ModelSpec("gru")], seeds=(0,), config=TINY)
+    doubled = dataclasses.replace(TINY, restarts=2)
+    (twice,) = plan_groups(targets.delay(1), [ModelSpec("gru")], seeds=(0,), config=doubled)
+    from rnnjax.probes.planning import COMPILE_WORK
+
+    assert twice.work - COMPILE_WORK == pytest.approx(2 * (group.work - COMPILE_WORK))

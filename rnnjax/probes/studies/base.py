@@ -24,7 +24,9 @@ class ProbeConfig:
 
     ``fast_compile`` compiles every group at XLA optimisation level 1 instead of 3: on CPU the default run spends
     most of its time compiling (28 programs), and level 1 compiles 20-45% faster with steps about as fast
-    (:data:`rnnjax.probes.compiling.FAST_COMPILE_LEVEL`).
+    (:data:`rnnjax.probes.compiling.FAST_COMPILE_LEVEL`). ``restarts`` initialisations are trained per run and
+    the best kept (:attr:`rnnjax.probes.training.TrainConfig.restarts`); a study may train some of its groups
+    with more (study 7's linear encoder-decoders: :data:`rnnjax.probes.studies.encoder_decoder.LINEAR_BUDGET`).
     """
 
     seeds: tuple[int, ...] = (0, 1)
@@ -58,6 +60,7 @@ class ProbeConfig:
     attention_cells: tuple[str, ...] = ("gru",)
     pooling_widths: tuple[int, ...] = ()
     fast_compile: bool = True
+    restarts: int = 1
 
     @classmethod
     def quick(cls) -> "ProbeConfig":
@@ -92,6 +95,7 @@ class ProbeConfig:
         base = TrainConfig(
             length=self.length, train_size=self.train_size, batch_size=self.batch_size, steps=self.steps,
             learning_rate=self.learning_rate, test_size=self.test_size, fast_compile=self.fast_compile,
+            restarts=self.restarts,
         )  # fmt: skip
         return dataclasses.replace(base, **overrides)
 

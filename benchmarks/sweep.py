@@ -20,6 +20,12 @@ the main job does (``TrainConfig.fast_compile``; ``--no-fast-compile`` for level
     python benchmarks/sweep.py --cells gru --widths 16 --lengths 32 --models 16
     python benchmarks/sweep.py --loop-models 16       # the torch loop trains 16 models and is scaled to the rest
 
+``--recipe`` measures test NMSE only (no times), on the delay-4 copy: the probe's sweep with each
+:class:`rnnjax.probes.training.Schedule` beside torch loops at PyTorch's defaults (constant Adam, torch's
+initialisation, minibatches drawn with replacement) and with the probe's schedule and/or initial parameters:
+
+    python benchmarks/sweep.py --recipe --configs gru/16/32 --models 16
+
 The torch loop trains its models one after the other, so its time is linear in the number of models;
 ``--loop-models K`` trains only the first K of them and multiplies the time by models / K (the table marks such
 times with ``*``). Its NMSE is then the median over those K models. Likewise ``--func-seconds S`` stops the
@@ -30,6 +36,7 @@ no NMSE): at T=100 it takes about 20 minutes for 16 LSTMs on 2 cores.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -42,9 +49,10 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from rnnjax.probes import targets
+from rnnjax.probes import models, targets
 from rnnjax.probes.models import ModelSpec
-from rnnjax.probes.sweep import TrainConfig, sweep
+from rnnjax.probes.sweep import sweep
+from rnnjax.probes.training import Schedule, TrainConfig
 
 TRAIN_SIZE, BATCH_SIZE, LEARNING_RATE, CLIP_NORM, TEST_SIZE = 256, 64, 1e-2, 1.0, 256
 
@@ -82,17 +90,30 @@ def nmse(predictions, labels) -> float:
     return float(torch.mean((predictions - labels) ** 2) / torch.var(labels, unbiased=False))
 
 
-def torch_loop(cell: str, width: int, data, steps: int) -> list[float]:
-    """Train one TorchModel per seed, one after the other; return each model's test NMSE."""
+def torch_loop(
+    cell: str, width: int, data, steps: int, warmup_cosine: bool = True, replacement: bool = False,
+    probe_init: bool = False,
+) -> list[float]:  # fmt: skip
+    """Train one TorchModel per seed, one after the other; return each model's test NMSE.
+
+    warmup_cosine: the probe's schedule (else a constant learning rate, PyTorch's default); replacement: minibatches
+    drawn with replacement (else a random subset per step, as the probe); probe_init: start from the probe's own
+    initial parameters for the seed (:func:`load_probe_init`), else PyTorch's default initialisation."""
     errors = []
     for seed, ((xs, ys), (test_xs, test_ys)) in enumerate(data):
         torch.manual_seed(seed)
         model = TorchModel(cell, width)
+        if probe_init:
+            load_probe_init(model, cell, width, seed)
         optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step, steps))
+        multiplier = (lambda step: schedule(step, steps)) if warmup_cosine else (lambda step: 1.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
         generator, scale = torch.Generator().manual_seed(seed), torch.var(ys, unbiased=False)
         for _ in range(steps):
-            batch = torch.randperm(TRAIN_SIZE, generator=generator)[:BATCH_SIZE]
+            if replacement:
+                batch = torch.randint(0, TRAIN_SIZE, (BATCH_SIZE,), generator=generator)
+            else:
+                batch = torch.randperm(TRAIN_SIZE, generator=generator)[:BATCH_SIZE]
             loss = torch.mean((model(xs[batch]) - ys[batch]) ** 2) / scale
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -102,6 +123,22 @@ def torch_loop(cell: str, width: int, data, steps: int) -> list[float]:
         with torch.no_grad():
             errors.append(nmse(model(test_xs), test_ys))
     return errors
+
+
+def load_probe_init(model: TorchModel, cell: str, width: int, seed: int) -> None:
+    """Copy the probe's initial parameters of run ``seed`` (``models.init`` from the key ``train_run`` uses) into a
+    TorchModel (GRU gate order r, z, n as torch's; kernels transposed). GRU only: the LSTM's gates differ."""
+    if cell != "gru":
+        raise ValueError(f"load_probe_init copies GRU parameters; got cell {cell!r}")
+    _, k_init, _, _ = jax.random.split(jax.random.key(seed), 4)
+    params = models.init(ModelSpec(cell, width=width), k_init, 1, 1)
+    layer, readout = params["rnn"]["layers"][0][0], params["readout"]
+    values = {"rnn.weight_ih_l0": layer["input_kernel"].T, "rnn.weight_hh_l0": layer["recurrent_kernel"].T,
+              "rnn.bias_ih_l0": layer["input_bias"], "rnn.bias_hh_l0": layer["recurrent_bias"],
+              "readout.weight": readout["w"].T, "readout.bias": readout["b"]}  # fmt: skip
+    with torch.no_grad():
+        for name, tensor in model.named_parameters():
+            tensor.copy_(torch.from_numpy(np.array(values[name], np.float32)))
 
 
 class HandCell(torch.nn.Module):
@@ -215,6 +252,35 @@ def run_configuration(
     }
 
 
+def recipe(cell: str, width: int, length: int, models: int, steps: int, copy_lag: int = 4) -> list[dict]:
+    """Test NMSE of the probe's recipes and of torch loops (PyTorch's defaults, the probe's schedule and/or init) on
+    the main job's workload: ``models`` models on the delay-``copy_lag`` copy, the same data for all (no times)."""
+    config = TrainConfig(length=length, train_size=TRAIN_SIZE, batch_size=BATCH_SIZE, steps=steps,
+                         learning_rate=LEARNING_RATE, clip_norm=CLIP_NORM, test_size=TEST_SIZE, long_factors=(),
+                         fast_compile=True)  # fmt: skip
+    seeds, target = tuple(range(models)), targets.delay(copy_lag)
+    data = [probe_data(target, seed, config) for seed in seeds]
+    probe = lambda **change: rnnjax_sweep(target, cell, width, dataclasses.replace(config, **change), seeds)  # noqa: E731
+    loop = lambda **options: torch_loop(cell, width, data, steps, **options)  # noqa: E731
+    runs = {
+        "rnnjax, warm-up + cosine to 1%": lambda: probe(schedule=Schedule.WARMUP_COSINE),
+        "rnnjax, constant learning rate": lambda: probe(schedule=Schedule.CONSTANT),
+        "torch loop, PyTorch defaults (constant, torch init)": lambda: loop(warmup_cosine=False, replacement=True),
+        "torch loop, the probe's schedule": lambda: loop(warmup_cosine=True, replacement=True),
+    }
+    if cell == "gru":  # load_probe_init copies GRU parameters only
+        runs["torch loop, the probe's init"] = lambda: loop(warmup_cosine=False, replacement=True, probe_init=True)
+        runs["torch loop, the probe's schedule and init"] = lambda: loop(warmup_cosine=True, probe_init=True)
+    rows = []
+    for name, run in runs.items():
+        errors = np.asarray(run(), np.float64)
+        low, median, high = np.percentile(errors, [25, 50, 75])
+        rows.append({"cell": cell, "width": width, "length": length, "models": models, "steps": steps,
+                     "recipe": name, "median": median, "q25": low, "q75": high, "nmse": errors.tolist()})  # fmt: skip
+        print(f"| {cell}-{width} T={length} | {name} | {median:.3g} ({low:.3g}..{high:.3g}) |", flush=True)
+    return rows
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| cell | width | T | models | rnnjax cold s (warm) | torch loop s | torch.func s | loop / rnnjax | "
@@ -244,6 +310,7 @@ def main() -> None:
     parser.add_argument("--configs", default="", help="cell/width/T list, e.g. gru/16/32,lstm/32/100")
     parser.add_argument("--func-seconds", type=float, default=math.inf, help="torch.func: stop after this long, scale")
     parser.add_argument("--no-fast-compile", action="store_true", help="XLA level 3, not the main job's level 1")
+    parser.add_argument("--recipe", action="store_true", help="test NMSE of training recipes on the delay-4 copy")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -255,6 +322,14 @@ def main() -> None:
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
             "torch": torch.__version__, "backend": jax.default_backend(), "argv": sys.argv[1:]}
     rows = []
+    if args.recipe:
+        print("| model | recipe | median test NMSE (quartiles) |\n|---|---|---|")
+        for cell, width, length, models in grid:
+            rows += recipe(cell, width, length, models, args.steps)
+            if args.out:
+                with open(args.out, "w") as file:
+                    json.dump({"meta": meta, "rows": rows}, file, indent=1)
+        return
     for cell, width, length, models in grid:
         rows.append(run_configuration(cell, width, length, models, args.steps, args.loop_models, args.func_seconds,
                                       fast_compile=not args.no_fast_compile))  # fmt: skip

@@ -121,3 +121,24 @@ def test_lstm_many_variants_train_the_same_models():
     rows = lstm_many.main([*sizes, "--variants", variants])["rows"]
     assert rows["autodiff/one_tanh"]["vs_first"] == 1.0
     assert all(0 < rows[name]["forward_share"] and rows[name]["compile_s"] > 0 for name in variants.split(","))
+
+
+def test_the_probe_init_loaded_into_torch_computes_the_probes_model():
+    torch = pytest.importorskip("torch")
+    import jax.numpy as jnp
+    import numpy as np
+
+    from benchmarks import sweep as bench_sweep
+    from rnnjax.probes import models
+    from rnnjax.probes.models import ModelSpec
+
+    model = bench_sweep.TorchModel("gru", 4)
+    bench_sweep.load_probe_init(model, "gru", 4, seed=3)
+    params = models.init(ModelSpec("gru", width=4), jax.random.split(jax.random.key(3), 4)[1], 1, 1)
+    xs = np.asarray(jax.random.normal(jax.random.key(0), (2, 5, 1)), np.float32)
+    expected = models.apply(ModelSpec("gru", width=4), params, jnp.asarray(xs), 1)
+    with torch.no_grad():
+        found = model(torch.from_numpy(xs)).numpy()
+    np.testing.assert_allclose(found, np.asarray(expected), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="cell 'lstm'"):
+        bench_sweep.load_probe_init(bench_sweep.TorchModel("lstm", 4), "lstm", 4, seed=0)

@@ -60,7 +60,9 @@ class TaskProbeConfig:
     seeds: tuple[int, ...] = (0, 1)
     """one trained model per seed (initialisation and minibatch order)."""
     steps: int = 400
-    """Adam steps per model (warmup, then cosine decay)."""
+    """Adam steps per model."""
+    schedule: training.Schedule = training.Schedule.CONSTANT
+    """learning rate over the steps: constant (the main job's default) or warmup_cosine."""
     batch_size: int = 64
     """sequences per Adam step."""
     learning_rate: float = 1e-2
@@ -77,7 +79,8 @@ class TaskProbeConfig:
     def __post_init__(self):
         for name in ("width", "steps", "batch_size", "window"):
             arguments.positive_int(name, getattr(self, name))
-        arguments.integer("steps", self.steps, minimum=2)  # one warmup step, then at least one of cosine decay
+        arguments.integer("steps", self.steps, minimum=2)  # warmup_cosine: one warmup step, then at least one of decay
+        object.__setattr__(self, "schedule", arguments.as_enum(training.Schedule, self.schedule, "schedule"))
         arguments.nonnegative_int("max_delay", self.max_delay)
         arguments.positive_float("learning_rate", self.learning_rate)
         arguments.positive_float("clip_norm", self.clip_norm)
@@ -185,7 +188,8 @@ def train_task_run(key: jax.Array, delay: jax.Array, arrays: dict, *, spec: Mode
     params = models.init(spec, k_init, sizes.input_size, sizes.output_size, jnp.float32)
     recipe = training.TrainConfig(length=max(1, sizes.output_steps), train_size=sizes.train_size,
                                batch_size=config.batch_size, steps=config.steps,
-                               learning_rate=config.learning_rate, clip_norm=config.clip_norm)  # fmt: skip
+                               learning_rate=config.learning_rate, clip_norm=config.clip_norm,
+                               schedule=config.schedule)  # fmt: skip
     params, losses = training.adam_phase(loss_fn, params, k_steps, recipe)
     metrics = {"losses": losses}
     for name in SPLIT_NAMES:

@@ -100,3 +100,12 @@ def test_trained_delay_needed_is_the_lookahead(target, lookahead, tmp_path):
     assert result.answers["Delay needed"] == f"linear_dense: D = {lookahead}; linear floors: D = {lookahead}."
     causal = next(row for row in result.selected if row["kind"] == "unidirectional" and row["delay"] == 0)
     assert causal["test_error_low"] > 0.1  # without look-ahead the error stays at the causal floor
+
+
+def test_the_schedule_option_changes_training(aligned, tmp_path):
+    constant = task_sweep.run_probe(aligned, tmp_path / "constant", TINY, progress=False)[1]
+    cosine = dataclasses.replace(TINY, schedule="warmup_cosine")
+    assert cosine.schedule is task_sweep.training.Schedule.WARMUP_COSINE
+    warm = task_sweep.run_probe(aligned, tmp_path / "warm", cosine, progress=False)[1]
+    assert [r["delay"] for r in constant] == [r["delay"] for r in warm]
+    assert all(a["train_error"] != b["train_error"] for a, b in zip(constant, warm))

@@ -167,8 +167,10 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# On a sequence this short the tanh RNN may still get there, slowly; make `time_steps` longer and it falls behind
-# first. Training one seed is an illustration, not a measurement: rerun with other keys before drawing a
+# On a sequence this short the tanh RNN may still get there; make `time_steps` longer and it falls behind first.
+# A GRU that stays near 0.5 is the first figure at work: its gradient from the last step to the first was the
+# smallest of all at initialisation, so almost no signal about the first input reaches its weights until the update
+# gate opens. Training one seed is an illustration, not a measurement: rerun with other keys before drawing a
 # conclusion.
 #
 # ## What the gates learned

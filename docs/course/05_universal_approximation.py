@@ -79,8 +79,8 @@ trained_delays = (0, 2, 4)
 linear = ModelSpec("linear_dense", readout=Readout.NONE)
 records, _ = sweep(target, [linear], widths=(16,), seeds=SEEDS, delays=trained_delays, config=CONFIG)
 for row in records:
-    print(f"D={row.delay} seed {row.seed}: NMSE {row.nmse_test:.3f} [{row.nmse_test_low:.3f}, "
-          f"{row.nmse_test_high:.3f}]  floor {theory.causal_floor(target, LENGTH, delay=row.delay):.3f}")
+    print(f"D={row.delay} seed {row.seed}: NMSE {row.nmse_test:.3g} [{row.nmse_test_low:.3g}, "
+          f"{row.nmse_test_high:.3g}]  floor {theory.causal_floor(target, LENGTH, delay=row.delay):.3g}")
 
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(delays, floors, "k--", label="causal floor (theory, any model)")
@@ -155,8 +155,9 @@ for model in dict.fromkeys(row.model for row in records_ed):
           " floor", [round(f, 3) for f in rank_floors])
 
 # %% [markdown]
-# The linear encoder-decoder cannot go below its rank floor, whatever it is trained for; attention is not bound
-# by it, because the decoder reads the encoder's states directly. With this small budget of steps and seeds the
+# The linear encoder-decoder cannot go below its rank floor, whatever it is trained for (a value a hair below it is
+# the finite test set's sampling error: compare each row's interval); attention is not bound by it,
+# because the decoder reads the encoder's states directly. With this small budget of steps and seeds the
 # numbers are an illustration; the main job trains more and reports every number with its interval.
 #
 # ## What to keep

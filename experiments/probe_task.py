@@ -23,9 +23,9 @@ from rnnjax.training.config import cli
 
 
 def main(argv: list[str] | None = None):
-    config = cli(app.ProbeTaskConfig, argv, presets={"quick": app.QUICK})
+    config = cli(app.ProbeTaskConfig, argv, presets=app.PRESETS)
     return app.run(config)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    print(main(sys.argv[1:]).ending())

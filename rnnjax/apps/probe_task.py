@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import pathlib
-import sys
 import zlib
 
 import numpy as np
 
+from rnnjax.apps.outcome import Outcome
 from rnnjax.data import dates, entities
 from rnnjax.probes import runner, task
 from rnnjax.probes.task_data import TaskData, load_task, task_data
@@ -74,6 +75,7 @@ def _stem(path: str) -> str:
 
 QUICK = ProbeTaskConfig(demo=Demo.ENTITIES, demo_size=120, probe=task.TaskProbeConfig.quick(),
                         run=RunConfig.quick())  # fmt: skip
+PRESETS = {"quick": QUICK}
 
 
 # --------------------------------------------------------------------------- demos
@@ -136,7 +138,7 @@ def load(config: ProbeTaskConfig) -> tuple[TaskData, np.ndarray | None]:
     raise ValueError(f"demo must be a Demo; got {config.demo!r}")
 
 
-def run(config: ProbeTaskConfig) -> task.TaskResult:
+def run(config: ProbeTaskConfig) -> Outcome:
     """Check the data, then compute floors, train (or resume; nothing with --report_only) and write the report."""
     data, split = load(config)  # bad input raises here, before any folder is written
     records = pathlib.Path(config.run.runs_root) / "probe_task" / config.name / runner.RECORDS
@@ -146,7 +148,11 @@ def run(config: ProbeTaskConfig) -> task.TaskResult:
     with Run("probe_task", name=config.name, root=config.run.runs_root, fresh=fresh) as folder:
         result = task.probe(data, folder.directory, config.probe, split, progress=not config.run.quiet,
                             train=not config.report_only)  # fmt: skip
-    for question, text in result.answers.items():
-        print(f"{question}: {text}", file=sys.stderr if config.run.quiet else sys.stdout)
-    print(f"wrote {result.directory / 'report.md'}")
-    return result
+    return outcome(result, config.run.quiet)
+
+
+def outcome(result: task.TaskResult, quiet: bool) -> Outcome:
+    """The shared ending: one headline line per question the report answers, and where the report is."""
+    headline = tuple(" ".join(f"{question}: {text}".split()) for question, text in result.answers.items())
+    results = json.loads((result.directory / "results.json").read_text())
+    return Outcome(results, headline, (), result.directory, quiet)

@@ -24,6 +24,7 @@ from rnnjax.probes import task_report
 from rnnjax.probes.task_data import Split, TaskData, load_task, sample_task, save_task, split_task, task_data
 from rnnjax.probes.task_floors import linear_floors
 from rnnjax.probes.task_sweep import TaskProbeConfig, plan, run_probe
+from rnnjax.training.files import write_atomically
 
 __all__ = ["TaskData", "TaskProbeConfig", "Split", "TaskResult", "load_task", "sample_task", "save_task", "split_task",
            "task_data", "linear_floors", "plan", "probe", "write_report"]  # fmt: skip
@@ -62,10 +63,10 @@ def write_report(data: TaskData, directory: pathlib.Path, config: TaskProbeConfi
     facts = _facts(data, rows)
     answers = task_report.answers(selected, floors, config.width)
     text = task_report.markdown(data.name, facts, selected, floors, config.width, data.labels, files)
-    (directory / "report.md").write_text(text)
+    write_atomically(directory / "report.md", text)
     results = {"data": data.name, "floors": floors, "selected": selected, "answers": answers,
                "rows": [{k: v for k, v in row.items() if k != "losses"} for row in rows]}  # fmt: skip
-    (directory / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True, default=float) + "\n")
+    write_atomically(directory / "results.json", json.dumps(results, indent=2, sort_keys=True, default=float) + "\n")
     return TaskResult(floors, rows, selected, answers, directory)
 
 

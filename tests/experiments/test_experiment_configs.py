@@ -14,6 +14,7 @@ from rnnjax.apps import (
     caption_digits,
     entity_tagging,
     gradient_flow,
+    probe_task,
     sentiment,
     shakespeare,
     speakers,
@@ -29,10 +30,12 @@ CONFIGS = {
     "shakespeare": shakespeare.ShakespeareConfig, "translate_dates": translate_dates.Config,
     "caption_digits": caption_digits.Config, "speech_ctc": speech_ctc.Config, "entity_tagging": entity_tagging.Config,
     "tasks_tour": tasks_tour.TourConfig, "gradient_flow": gradient_flow.GradientFlowConfig,
+    "probe_task": probe_task.ProbeTaskConfig,
 }  # fmt: skip
 APPS = {"weather": weather, "sentiment": sentiment, "speakers": speakers, "shakespeare": shakespeare,
         "translate_dates": translate_dates, "caption_digits": caption_digits, "speech_ctc": speech_ctc,
-        "entity_tagging": entity_tagging, "tasks_tour": tasks_tour, "gradient_flow": gradient_flow}  # fmt: skip
+        "entity_tagging": entity_tagging, "tasks_tour": tasks_tour, "gradient_flow": gradient_flow,
+        "probe_task": probe_task}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,11 @@ def test_quick_runs_and_rebuilds_the_report(tmp_path):
     assert json.loads((folder / "config.json").read_text())["probe"]["steps"] < 100
     report = (folder / "report.md").read_text()
     assert "**Delay needed:**" in report and "**Causal gap:**" in report and "![delays](plots/delays.png)" in report
-    assert {row["kind"] for row in result.rows} == {"unidirectional", "bidirectional"}
+    assert {row["kind"] for row in result.results["rows"]} == {"unidirectional", "bidirectional"}
     records = (folder / "records.jsonl").read_text()
     rebuilt = load("probe_task").main(["--quick", "--runs_root", str(tmp_path), "--report_only", "--quiet"])
-    assert rebuilt.answers == result.answers and (folder / "records.jsonl").read_text() == records
+    assert rebuilt.headline == result.headline and rebuilt.results == result.results
+    assert (folder / "records.jsonl").read_text() == records
 
 
 def test_a_users_npz_with_bad_labels_fails_before_any_folder(tmp_path):

@@ -20,6 +20,9 @@ the decoder input is the target shifted right behind ``start_id``.
 Attention: NONE; BAHDANAU (additive, e_j = v . tanh(W_q s_{t-1} + W_k m_j), the
 context enters the cell input and the readout); LUONG (general, e_j = h_t W m_j,
 h~_t = tanh(W_c [c_t; h_t]), logits from h~_t).
+
+One module past ~400 lines on purpose: :class:`Seq2Seq` is a :class:`Decoder` behind an encoder, and both share
+the attention memory, the carry and size checks and the decoding entry points defined here.
 """
 
 from __future__ import annotations

@@ -1,17 +1,18 @@
 """Test configuration: float64 so that equivalence tests can be exact; shape annotations checked at run time;
-compiled programs shared through JAX's persistent cache.
+JAX's persistent compilation cache off unless asked for.
 
-The cache folder is ``$RNNJAX_COMPILATION_CACHE`` if set (``0`` turns the cache off), else
-``.pytest_cache/rnnjax-xla`` in the checkout: empty on a clean clone, then shared by the xdist workers, the
-experiments' subprocesses (they inherit the variable) and later sessions. JAX's cache key holds the program, the
-JAX version and XLA_FLAGS, so a hit is the program the test would have compiled.
+The suite runs with ``RNNJAX_COMPILATION_CACHE=0`` unless the variable is set: in the first whole-suite run with
+the cache shared by the xdist workers, one worker died of a segmentation fault inside XLA's compile of a bf16
+program (tests/training/test_precision.py; not reproduced alone), and a crash of unknown cause has no place in CI.
+To share compiled programs across workers and later runs while working, set it to a folder, e.g.
+``RNNJAX_COMPILATION_CACHE=.pytest_cache/rnnjax-xla pytest -n 2``; the runtime tests check the cache in their own
+subprocesses either way.
 """
 
 import os
 
 os.environ.setdefault("RNNJAX_CHECK_SHAPES", "1")  # before rnnjax is imported: see rnnjax.typing.shaped
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.environ.setdefault("RNNJAX_COMPILATION_CACHE", os.path.join(ROOT, ".pytest_cache", "rnnjax-xla"))
+os.environ.setdefault("RNNJAX_COMPILATION_CACHE", "0")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

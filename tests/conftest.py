@@ -21,6 +21,20 @@ from rnnjax import runtime  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 runtime.enable_compilation_cache()
+SESSION_CACHE_DIR = jax.config.jax_compilation_cache_dir
+
+
+@pytest.fixture(autouse=True)
+def _persistent_cache_stays_as_the_session_set_it():
+    """A test that turns the cache on in-process (a runtime test, an experiment's cli) does not leave it on for the
+    worker's later tests: the second whole-suite run, cache off by the variable, still lost a worker to a segfault
+    inside a compile that went through the cache's write path, after such tests had run in that worker."""
+    yield
+    if jax.config.jax_compilation_cache_dir != SESSION_CACHE_DIR:
+        from jax._src import compilation_cache
+
+        jax.config.update("jax_compilation_cache_dir", SESSION_CACHE_DIR)
+        compilation_cache.reset_cache()
 
 
 @pytest.fixture

@@ -235,6 +235,47 @@ def test_a_lock_record_of_a_live_process_without_the_lock_is_refused_not_taken_o
         locks.acquire(tmp_path).release()
 
 
+def _no_flock(monkeypatch, how):
+    """The fallback path: no fcntl module (not POSIX), or a file system whose flock fails with ``how`` (an errno)."""
+    if how == "no fcntl":
+        monkeypatch.setattr(locks, "fcntl", None)
+        return
+
+    def flock(descriptor, operation):
+        raise OSError(how, os.strerror(how))
+
+    monkeypatch.setattr(locks.fcntl, "flock", flock)
+
+
+@pytest.mark.parametrize("how", ["no fcntl", errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS])
+def test_without_flock_the_record_alone_guards_the_folder(tmp_path, monkeypatch, how):
+    _no_flock(monkeypatch, how)
+    lock_file, host = tmp_path / locks.LOCK_NAME, socket.gethostname()
+    with locks.acquire(tmp_path):
+        assert locks.read_holder(tmp_path).pid == os.getpid()
+    assert lock_file.read_text() == ""  # released cleanly
+    record = '{{"pid": {}, "host": "{}", "started": "2020-01-01T00:00:00+00:00"}}'
+    lock_file.write_text(record.format(os.getppid(), host))  # alive: without flock its record is all we know
+    with pytest.raises(FolderLockedError, match=f"held by pid {os.getppid()} on host {host!r} \\(since [^)]*\\); lock"):
+        locks.acquire(tmp_path)
+    assert lock_file.read_text() == record.format(os.getppid(), host)
+    ended = subprocess.Popen(["true"])
+    ended.wait(timeout=60)
+    lock_file.write_text(record.format(ended.pid, host))
+    with pytest.warns(StaleLockWarning, match=f"left by pid {ended.pid} "):
+        locks.acquire(tmp_path).release()
+    lock_file.write_text(record.format(4242, "elsewhere"))
+    with pytest.raises(FolderLockedError, match="another host"):
+        locks.acquire(tmp_path)
+
+
+def test_a_flock_error_other_than_no_support_is_raised_not_taken_for_the_fallback(tmp_path, monkeypatch):
+    _no_flock(monkeypatch, errno.EIO)
+    with pytest.raises(OSError, match=os.strerror(errno.EIO)):
+        locks.acquire(tmp_path)
+    assert str(tmp_path.resolve() / locks.LOCK_NAME) not in locks._HELD  # nothing registered
+
+
 # --------------------------------------------------------------------------- damaged checkpoints
 
 

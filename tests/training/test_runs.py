@@ -12,6 +12,8 @@ import warnings
 
 import jax.numpy as jnp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rnnjax.analysis import plots
 from rnnjax.training import files, locks
@@ -135,6 +137,39 @@ def test_a_line_cut_short_by_a_killed_process_is_ignored_then_cut_and_a_damaged_
         run.log(4, loss=0.125)
         with pytest.raises(files.DamagedFileError, match="metrics.jsonl: line 3 is not a JSON record"):
             run.read_metrics()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lengths=st.lists(st.integers(0, 9000), max_size=4),
+    tail=st.integers(0, 9000),
+    newline_at_end=st.booleans(),
+)
+def test_cutting_a_torn_tail_keeps_every_whole_line_past_the_first_block(tmp_path, lengths, tail, newline_at_end):
+    """Lines and torn tails longer than the 4096-byte block the search reads backwards at a time."""
+    path = tmp_path / "lines.jsonl"
+    whole = "".join(json.dumps("x" * length) + "\n" for length in lengths)
+    torn = "" if newline_at_end else '"' + "y" * tail
+    path.write_text(whole + torn)
+    assert files.cut_torn_tail(path) == bool(torn)
+    assert path.read_text() == whole
+    assert [value for _, value in files.read_lines(path)] == ["x" * length for length in lengths]
+    files.append_line(path, '"next"')
+    assert path.read_text() == whole + '"next"\n'
+    path.unlink()
+
+
+def test_config_differences_name_nested_added_and_removed_fields_but_not_untracked_ones():
+    stored = {"model": {"size": 3, "cell": "lstm"}, "seed": 0, "name": "a", "empty": {}}
+    current = {"model": {"size": 4, "cell": "lstm", "layers": 2}, "seed": 0, "name": "b", "empty": {}}
+    assert files.config_differences(stored, current, untracked=("name",)) == [
+        "model.layers: (absent) -> 2", "model.size: 3 -> 4"]  # fmt: skip
+    reverse = files.config_differences(current, stored, untracked=("name", "model.size"))
+    assert reverse == ["model.layers: 2 -> (absent)"]
+    assert files.config_differences(stored, stored) == [] and files.config_differences({"a": {}}, {"a": 1}) == [
+        "a: {} -> 1"]  # fmt: skip
+    assert files.config_hash({"b": 1, "a": [1, 2]}) == files.config_hash({"a": [1, 2], "b": 1})
+    assert files.config_hash({"a": 1}) != files.config_hash({"a": 2}) and len(files.config_hash({})) == 16
 
 
 def test_every_write_is_fsynced_before_it_returns(tmp_path, monkeypatch):

@@ -8,6 +8,8 @@ import numpy as np
 import optax
 import pytest
 from helpers import CONFIG, NET, OPTIMIZER, STEP, XS, YS, batch_fn, init_params, loss_fn  # noqa: F401
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnjax.training import loop, optimizers
 from rnnjax.training.checkpoint import Checkpointer
@@ -54,6 +56,77 @@ def test_clipping_and_weight_decay():
     )
     updates, _ = decayed.update({"w": jnp.zeros(2)}, decayed.init(params), params)
     np.testing.assert_allclose(updates["w"], [-0.5, 1.0])
+
+
+def _updates(optimizer, grads_list, params):
+    """The updates of ``optimizer`` over consecutive gradients (momentum and Adam moments carried)."""
+    state, out = optimizer.init(params), []
+    for grads in grads_list:
+        updates, state = optimizer.update(grads, state, params)
+        out.append(np.asarray(updates["w"]))
+    return out
+
+
+PARAMS = {"w": jnp.array([1.0, -2.0, 0.5])}
+GRADS = [{"w": jnp.array([30.0, -40.0, 5.0])}, {"w": jnp.array([-1.0, 2.0, 0.5])}, {"w": jnp.array([3.0, 0.0, -4.0])}]
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    name=st.sampled_from(list(optimizers.OptimizerName)),
+    clip_norm=st.sampled_from([None, 0.5]),
+    weight_decay=st.sampled_from([0.0, 0.3]),
+    decay=st.sampled_from(list(optimizers.Decay)),
+)
+def test_every_builder_honours_each_option_where_it_changes_the_updates(name, clip_norm, weight_decay, decay):
+    """Every optimizer with each option, against the option's definition: clipping = the unclipped optimizer on the
+    clipped gradient; L2 (ADAM, SGD) = the plain optimizer on ``g + wd * p``; ADAMW = the ADAM update less
+    ``lr * wd * p``; the sweep builder = the plain builder."""
+    config = optimizers.OptimizerConfig(name=name, learning_rate=0.1, warmup_steps=1, decay=decay, decay_steps=4,
+                                        clip_norm=clip_norm, weight_decay=weight_decay)  # fmt: skip
+    got = _updates(optimizers.make_optimizer(config), GRADS, PARAMS)
+    np.testing.assert_allclose(_updates(optimizers.make_sweep_optimizer(config), GRADS, PARAMS), got, rtol=1e-12)
+    grads = GRADS
+    if clip_norm is not None:
+        grads = [optax.clip_by_global_norm(clip_norm).update(g, None)[0] for g in grads]
+    if name is not optimizers.OptimizerName.ADAMW:
+        grads = [{"w": g["w"] + weight_decay * PARAMS["w"]} for g in grads]
+    plain = dataclasses.replace(config, clip_norm=None, weight_decay=0.0)
+    if name is optimizers.OptimizerName.ADAMW:
+        plain = dataclasses.replace(plain, name=optimizers.OptimizerName.ADAM)
+    expected = _updates(optimizers.make_optimizer(plain), grads, PARAMS)
+    if name is optimizers.OptimizerName.ADAMW:
+        schedule = optimizers.make_schedule(config)
+        expected = [u - float(schedule(t)) * weight_decay * np.asarray(PARAMS["w"]) for t, u in enumerate(expected)]
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+    if clip_norm is not None or weight_decay:  # and the option did change the updates
+        unoptioned = _updates(optimizers.make_optimizer(dataclasses.replace(config, clip_norm=None, weight_decay=0.0)),
+                              GRADS, PARAMS)  # fmt: skip
+        assert not np.allclose(got, unoptioned)
+
+
+def test_sgd_has_momentum_and_adam_normalises():
+    sgd = optimizers.make_optimizer(optimizers.OptimizerConfig(name="sgd", learning_rate=1.0, clip_norm=None))
+    same = [{"w": jnp.ones(3)}] * 3
+    np.testing.assert_allclose([u[0] for u in _updates(sgd, same, PARAMS)], [-1.0, -1.9, -2.71])  # momentum 0.9
+    adam = optimizers.make_optimizer(optimizers.OptimizerConfig(learning_rate=0.1, clip_norm=None))
+    np.testing.assert_allclose(_updates(adam, [{"w": jnp.full(3, 7.0)}], PARAMS)[0], -0.1, rtol=1e-6)
+
+
+def test_warmup_cosine_adam_ramps_over_a_twentieth_then_ends_at_one_percent():
+    """Adam's update on a constant gradient is ``-lr(t)``: the updates read the schedule back."""
+    steps, peak = 40, 0.2
+    optimizer = optimizers.warmup_cosine_adam(peak, steps, clip_norm=1e6)
+    rates = [-u[0] for u in _updates(optimizer, [{"w": jnp.ones(3)}] * (steps + 2), PARAMS)]
+    np.testing.assert_allclose(rates[0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(rates[1], peak / 2, rtol=1e-6)  # warm-up over max(1, 40 // 20) = 2 steps
+    np.testing.assert_allclose(rates[2], peak, rtol=1e-6)
+    np.testing.assert_allclose(rates[steps:], peak * 0.01, rtol=1e-6)
+    clipped = optimizers.warmup_cosine_adam(peak, steps, clip_norm=0.5)
+    assert _updates(clipped, [{"w": jnp.array([3.0, 4.0, 0.0])}], PARAMS)[0][0] == 0.0  # the first rate is 0
+    for bad in ({"learning_rate": 0.0}, {"num_steps": 0}, {"clip_norm": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            optimizers.warmup_cosine_adam(**{"learning_rate": peak, "num_steps": steps, "clip_norm": 1.0, **bad})
 
 
 def test_jitted_step_matches_manual_update_and_donates():

@@ -109,7 +109,11 @@ class Compiler:
         return group.triples, params, metrics
 
     def cancel(self) -> None:
-        """Forget every program compiled ahead and cancel the compiles not yet started."""
-        for future in self.pending.values():
-            future.cancel()
+        """Forget every program compiled ahead: cancel the compiles not yet started and wait for those under way.
+
+        Waiting matters: a compile left running on its thread would trace and compile beside whatever the caller
+        does next (another sweep, a change of ``jax_enable_x64``), and the whole-suite runs that let it lost a
+        worker to a segfault inside XLA's compiler."""
+        running = [future for future in self.pending.values() if not future.cancel()]
         self.pending.clear()
+        concurrent.futures.wait(running)  # their results and errors are dropped with them

@@ -45,12 +45,17 @@ class GroupResult:
 def run_group(group: Group, compiler: Compiler | None = None, upcoming: Sequence[Group] = ()) -> GroupResult:
     """Train one group and turn its metrics into records; meanwhile the programs of ``upcoming`` compile on
     ``compiler``'s background threads (the group's own program first: the threads take them in order)."""
-    compiler = Compiler() if compiler is None else compiler
+    own = compiler is None
+    compiler = Compiler() if own else compiler
     start, cpu_start = time.perf_counter(), time.process_time()
-    for following in (group, *upcoming):
-        compiler.ahead(following)
-    triples, params, metrics = compiler.dispatch(group)
-    metrics = jax.device_get(metrics)
+    try:
+        for following in (group, *upcoming):
+            compiler.ahead(following)
+        triples, params, metrics = compiler.dispatch(group)
+        metrics = jax.device_get(metrics)
+    finally:
+        if own:  # nobody else will take the programs compiled ahead: nothing may go on compiling behind us
+            compiler.cancel()
     extras = group.evaluate(group, triples, params) if group.evaluate else {}
     seconds = time.perf_counter() - start
     records = group_records(group, metrics, seconds)
@@ -76,7 +81,7 @@ def execute(
       compiler: holds the programs compiled ahead (default: a new one, private to this call).
 
     Whatever ends the loop (the last group, ``stop``, an error or KeyboardInterrupt), the compiles still queued
-    are cancelled, so nothing runs on behind it.
+    are cancelled and those under way are waited for, so nothing runs on behind it.
     """
     if ahead < 0:
         raise ValueError(f"ahead must be >= 0; got {ahead!r}")

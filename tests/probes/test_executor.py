@@ -1,6 +1,8 @@
 """The probe executor: compile-ahead gives the results of a program compiled on the spot, one callback per group
 in order, a stop between groups, and no compile left queued behind the loop."""
 
+import time
+
 import pytest
 
 from rnnjax.probes import compiling, targets
@@ -64,3 +66,36 @@ def test_an_error_in_a_callback_cancels_the_compiles_queued_behind_it():
     with pytest.raises(RuntimeError, match="disk full"):
         execute(groups, on_group=fail, ahead=2, compiler=compiler)
     assert compiler.pending == {}  # the second and third group's compiles were cancelled
+
+
+def test_cancel_waits_for_the_compiles_under_way():
+    """A compile left running after cancel() would go on tracing and compiling beside the caller's next work (a
+    whole-suite run that let it lost a worker to a segfault inside XLA); cancel returns only when none runs."""
+    groups = _groups()
+    compiler = Compiler()
+    for group in groups:
+        compiler.ahead(group)
+    futures = list(compiler.pending.values())
+    while not (futures[0].running() or futures[0].done()):
+        time.sleep(0.001)
+    compiler.cancel()
+    assert compiler.pending == {}
+    assert all(future.done() for future in futures)
+    assert not futures[0].cancelled()  # it was under way, and was waited for
+
+
+def test_run_group_alone_leaves_no_compile_behind(monkeypatch):
+    """Without a compiler of the caller's, run_group's own compiles of the upcoming groups are over when it returns."""
+    real, started, finished = compiling._compile, [], []
+
+    def slow_compile(group):
+        started.append(group)
+        compiled = real(group)
+        time.sleep(0.5)
+        finished.append(group)
+        return compiled
+
+    monkeypatch.setattr(compiling, "_compile", slow_compile)
+    groups = _groups()
+    run_group(groups[0], upcoming=groups[1:])
+    assert groups[0] in finished and sorted(map(id, started)) == sorted(map(id, finished))

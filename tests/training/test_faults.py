@@ -5,6 +5,7 @@ typed PRNG key data), and nothing outside the damaged step is lost.
 
 import contextlib
 import errno
+import fcntl
 import inspect
 import os
 import pathlib
@@ -235,6 +236,76 @@ def test_a_lock_record_of_a_live_process_without_the_lock_is_refused_not_taken_o
         locks.acquire(tmp_path).release()
 
 
+RECORD = '{{"pid": {}, "host": "{}", "started": "2020-01-01T00:00:00+00:00"}}'
+
+
+def test_lock_messages_in_full_and_the_check_for_a_live_record_signals_nothing(tmp_path):
+    lock_file, host = tmp_path / locks.LOCK_NAME, socket.gethostname()
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        lock_file.write_text(RECORD.format(live.pid, host))
+        with pytest.raises(FolderLockedError) as error:
+            locks.acquire(tmp_path)
+        assert str(error.value) == (
+            f"{tmp_path} is held by pid {live.pid} on host {host!r} (since 2020-01-01T00:00:00+00:00) (by its record: "
+            "that process is alive but does not hold the lock, e.g. a reused process id or another tool); if it does "
+            f"not use this folder, delete the lock file; lock file {lock_file}"
+        )
+        with pytest.raises(subprocess.TimeoutExpired):
+            live.wait(timeout=0.2)  # checking whether the recorded process lives sent it no signal
+    finally:
+        live.kill()
+        live.wait(timeout=60)
+    lock_file.write_text(RECORD.format(4242, "elsewhere"))
+    with pytest.raises(FolderLockedError) as error:
+        locks.acquire(tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path} is held by pid 4242 on host 'elsewhere' (since 2020-01-01T00:00:00+00:00), another host: if that "
+        f"process has ended, delete the lock file; lock file {lock_file}"
+    )
+
+
+def test_a_flock_held_elsewhere_with_an_unreadable_record_is_refused_without_a_holder(tmp_path):
+    lock_file = tmp_path / locks.LOCK_NAME
+    lock_file.write_text("not a record")
+    with open(lock_file, "r+") as other:  # another open file description: its flock conflicts, even in-process
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(FolderLockedError) as error:
+            locks.acquire(tmp_path)
+    assert error.value.holder is None
+    unreadable = "another process (its record is unreadable)"
+    assert str(error.value) == f"{tmp_path} is held by {unreadable}; lock file {lock_file}"
+
+
+def test_own_record_is_taken_back_silently_and_a_stale_one_is_reported_at_the_caller(tmp_path):
+    lock_file, host = tmp_path / locks.LOCK_NAME, socket.gethostname()
+    lock_file.write_text(RECORD.format(os.getpid(), host))  # this process's own record (not released cleanly)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        locks.acquire(tmp_path).release()
+    ended = subprocess.Popen(["true"])
+    ended.wait(timeout=60)
+    lock_file.write_text(RECORD.format(ended.pid, host))
+    with pytest.warns(StaleLockWarning) as caught:
+        locks.acquire(tmp_path).release()
+    assert caught[0].filename == __file__  # the warning points at the code that asked for the lock
+
+
+def test_a_record_of_a_process_this_user_may_not_signal_counts_as_alive(tmp_path, monkeypatch):
+    """The PermissionError branch: another user's process exists (as root, forced with a stand-in ``os.kill``)."""
+    real_kill = os.kill
+
+    def kill(pid, signal_number):
+        if pid == 4243:
+            raise PermissionError(errno.EPERM, "not permitted")
+        return real_kill(pid, signal_number)
+
+    monkeypatch.setattr(locks.os, "kill", kill)
+    (tmp_path / locks.LOCK_NAME).write_text(RECORD.format(4243, socket.gethostname()))
+    with pytest.raises(FolderLockedError, match="pid 4243 .*alive but does not hold the lock"):
+        locks.acquire(tmp_path)
+
+
 def _no_flock(monkeypatch, how):
     """The fallback path: no fcntl module (not POSIX), or a file system whose flock fails with ``how`` (an errno)."""
     if how == "no fcntl":
@@ -254,11 +325,18 @@ def test_without_flock_the_record_alone_guards_the_folder(tmp_path, monkeypatch,
     with locks.acquire(tmp_path):
         assert locks.read_holder(tmp_path).pid == os.getpid()
     assert lock_file.read_text() == ""  # released cleanly
-    record = '{{"pid": {}, "host": "{}", "started": "2020-01-01T00:00:00+00:00"}}'
-    lock_file.write_text(record.format(os.getppid(), host))  # alive: without flock its record is all we know
-    with pytest.raises(FolderLockedError, match=f"held by pid {os.getppid()} on host {host!r} \\(since [^)]*\\); lock"):
-        locks.acquire(tmp_path)
-    assert lock_file.read_text() == record.format(os.getppid(), host)
+    record = RECORD
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        lock_file.write_text(record.format(live.pid, host))  # alive: without flock its record is all we know
+        with pytest.raises(FolderLockedError) as error:
+            locks.acquire(tmp_path)
+    finally:
+        live.kill()
+        live.wait(timeout=60)
+    assert str(error.value) == (f"{tmp_path} is held by pid {live.pid} on host {host!r} (since "
+                                f"2020-01-01T00:00:00+00:00); lock file {lock_file}")  # fmt: skip
+    assert lock_file.read_text() == record.format(live.pid, host)
     ended = subprocess.Popen(["true"])
     ended.wait(timeout=60)
     lock_file.write_text(record.format(ended.pid, host))

@@ -113,20 +113,25 @@ def test_sgd_has_momentum_and_adam_normalises():
     np.testing.assert_allclose(_updates(adam, [{"w": jnp.full(3, 7.0)}], PARAMS)[0], -0.1, rtol=1e-6)
 
 
-def test_warmup_cosine_adam_ramps_over_a_twentieth_then_ends_at_one_percent():
-    """Adam's update on a constant gradient is ``-lr(t)``: the updates read the schedule back."""
-    steps, peak = 40, 0.2
+@pytest.mark.parametrize("steps", [10, 40, 50, 100])  # warm-up max(1, steps // 20): 1, 2, 2 and 5 steps
+def test_warmup_cosine_adam_ramps_over_a_twentieth_then_ends_at_one_percent(steps):
+    """Adam's update on a constant gradient is ``-lr(t) g / (|g| + eps)``: the updates read the schedule back."""
+    peak, warmup = 0.2, max(1, steps // 20)
     optimizer = optimizers.warmup_cosine_adam(peak, steps, clip_norm=1e6)
-    rates = [-u[0] for u in _updates(optimizer, [{"w": jnp.ones(3)}] * (steps + 2), PARAMS)]
-    np.testing.assert_allclose(rates[0], 0.0, atol=1e-12)
-    np.testing.assert_allclose(rates[1], peak / 2, rtol=1e-6)  # warm-up over max(1, 40 // 20) = 2 steps
-    np.testing.assert_allclose(rates[2], peak, rtol=1e-6)
+    rates = np.array([-u[0] for u in _updates(optimizer, [{"w": jnp.ones(3)}] * (steps + 2), PARAMS)])
+    np.testing.assert_allclose(rates[: warmup + 1], peak * np.arange(warmup + 1) / warmup, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(rates[steps:], peak * 0.01, rtol=1e-6)
-    clipped = optimizers.warmup_cosine_adam(peak, steps, clip_norm=0.5)
-    assert _updates(clipped, [{"w": jnp.array([3.0, 4.0, 0.0])}], PARAMS)[0][0] == 0.0  # the first rate is 0
-    for bad in ({"learning_rate": 0.0}, {"num_steps": 0}, {"clip_norm": -1.0}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
-            optimizers.warmup_cosine_adam(**{"learning_rate": peak, "num_steps": steps, "clip_norm": 1.0, **bad})
+    tiny = {"w": jnp.array([3e-9, 4e-9, 0.0])}  # clipped to norm 1e-9, Adam's eps (1e-8) shows the clipping
+    clipped = optimizers.warmup_cosine_adam(peak, steps, clip_norm=1e-9)
+    update = _updates(clipped, [tiny] * 2, PARAMS)[1][0]
+    np.testing.assert_allclose(update, -peak / warmup * 0.6e-9 / (0.6e-9 + 1e-8), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["learning_rate", "num_steps", "clip_norm"])
+def test_warmup_cosine_adam_names_the_bad_argument(name):
+    arguments = {"learning_rate": 0.1, "num_steps": 10, "clip_norm": 1.0, name: 0}
+    with pytest.raises(ValueError, match=f"^{name} must be "):
+        optimizers.warmup_cosine_adam(**arguments)
 
 
 def test_jitted_step_matches_manual_update_and_donates():

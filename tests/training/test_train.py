@@ -105,6 +105,47 @@ def test_every_builder_honours_each_option_where_it_changes_the_updates(name, cl
         assert not np.allclose(got, unoptioned)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    warmup=st.integers(0, 4),
+    extra=st.integers(1, 6),
+    decay=st.sampled_from(list(optimizers.Decay)),
+    final=st.sampled_from([0.0, 0.1, 0.5]),
+    count=st.integers(0, 12),
+)
+def test_schedule_matches_its_formula_for_every_warmup_including_one_step(warmup, extra, decay, final, count):
+    """lr(t) = peak * min(1, t / warmup) * d(t), d = 1 or f + (1 - f) (1 + cos(pi p)) / 2 (the docstring's)."""
+    config = optimizers.OptimizerConfig(learning_rate=0.3, warmup_steps=warmup, decay=decay,
+                                        decay_steps=warmup + extra, final_fraction=final)  # fmt: skip
+    ramp = min(1.0, count / warmup) if warmup else 1.0
+    shape = 1.0
+    if decay is optimizers.Decay.COSINE:
+        progress = min(max((count - warmup) / extra, 0.0), 1.0)
+        shape = final + (1.0 - final) * 0.5 * (1.0 + np.cos(np.pi * progress))
+    assert float(optimizers.make_schedule(config)(count)) == pytest.approx(0.3 * ramp * shape, rel=1e-12, abs=1e-15)
+
+
+def test_schedule_refuses_a_decay_that_bypassed_the_config_check():
+    config = optimizers.OptimizerConfig()
+    object.__setattr__(config, "decay", "linear")  # as a config built around __post_init__ would hold it
+    with pytest.raises(ValueError, match="decay must be a Decay; got 'linear'"):
+        optimizers.make_schedule(config)
+
+
+@pytest.mark.parametrize("name", list(optimizers.OptimizerName))
+def test_the_sweep_optimizer_uses_the_hyperparameters_in_its_state(name):
+    """Each run of a sweep gets its own learning rate and weight decay: the values in the state, not the config's."""
+    config = optimizers.OptimizerConfig(name=name, learning_rate=0.1, clip_norm=None, weight_decay=0.3)
+    sweep = optimizers.make_sweep_optimizer(config)
+    state = sweep.init(PARAMS)
+    state.hyperparams["learning_rate"] = jnp.asarray(0.02)
+    state.hyperparams["weight_decay"] = jnp.asarray(0.05)
+    got, _ = sweep.update(GRADS[0], state, PARAMS)
+    plain = optimizers.make_optimizer(dataclasses.replace(config, learning_rate=0.02, weight_decay=0.05))
+    expected, _ = plain.update(GRADS[0], plain.init(PARAMS), PARAMS)
+    np.testing.assert_allclose(got["w"], expected["w"], rtol=1e-12)
+
+
 def test_sgd_has_momentum_and_adam_normalises():
     sgd = optimizers.make_optimizer(optimizers.OptimizerConfig(name="sgd", learning_rate=1.0, clip_norm=None))
     same = [{"w": jnp.ones(3)}] * 3

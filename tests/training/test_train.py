@@ -84,7 +84,11 @@ def test_every_builder_honours_each_option_where_it_changes_the_updates(name, cl
     ``lr * wd * p``; the sweep builder = the plain builder."""
     config = optimizers.OptimizerConfig(name=name, learning_rate=0.1, warmup_steps=1, decay=decay, decay_steps=4,
                                         clip_norm=clip_norm, weight_decay=weight_decay)  # fmt: skip
-    got = _updates(optimizers.make_optimizer(config), GRADS, PARAMS)
+    optimizer = optimizers.make_optimizer(config)
+    decoupled = name is optimizers.OptimizerName.ADAMW
+    parts = (clip_norm is not None) + (bool(weight_decay) and not decoupled) + 1  # no no-op transformations
+    assert len(optimizer.init(PARAMS)) == parts
+    got = _updates(optimizer, GRADS, PARAMS)
     np.testing.assert_allclose(_updates(optimizers.make_sweep_optimizer(config), GRADS, PARAMS), got, rtol=1e-12)
     grads = GRADS
     if clip_norm is not None:

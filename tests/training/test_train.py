@@ -136,6 +136,26 @@ def test_schedule_refuses_a_decay_that_bypassed_the_config_check():
         optimizers.make_schedule(config)
 
 
+def test_make_optimizer_refuses_a_name_that_bypassed_the_config_check():
+    config = optimizers.OptimizerConfig()
+    object.__setattr__(config, "name", "rmsprop")
+    with pytest.raises(ValueError, match="name must be an OptimizerName; got 'rmsprop'"):
+        optimizers.make_optimizer(config)
+
+
+@pytest.mark.parametrize("wrap", [jnp.asarray, np.asarray, float])
+def test_concrete_hyperparameters_are_checked_and_traced_or_stacked_ones_left_for_later(wrap):
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        optimizers.OptimizerConfig(learning_rate=wrap(-0.1))
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        optimizers.OptimizerConfig(weight_decay=wrap(-0.1))
+    assert float(optimizers.OptimizerConfig(learning_rate=wrap(0.1)).learning_rate) == 0.1
+    rates = jnp.array([0.1, 0.2])  # one per run of a sweep: checked where it is used, not here
+    assert optimizers.OptimizerConfig(learning_rate=rates).learning_rate is rates
+    traced = jax.jit(lambda rate: optimizers.make_schedule(optimizers.OptimizerConfig(learning_rate=rate))(0))
+    assert float(traced(-1.0)) == -1.0  # a traced value passes unchecked
+
+
 @pytest.mark.parametrize("name", list(optimizers.OptimizerName))
 def test_the_sweep_optimizer_uses_the_hyperparameters_in_its_state(name):
     """Each run of a sweep gets its own learning rate and weight decay: the values in the state, not the config's."""

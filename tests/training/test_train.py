@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 from helpers import CONFIG, NET, OPTIMIZER, STEP, XS, YS, batch_fn, init_params, loss_fn  # noqa: F401
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rnnjax.training import loop, optimizers
@@ -134,6 +134,25 @@ def test_schedule_refuses_a_decay_that_bypassed_the_config_check():
     object.__setattr__(config, "decay", "linear")  # as a config built around __post_init__ would hold it
     with pytest.raises(ValueError, match="decay must be a Decay; got 'linear'"):
         optimizers.make_schedule(config)
+
+
+@settings(max_examples=40, deadline=None)
+@given(warmup=st.integers(0, 5), decay_steps=st.integers(0, 7), final=st.sampled_from([-0.1, 0.0, 0.5, 1.0, 1.1]))
+@example(warmup=2, decay_steps=2, final=-0.1)  # the boundaries themselves, whatever the draw
+@example(warmup=0, decay_steps=1, final=1.0)
+def test_config_check_boundaries(warmup, decay_steps, final):
+    """A cosine needs decay_steps > warmup_steps (equal is refused); final_fraction lies in [0, 1], ends included."""
+    arguments = {"warmup_steps": warmup, "decay_steps": decay_steps, "final_fraction": final}
+    if decay_steps <= warmup:
+        with pytest.raises(ValueError, match=f"decay_steps must exceed warmup_steps \\({warmup}\\)"):
+            optimizers.OptimizerConfig(decay="cosine", **{**arguments, "final_fraction": 0.5})
+    if not 0.0 <= final <= 1.0:
+        with pytest.raises(ValueError, match="final_fraction"):
+            optimizers.OptimizerConfig(**arguments)
+        return
+    optimizers.OptimizerConfig(**arguments)  # a constant decay takes any step counts
+    if decay_steps > warmup:
+        optimizers.OptimizerConfig(decay="cosine", **arguments)
 
 
 def test_make_optimizer_refuses_a_name_that_bypassed_the_config_check():

@@ -182,6 +182,19 @@ class Cell(NamedTuple):
       hidden_size, input_size, output_size: ``(params) -> int`` read off parameter shapes.
       param_keys: the keys ``params`` must have (None: not checked).
       vjp_rule, linear_form, gates: optional capabilities (None: the cell does not have it).
+
+    A cell handles one example and one time step: ``x: [input]``, carry leaves ``[hidden]``, ``y: [output]``
+    (:func:`rnnjax.rnn` scans it over ``[*batch, time, input]``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import simple_rnn
+      >>> cell = simple_rnn()
+      >>> params = cell.init(jax.random.key(0), 3, 4)  # input_size 3, hidden_size 4
+      >>> carry = cell.initial_carry(params)
+      >>> carry, y = cell.step(params, carry, jnp.ones(3, jnp.float32))
+      >>> carry.shape, y.shape, cell.hidden_size(params), cell.name
+      ((4,), (4,), 4, 'simple_tanh')
     """
 
     name: str

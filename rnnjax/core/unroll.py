@@ -30,7 +30,13 @@ from rnnjax.typing import LayoutOutputs, LayoutSequences, LayoutSteps, Lengths, 
 
 
 class Backward(enum.Enum):
-    """How reverse-mode AD goes through the time loop of :func:`rnn`."""
+    """How reverse-mode AD goes through the time loop of :func:`rnn`.
+
+    Example:
+      >>> from rnnjax import Backward
+      >>> Backward("manual") is Backward.MANUAL
+      True
+    """
 
     AUTODIFF = "autodiff"  # JAX transposes the scan (every transformation works, forward mode included)
     MANUAL = "manual"  # the cell's hand-written vjp_rule (a jax.custom_vjp; no forward mode)
@@ -132,6 +138,20 @@ def rnn(
       ``(ys, final_carry)``: ys has the layout of xs with the cell's output size,
       exactly zero at invalid steps; final_carry is the carry after the last
       processed valid step of each sequence.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import rnn, simple_rnn
+      >>> cell = simple_rnn()
+      >>> params = cell.init(jax.random.key(0), 3, 4)  # input_size 3, hidden_size 4
+      >>> xs = jnp.ones((2, 5, 3), jnp.float32)  # [batch, time, input]
+      >>> ys, h = rnn(cell, params, xs, lengths=jnp.array([5, 2]))
+      >>> ys.shape, h.shape  # [batch, time, hidden], [batch, hidden]
+      ((2, 5, 4), (2, 4))
+      >>> bool((ys[1, 2:] == 0).all())  # steps past a length emit zeros
+      True
+      >>> bool(jnp.allclose(h[1], ys[1, 1]))  # and leave the carry as it was
+      True
     """
     backward = as_enum(Backward, backward, "backward")
     if backward is Backward.MANUAL and reset is not None:
@@ -153,7 +173,13 @@ def rnn(
 
 
 class Merge(enum.Enum):
-    """How a bidirectional layer combines its forward and backward outputs."""
+    """How a bidirectional layer combines its forward and backward outputs.
+
+    Example:
+      >>> from rnnjax import Merge
+      >>> Merge("sum") is Merge.SUM
+      True
+    """
 
     CONCAT = "concat"
     SUM = "sum"
@@ -162,6 +188,26 @@ class Merge(enum.Enum):
 
 
 def merge_directions(merge: Merge, forward: jax.Array, backward: jax.Array) -> jax.Array:
+    """Combine the two directions' outputs of a bidirectional layer.
+
+    Args:
+      merge: a :class:`Merge` (not its string value).
+      forward: ``[..., features]`` outputs of the forward direction.
+      backward: ``[..., features]`` outputs of the backward direction (same shape).
+
+    Returns:
+      ``[..., 2 * features]`` for CONCAT (forward first); ``[..., features]`` for SUM, MEAN (their half-sum) and
+      MUL (elementwise product).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from rnnjax import Merge, merge_directions
+      >>> forward, backward = jnp.ones((2, 3)), 3 * jnp.ones((2, 3))  # [batch, features]
+      >>> merge_directions(Merge.CONCAT, forward, backward).shape
+      (2, 6)
+      >>> merge_directions(Merge.MEAN, forward, backward)[0].tolist()
+      [2.0, 2.0, 2.0]
+    """
     if merge is Merge.CONCAT:
         return jnp.concatenate([forward, backward], axis=-1)
     if merge is Merge.SUM:
@@ -228,6 +274,21 @@ class RNN:
       learn_initial_carry: keep a trainable initial carry per layer and direction.
       backward: :class:`Backward` ("autodiff" or "manual"), passed to :func:`rnn` for every layer and direction.
       hoist_projection: passed to :func:`rnn` (None: its per-backend default).
+
+    ``xs`` is ``[*batch, time, input]``; ``ys`` is ``[*batch, time, output]`` with ``output = hidden_size``
+    (``2 * hidden_size`` when bidirectional with CONCAT).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import RNN, lstm
+      >>> net = RNN(lstm(), hidden_size=4, num_layers=2, bidirectional=True)
+      >>> params = net.init(jax.random.key(0), 3)  # input_size 3
+      >>> xs = jnp.ones((2, 5, 3), jnp.float32)  # [batch, time, input]
+      >>> ys, finals = net.apply(params, xs, lengths=jnp.array([5, 3]))
+      >>> ys.shape  # [batch, time, 2 * hidden]: directions concatenated
+      (2, 5, 8)
+      >>> len(finals), len(finals[0]), finals[0][1].h.shape  # layers, directions, [batch, hidden]
+      (2, 2, (2, 4))
     """
 
     cell: Cell

@@ -57,6 +57,11 @@ class GRUConvention(enum.Enum):
 
     PYTORCH (also cuDNN, Flax ``GRUCell``): n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
     CHO (Cho et al. 2014, Keras ``reset_after=False``): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn).
+
+    Example:
+      >>> from rnnjax import GRUConvention, gru
+      >>> gru(GRUConvention.CHO).name, gru("pytorch").name
+      ('gru_cho', 'gru_pytorch')
     """
 
     PYTORCH = "pytorch"
@@ -92,6 +97,27 @@ def gru(
     PYTORCH: n = tanh(x W_n + b_in + r * (h U_n + b_hn))
     CHO:     n = tanh(x W_n + b_in + (r * h) U_n + b_hn)
     h' = (1 - z) * n + z * h;  y = h'.
+
+    Params: ``input_kernel [input, 3 * hidden]``, ``recurrent_kernel [hidden, 3 * hidden]``,
+    ``input_bias`` and ``recurrent_bias [3 * hidden]``; the carry is ``h [hidden]``.
+
+    Args:
+      convention: where the reset gate acts (:class:`GRUConvention`; default PYTORCH).
+      input_init, recurrent_init, bias_init: initialisers (default LeCun normal, orthogonal per gate block, zeros).
+
+    Returns:
+      A :class:`~rnnjax.core.cell.Cell`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import gru, rnn
+      >>> cell = gru("cho")
+      >>> params = cell.init(jax.random.key(0), 3, 4)  # input_size 3, hidden_size 4
+      >>> params["input_kernel"].shape, params["recurrent_kernel"].shape
+      ((3, 12), (4, 12))
+      >>> ys, h = rnn(cell, params, jnp.ones((2, 5, 3), jnp.float32))  # [batch, time, input]
+      >>> ys.shape, h.shape
+      ((2, 5, 4), (2, 4))
     """
     convention = as_enum(GRUConvention, convention, "convention")
     input_init = input_init or default_input_init()

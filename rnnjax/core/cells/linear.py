@@ -34,7 +34,13 @@ _SHARED_KEYS = frozenset({"B", "C", "D"})
 
 
 class LinearKind(enum.Enum):
-    """Parameterisation of the state matrix A of a linear RNN."""
+    """Parameterisation of the state matrix A of a linear RNN.
+
+    Example:
+      >>> from rnnjax import LinearKind, linear_rnn
+      >>> linear_rnn(LinearKind.DIAGONAL).name, linear_rnn("complex_diagonal").name
+      ('linear_diagonal', 'linear_complex_diagonal')
+    """
 
     DENSE = "dense"
     DIAGONAL = "diagonal"
@@ -53,6 +59,14 @@ class LinearInit(NamedTuple):
 
     For DENSE, ``A = Q diag(r)`` (Q orthogonal): the radii are A's singular values, so its
     eigenvalues only satisfy |lambda| <= max_radius.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import LinearInit, linear_eigenvalues, linear_rnn
+      >>> cell = linear_rnn("diagonal", spectrum=LinearInit(min_radius=0.5, max_radius=0.9))
+      >>> radii = jnp.abs(linear_eigenvalues(cell.init(jax.random.key(0), 1, 8)))
+      >>> bool(((radii >= 0.5) & (radii <= 0.9)).all())
+      True
     """
 
     min_radius: float = 0.5
@@ -88,7 +102,27 @@ def linear_rnn(
       (LRU parameterisation, |lambda| < 1 always); ``B`` and ``C`` are complex,
       stored as real/imaginary parts; the carry is complex and ``y = Re(C h) + D x``.
 
-    ``output_size`` defaults to ``hidden_size``.
+    ``output_size`` defaults to ``hidden_size``. The carry is ``h [hidden]`` (complex for COMPLEX_DIAGONAL).
+
+    Args:
+      kind: the parameterisation of ``A`` (:class:`LinearKind`; default DENSE).
+      output_size: size of ``y`` (default: ``hidden_size``).
+      spectrum: the initial eigenvalue radii (and phases) of ``A`` (:class:`LinearInit`).
+      input_init, output_init: initialisers of ``B`` and ``C`` (default LeCun normal); ``D`` starts at zero.
+
+    Returns:
+      A :class:`~rnnjax.core.cell.Cell`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import linear_rnn, rnn
+      >>> cell = linear_rnn("diagonal", output_size=2)
+      >>> params = cell.init(jax.random.key(0), 3, 4)  # input_size 3, hidden_size 4
+      >>> {name: value.shape for name, value in sorted(params.items())}
+      {'B': (4, 3), 'C': (2, 4), 'D': (2, 3), 'a': (4,)}
+      >>> ys, h = rnn(cell, params, jnp.ones((2, 5, 3), jnp.float32))  # [batch, time, input]
+      >>> ys.shape, h.shape
+      ((2, 5, 2), (2, 4))
     """
     kind = as_enum(LinearKind, kind, "kind")
     if output_size is not None:
@@ -166,7 +200,22 @@ def transition(params: Params, h: jax.Array) -> jax.Array:
 
 
 def linear_eigenvalues(params: Params) -> jax.Array:
-    """Eigenvalues of the state matrix A of a linear cell (complex for COMPLEX_DIAGONAL)."""
+    """Eigenvalues of the state matrix A of a linear cell (complex for COMPLEX_DIAGONAL).
+
+    Args:
+      params: the params of a :func:`linear_rnn` cell.
+
+    Returns:
+      ``[hidden]`` eigenvalues (complex for DENSE and COMPLEX_DIAGONAL, real for DIAGONAL).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import linear_eigenvalues, linear_rnn
+      >>> params = linear_rnn("complex_diagonal").init(jax.random.key(0), 3, 4)
+      >>> eigenvalues = linear_eigenvalues(params)
+      >>> eigenvalues.shape, bool(jnp.iscomplexobj(eigenvalues)), bool((jnp.abs(eigenvalues) < 1).all())
+      ((4,), True, True)
+    """
     if "A" in params:
         return jnp.linalg.eigvals(params["A"])
     if "a" in params:

@@ -55,7 +55,14 @@ from rnnjax.core.cells.simple import KERNEL_KEYS
 
 
 class LSTMState(NamedTuple):
-    """Carry of an LSTM: hidden state ``h`` and memory cell ``c``, each [hidden]."""
+    """Carry of an LSTM: hidden state ``h`` and memory cell ``c``, each [hidden] (``[*batch, hidden]`` when batched).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from rnnjax import LSTMState
+      >>> LSTMState(h=jnp.zeros(2), c=jnp.ones(2)).c.tolist()
+      [1.0, 1.0]
+    """
 
     h: jax.Array
     c: jax.Array
@@ -116,6 +123,28 @@ def lstm(
     c' = f * c + i * g;  h' = o * tanh(c');  y = h'.
     ``forget_bias`` is added to the forget-gate block of the initial bias; ``gates`` picks the form of the
     nonlinearities (:class:`LSTMGates`) for ``recur`` and the hand-written rule alike.
+
+    Params: ``input_kernel [input, 4 * hidden]``, ``recurrent_kernel [hidden, 4 * hidden]``, ``bias [4 * hidden]``;
+    the carry is an :class:`LSTMState` ``(h, c)``, each ``[hidden]``.
+
+    Args:
+      forget_bias: added to the forget-gate block of the initial bias.
+      gates: the form of the gate nonlinearities (:class:`LSTMGates`; default AUTO).
+      input_init, recurrent_init, bias_init: initialisers (default LeCun normal, orthogonal per gate block, zeros).
+
+    Returns:
+      A :class:`~rnnjax.core.cell.Cell`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import lstm, rnn
+      >>> cell = lstm()
+      >>> params = cell.init(jax.random.key(0), 3, 4)  # input_size 3, hidden_size 4
+      >>> params["bias"][4:8].tolist()  # the forget block starts at forget_bias
+      [1.0, 1.0, 1.0, 1.0]
+      >>> ys, final = rnn(cell, params, jnp.ones((2, 5, 3), jnp.float32))  # [batch, time, input]
+      >>> ys.shape, final.h.shape, final.c.shape
+      ((2, 5, 4), (2, 4), (2, 4))
     """
     gates = as_enum(LSTMGates, gates, "gates")
     input_init = input_init or default_input_init()

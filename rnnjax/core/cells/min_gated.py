@@ -19,7 +19,21 @@ MIN_GATED_KEYS = frozenset({"input_kernel", "bias"})
 
 
 def min_gru(*, input_init: Initializer | None = None, bias_init: Initializer = jax.nn.initializers.zeros) -> Cell:
-    """minGRU: z = sigmoid(x W_z + b_z), c = x W_h + b_h, h' = (1 - z) * h + z * c, y = h'."""
+    """minGRU: z = sigmoid(x W_z + b_z), c = x W_h + b_h, h' = (1 - z) * h + z * c, y = h'.
+
+    Params: ``input_kernel [input, 2 * hidden]``, ``bias [2 * hidden]``; the carry is ``h [hidden]``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import min_gru, rnn
+      >>> cell = min_gru()
+      >>> params = cell.init(jax.random.key(0), 3, 4)  # input_size 3, hidden_size 4
+      >>> params["input_kernel"].shape, params["bias"].shape
+      ((3, 8), (8,))
+      >>> ys, h = rnn(cell, params, jnp.ones((2, 5, 3), jnp.float32))  # [batch, time, input]
+      >>> ys.shape, h.shape
+      ((2, 5, 4), (2, 4))
+    """
     input_init = input_init or default_input_init()
 
     def init(key, input_size, hidden_size, dtype=jnp.float32):
@@ -37,7 +51,21 @@ def min_lstm(
     *, forget_bias: float = 1.0, input_init: Initializer | None = None, bias_init=jax.nn.initializers.zeros
 ) -> Cell:
     """minLSTM: f, i = sigmoid(x W_f + b_f), sigmoid(x W_i + b_i); c = x W_h + b_h;
-    h' = f / (f + i) * h + i / (f + i) * c, y = h'. ``forget_bias`` is added to the initial b_f."""
+    h' = f / (f + i) * h + i / (f + i) * c, y = h'. ``forget_bias`` is added to the initial b_f.
+
+    Params: ``input_kernel [input, 3 * hidden]``, ``bias [3 * hidden]`` (blocks f, i, h); the carry is ``h [hidden]``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import min_lstm, rnn
+      >>> cell = min_lstm(forget_bias=1.0)
+      >>> params = cell.init(jax.random.key(0), 3, 4)  # input_size 3, hidden_size 4
+      >>> params["input_kernel"].shape, params["bias"][:4].tolist()
+      ((3, 12), [1.0, 1.0, 1.0, 1.0])
+      >>> ys, h = rnn(cell, params, jnp.ones((2, 5, 3), jnp.float32))  # [batch, time, input]
+      >>> ys.shape, h.shape
+      ((2, 5, 4), (2, 4))
+    """
     input_init = input_init or default_input_init()
 
     def init(key, input_size, hidden_size, dtype=jnp.float32):

@@ -25,7 +25,23 @@ CELL_NAMES = (
 
 def make_cell(name: str, **options: Any) -> Cell:
     """Build a cell from its name: 'simple_tanh', 'simple_relu', 'lstm', 'gru', 'gru_cho',
-    'linear' (dense), 'linear_diagonal', 'linear_complex_diagonal'."""
+    'linear' (dense), 'linear_diagonal', 'linear_complex_diagonal'.
+
+    Also 'simple' (tanh), 'gru_pytorch' and 'linear_dense' (:data:`CELL_NAMES` lists one canonical name per kind).
+
+    Args:
+      name: the cell's name.
+      **options: keyword arguments of the builder (:func:`simple_rnn`, :func:`lstm`, :func:`gru`,
+        :func:`linear_rnn`).
+
+    Returns:
+      A :class:`~rnnjax.core.cell.Cell`; ValueError for an unknown name.
+
+    Example:
+      >>> from rnnjax import make_cell
+      >>> make_cell("gru_cho").name, make_cell("linear").name, make_cell("lstm", forget_bias=0.0).name
+      ('gru_cho', 'linear_dense', 'lstm')
+    """
     builders: dict[str, Callable[[], Cell]] = {
         "simple": lambda: simple_rnn(Activation.TANH, **options),
         "simple_tanh": lambda: simple_rnn(Activation.TANH, **options),

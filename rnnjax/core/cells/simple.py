@@ -48,6 +48,14 @@ KERNEL_KEYS = frozenset({"input_kernel", "recurrent_kernel", "bias"})
 
 
 class Activation(enum.Enum):
+    """The nonlinearity of the Elman cell (:func:`simple_rnn`).
+
+    Example:
+      >>> from rnnjax import Activation, simple_rnn
+      >>> simple_rnn(Activation("relu")).name
+      'simple_relu'
+    """
+
     TANH = "tanh"
     RELU = "relu"
 
@@ -65,7 +73,29 @@ def simple_rnn(
     recurrent_init: Initializer | None = None,
     bias_init: Initializer = jax.nn.initializers.zeros,
 ) -> Cell:
-    """Elman cell: h_t = act(x_t W + h_{t-1} U + b), y_t = h_t."""
+    """Elman cell: h_t = act(x_t W + h_{t-1} U + b), y_t = h_t.
+
+    Params: ``input_kernel [input, hidden]``, ``recurrent_kernel [hidden, hidden]``, ``bias [hidden]``;
+    the carry is ``h [hidden]``.
+
+    Args:
+      activation: TANH (default) or RELU (:class:`Activation`, or its value as a string).
+      input_init, recurrent_init, bias_init: initialisers (default LeCun normal, orthogonal, zeros).
+
+    Returns:
+      A :class:`~rnnjax.core.cell.Cell`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import rnn, simple_rnn
+      >>> cell = simple_rnn("tanh")
+      >>> params = cell.init(jax.random.key(0), 3, 4)  # input_size 3, hidden_size 4
+      >>> {name: value.shape for name, value in params.items()}
+      {'input_kernel': (3, 4), 'recurrent_kernel': (4, 4), 'bias': (4,)}
+      >>> ys, h = rnn(cell, params, jnp.ones((2, 5, 3), jnp.float32))  # [batch, time, input]
+      >>> ys.shape, h.shape
+      ((2, 5, 4), (2, 4))
+    """
     activation = as_enum(Activation, activation, "activation")
     act = jnp.tanh if activation is Activation.TANH else jax.nn.relu
     input_init = input_init or default_input_init()

@@ -208,6 +208,19 @@ class Checkpointer:
       best_metric: metric name (a key of ``save``'s ``metrics``) that selects the single best checkpoint.
       best_mode: "min" or "max".
       asynchronous: write in a background thread (Orbax async checkpointing).
+
+    Example:
+      >>> import tempfile, jax.numpy as jnp
+      >>> from rnnjax.training.checkpoint import Checkpointer
+      >>> state = {"w": jnp.arange(3.0), "step": jnp.array(10)}
+      >>> with tempfile.TemporaryDirectory() as directory:
+      ...     checkpointer = Checkpointer(directory, save_every=10, asynchronous=False)
+      ...     saved = checkpointer.save(10, state)
+      ...     restored = checkpointer.restore_latest(state)  # the template gives structure, shapes and dtypes
+      ...     latest = checkpointer.latest_step()
+      ...     checkpointer.close()
+      >>> saved, latest, restored["w"].tolist()
+      (True, 10, [0.0, 1.0, 2.0])
     """
 
     def __init__(

@@ -93,6 +93,20 @@ def fit(
 
     Returns:
       The final state. Raises :class:`NonFiniteError` naming the step on a non-finite loss or gradient.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
+      >>> def loss_fn(params, batch, key):  # fit y = w x
+      ...     return jnp.mean((params["w"] * batch["x"] - batch["y"]) ** 2), {}
+      >>> batch = {"x": jnp.arange(4.0), "y": 2 * jnp.arange(4.0)}  # each [points]
+      >>> optimizer = make_optimizer(OptimizerConfig(learning_rate=0.1))
+      >>> from rnnjax.training.loop import fit
+      >>> from rnnjax.training.step import init_state, make_train_step
+      >>> state = init_state({"w": jnp.zeros(())}, optimizer, jax.random.key(0))
+      >>> state = fit(state, make_train_step(loss_fn, optimizer), lambda step: batch, num_steps=50, progress=False)
+      >>> int(state.step), bool(abs(state.params["w"] - 2.0) < 0.2)
+      (50, True)
     """
     if not callable(train_step):
         raise TypeError(f"train_step must be callable (from make_train_step); got {train_step!r}")
@@ -162,6 +176,14 @@ def init_many(
 
     ``hparams`` (``{"learning_rate": [N]}``, ...) sets each run's hyperparameters in the state of an optimizer
     from :func:`make_sweep_optimizer`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from rnnjax.training.loop import init_many
+      >>> keys = jax.random.split(jax.random.key(0), 3)  # [N] typed keys
+      >>> states = init_many(lambda key: {"w": jax.random.normal(key, (2,))}, optax.sgd(0.1), keys)
+      >>> states.params["w"].shape, states.step.shape  # leaves [N, ...]
+      ((3, 2), (3,))
     """
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}")
@@ -255,6 +277,22 @@ def fit_many(
     Returns:
       ``(states, metrics)`` with metric leaves ``[N, steps]`` (the steps of this call). Runs whose loss went
       non-finite stop updating; a :class:`NonFiniteError` names the runs and the first bad step.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
+      >>> def loss_fn(params, batch, key):  # fit y = w x
+      ...     return jnp.mean((params["w"] * batch["x"] - batch["y"]) ** 2), {}
+      >>> batch = {"x": jnp.arange(4.0), "y": 2 * jnp.arange(4.0)}  # each [points]
+      >>> optimizer = make_optimizer(OptimizerConfig(learning_rate=0.1))
+      >>> from rnnjax.training.loop import fit_many, init_many
+      >>> keys = jax.random.split(jax.random.key(0), 3)  # 3 runs
+      >>> states = init_many(lambda key: {"w": jnp.zeros(())}, optimizer, keys)
+      >>> states, metrics = fit_many(loss_fn, optimizer, states, lambda step: batch, num_steps=50, progress=False)
+      >>> states.params["w"].shape, metrics["loss"].shape  # [N], [N, steps]
+      ((3,), (3, 50))
+      >>> bool((abs(states.params["w"] - 2.0) < 0.2).all())
+      True
     """
     if chunk_steps is not None:
         arguments.positive_int("chunk_steps", chunk_steps)

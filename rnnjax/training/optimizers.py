@@ -55,6 +55,12 @@ class OptimizerConfig:
       final_fraction: COSINE ends at ``final_fraction * learning_rate``.
       clip_norm: clip the global gradient norm to this value (None: no clipping).
       weight_decay: decoupled weight decay (ADAMW) or L2 added to the gradient (ADAM, SGD).
+
+    Example:
+      >>> from rnnjax.training.optimizers import OptimizerConfig
+      >>> config = OptimizerConfig("adamw", learning_rate=3e-4, weight_decay=0.01)
+      >>> config.name, config.clip_norm
+      (<OptimizerName.ADAMW: 'adamw'>, 1.0)
     """
 
     name: OptimizerName = OptimizerName.ADAM
@@ -89,6 +95,15 @@ def make_schedule(config: OptimizerConfig) -> optax.Schedule:
     """lr(t) = peak * min(1, t / warmup) * d(t), d = 1 (CONSTANT) or f + (1 - f) (1 + cos(pi p)) / 2 (COSINE).
 
     ``p = clip((t - warmup) / (decay_steps - warmup), 0, 1)``. Pure jnp, so ``peak`` may be traced.
+
+    Returns:
+      ``schedule(count) -> lr``, a scalar ``[]`` for a scalar step count.
+
+    Example:
+      >>> from rnnjax.training.optimizers import OptimizerConfig, make_schedule
+      >>> schedule = make_schedule(OptimizerConfig(learning_rate=1.0, warmup_steps=4, decay="cosine", decay_steps=12))
+      >>> [round(float(schedule(step)), 3) for step in (0, 2, 4, 8, 12)]
+      [0.0, 0.5, 1.0, 0.5, 0.0]
     """
     peak, warmup = config.learning_rate, config.warmup_steps
     if config.decay not in (Decay.CONSTANT, Decay.COSINE):
@@ -110,6 +125,15 @@ def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
     """clip(global norm) -> [L2] -> optimizer with the schedule of :func:`make_schedule`.
 
     Numeric fields may be traced arrays, so ``fit_many`` can vmap over learning rates.
+
+    Example:
+      >>> import jax.numpy as jnp, optax
+      >>> from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
+      >>> optimizer = make_optimizer(OptimizerConfig(learning_rate=0.1, clip_norm=1.0))
+      >>> params = {"w": jnp.zeros(2)}
+      >>> updates, _ = optimizer.update({"w": jnp.array([3.0, -4.0])}, optimizer.init(params), params)
+      >>> [round(float(update), 3) for update in updates["w"]]  # clipped to norm 1, then Adam's first step: -lr * sign (warm-up 0)
+      [-0.1, 0.1]
     """
     schedule = make_schedule(config)
     parts = []

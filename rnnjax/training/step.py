@@ -22,7 +22,17 @@ LossFn = Callable[[Any, Any, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
 
 class TrainState(NamedTuple):
-    """Everything a run needs to continue: params, optimizer state, step (int32 scalar) and base key."""
+    """Everything a run needs to continue: params, optimizer state, step (int32 scalar) and base key.
+
+    Stacked by :func:`rnnjax.training.loop.init_many` for N runs: every leaf gets a leading ``[N]`` axis.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from rnnjax.training.step import init_state
+      >>> state = init_state({"w": jnp.zeros(3)}, optax.sgd(0.1), jax.random.key(0))
+      >>> int(state.step), state.params["w"].shape
+      (0, (3,))
+    """
 
     params: Any
     opt_state: Any
@@ -31,7 +41,20 @@ class TrainState(NamedTuple):
 
 
 def init_state(params: Any, optimizer: optax.GradientTransformation, key: jax.Array) -> TrainState:
-    """TrainState at step 0; ``key`` must be a typed key from ``jax.random.key``."""
+    """TrainState at step 0; ``key`` must be a typed key from ``jax.random.key``.
+
+    Args:
+      params: the parameter pytree (any shapes).
+      optimizer: the optax transformation whose state is initialised from ``params``.
+      key: a scalar typed key ``[]``; step ``s`` trains with ``fold_in(key, s)``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from rnnjax.training.step import init_state
+      >>> state = init_state({"w": jnp.zeros((2, 3))}, optax.adam(1e-3), jax.random.key(0))
+      >>> int(state.step), state.params["w"].shape, state.opt_state[0].mu["w"].shape
+      (0, (2, 3), (2, 3))
+    """
     if not jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
         raise TypeError(f"key must be a typed PRNG key from jax.random.key(seed); got dtype {jnp.asarray(key).dtype}")
     return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32), key)
@@ -75,7 +98,30 @@ def train_step_body(
 
 
 def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) -> Callable:
-    """``train_step(state, batch) -> (state, metrics)``, jitted, donating ``state``."""
+    """``train_step(state, batch) -> (state, metrics)``, jitted, donating ``state``.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch, key) -> (loss [], metrics)``, ``metrics`` a dict of scalars.
+      optimizer: an optax transformation.
+
+    Returns:
+      The step; its metrics add ``loss``, ``grad_norm`` and ``finite`` (scalars) to ``loss_fn``'s. A step with a
+      non-finite loss, gradient or update leaves the state unchanged (``finite`` False).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
+      >>> def loss_fn(params, batch, key):  # fit y = w x
+      ...     return jnp.mean((params["w"] * batch["x"] - batch["y"]) ** 2), {}
+      >>> batch = {"x": jnp.arange(4.0), "y": 2 * jnp.arange(4.0)}  # each [points]
+      >>> optimizer = make_optimizer(OptimizerConfig(learning_rate=0.1))
+      >>> from rnnjax.training.step import init_state, make_train_step
+      >>> train_step = make_train_step(loss_fn, optimizer)
+      >>> state = init_state({"w": jnp.zeros(())}, optimizer, jax.random.key(0))
+      >>> state, metrics = train_step(state, batch)
+      >>> int(state.step), sorted(metrics), float(metrics["loss"])
+      (1, ['finite', 'grad_norm', 'loss'], 14.0)
+    """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (params, batch, key) -> (loss, metrics); got {loss_fn!r}")
     if not isinstance(optimizer, optax.GradientTransformation):

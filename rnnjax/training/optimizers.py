@@ -132,7 +132,7 @@ def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
       >>> optimizer = make_optimizer(OptimizerConfig(learning_rate=0.1, clip_norm=1.0))
       >>> params = {"w": jnp.zeros(2)}
       >>> updates, _ = optimizer.update({"w": jnp.array([3.0, -4.0])}, optimizer.init(params), params)
-      >>> [round(float(update), 3) for update in updates["w"]]  # clipped to norm 1, then Adam's first step: -lr * sign (warm-up 0)
+      >>> [round(float(update), 3) for update in updates["w"]]  # clipped, then -lr * sign(g)
       [-0.1, 0.1]
     """
     schedule = make_schedule(config)

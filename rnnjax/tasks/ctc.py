@@ -92,6 +92,18 @@ def ctc_loss(
       reduction: MEAN over sequences, SUM, or NONE (``[batch]``).
 
     Values are checked as the module docstring says (traced values only in checked mode).
+
+    Returns:
+      The loss: a scalar ``[]`` (MEAN, SUM) or ``[batch]`` (NONE).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from rnnjax.tasks.ctc import ctc_loss
+      >>> logits = jnp.zeros((2, 4, 3))  # [batch, time, classes]: uniform over blank, 1, 2
+      >>> labels = jnp.array([[1, 2], [1, -1]])  # [batch, max_label_length], padding ignored
+      >>> losses = ctc_loss(logits, jnp.array([4, 3]), labels, jnp.array([2, 1]), reduction="none")
+      >>> [round(float(loss), 3) for loss in losses]  # -log(15 / 3**4), -log(6 / 3**3): counts of alignments
+      [1.686, 1.504]
     """
     logits, logit_lengths, labels, label_lengths = _check_ctc_inputs(
         logits, logit_lengths, labels, label_lengths, blank_id
@@ -132,6 +144,13 @@ def collapse(
       ``(labels [..., time] left-aligned and padded with pad_id, label_lengths [...])``.
 
     ``lengths`` must lie in [0, time] (traced lengths are checked only in checked mode, else act as clipped).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from rnnjax.tasks.ctc import collapse
+      >>> labels, label_lengths = collapse(jnp.array([[1, 1, 0, 2, 2, 0, 2]]))  # [batch, time], blank 0
+      >>> labels.tolist(), label_lengths.tolist()
+      ([[1, 2, 2, -1, -1, -1, -1]], [3])
     """
     tokens = integer_array("tokens", tokens)
     if tokens.ndim < 1:
@@ -167,7 +186,25 @@ def greedy_decode(
 
     A NaN or infinite logit in a valid frame is refused (ValueError; traced: in checked mode), since argmax would
     read it as the blank or the first class: a diverged model would decode to an empty or made-up transcript.
-    Frames past ``logit_lengths`` may hold anything (NaN padding)."""
+    Frames past ``logit_lengths`` may hold anything (NaN padding).
+
+    Args:
+      logits: ``[*batch, time, classes]`` frame scores (blank included).
+      logit_lengths: int ``[*batch]`` valid frames (all by default).
+      blank_id: the blank class.
+      pad_id: fills the labels past each length.
+
+    Returns:
+      ``(labels [*batch, time], label_lengths [*batch])`` as :func:`collapse` gives them.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax.tasks.ctc import greedy_decode
+      >>> logits = jax.nn.one_hot(jnp.array([[1, 1, 0, 2, 2, 0]]), 3)  # [batch, time, classes]
+      >>> labels, label_lengths = greedy_decode(logits, jnp.array([5]))  # the last frame is padding
+      >>> labels.tolist(), label_lengths.tolist()
+      ([[1, 2, -1, -1, -1, -1]], [2])
+    """
     logits = float_array("logits", logits)
     if logits.ndim < 2:
         raise ValueError(f"logits must have shape [..., time, classes]; got {arguments.shape_str(logits.shape)}")
@@ -213,6 +250,13 @@ def prefix_beam_search(
     label (p_nb); a repeated label extends the prefix only after a blank. Returns
     up to ``beam_width`` ``(labels, log p(labels))`` pairs, most probable first.
     With a beam as wide as the number of prefixes it is exact.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax.tasks.ctc import prefix_beam_search
+      >>> log_probs = jax.nn.log_softmax(4 * jax.nn.one_hot(jnp.array([1, 0, 1]), 3))  # [time, classes]
+      >>> [(labels, round(log_p, 3)) for labels, log_p in prefix_beam_search(log_probs, beam_width=2)]
+      [((1, 1), -0.108), ((1,), -3.396)]
     """
     beam_width = arguments.positive_int("beam_width", beam_width)
     log_probs = np.asarray(log_probs, np.float64)

@@ -25,7 +25,14 @@ from rnnjax.typing import Array, ArrayLike, Bool, Labels, Lengths, Logits, Loss,
 
 
 class Reduction(enum.Enum):
-    """MEAN: average over valid positions; SUM: total; NONE: per position (0 where masked)."""
+    """MEAN: average over valid positions; SUM: total; NONE: per position (0 where masked).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from rnnjax.tasks.losses import Reduction, reduce
+      >>> float(reduce(jnp.array([1.0, 2.0, 6.0]), jnp.array([True, True, False]), Reduction.MEAN))
+      1.5
+    """
 
     MEAN = "mean"
     SUM = "sum"
@@ -67,6 +74,12 @@ def sequence_mask(lengths: Lengths, max_length: int) -> Bool[Array, "*batch time
 
     ``lengths`` must lie in [0, max_length]: checked when concrete and in :func:`checking.checked` mode; traced
     lengths outside act as clipped (a negative length masks everything, a longer one nothing).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from rnnjax.tasks.losses import sequence_mask
+      >>> sequence_mask(jnp.array([1, 3]), 4).tolist()  # lengths [batch] -> mask [batch, time]
+      [[True, False, False, False], [True, True, True, False]]
     """
     max_length = arguments.nonnegative_int("max_length", max_length)
     lengths = integer_array("lengths", lengths)
@@ -132,6 +145,20 @@ def cross_entropy(
     Label ids must lie in [0, classes) at valid positions: checked when concrete and in
     :func:`rnnjax.checks.values.checked` mode; traced ids outside are not caught: an id >= classes gives a NaN loss,
     a negative one counts from the end (-1 reads the last class) and gives a finite, wrong loss.
+
+    Returns:
+      The loss: a scalar ``[]`` (MEAN, SUM) or ``[*batch]`` (NONE, zero at masked positions).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from rnnjax.tasks.losses import cross_entropy, sequence_mask
+      >>> logits = jnp.zeros((2, 3, 5))  # [batch, time, vocab]: uniform
+      >>> labels = jnp.array([[4, 0, 1], [2, 3, 3]])  # [batch, time]
+      >>> mask = sequence_mask(jnp.array([3, 1]), 3)  # [batch, time]
+      >>> round(float(cross_entropy(logits, labels, mask)), 3)  # log(5)
+      1.609
+      >>> cross_entropy(logits, labels, mask, reduction="none").shape
+      (2, 3)
     """
     logits = float_array("logits", logits)
     labels = integer_array("labels", labels)
@@ -164,6 +191,23 @@ def mse(
 
     ``mask`` may have the shape of ``predictions`` or drop its last (feature) axis;
     in the second case the squared error is summed over features first.
+
+    Args:
+      predictions: ``[*batch, features]``, e.g. ``[batch, time, features]``.
+      targets: the same shape as ``predictions``.
+      mask: bool ``[*batch, features]`` or ``[*batch]``; False positions count neither in the sum nor the mean.
+      reduction: MEAN (over valid positions), SUM, or NONE.
+
+    Returns:
+      The loss: a scalar ``[]`` (MEAN, SUM), or per position (NONE) in the shape of ``mask``
+      (of ``predictions`` without a mask).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from rnnjax.tasks.losses import mse
+      >>> predictions, targets = jnp.ones((2, 3, 2)), jnp.zeros((2, 3, 2))  # [batch, time, features]
+      >>> float(mse(predictions, targets)), float(mse(predictions, targets, jnp.ones((2, 3), bool)))
+      (1.0, 2.0)
     """
     predictions, targets = float_array("predictions", predictions), float_array("targets", targets)
     if predictions.shape != targets.shape:

@@ -113,6 +113,22 @@ class Decoder:
       init_size: if set, :meth:`carry_from_vector` maps a [batch, init_size] vector
         (a "semantic vector") to the initial carry through tanh dense layers.
       start_id, end_id: the first decoder input and the stop token.
+
+    Shapes: carries have leaves ``[batch, hidden]``, ``targets`` are int ``[batch, target_time]`` (ending in
+    ``end_id``) with ``lengths [batch]``, logits are ``[batch, target_time, vocab]``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import gru
+      >>> from rnnjax.tasks.seq2seq import Decoder
+      >>> decoder = Decoder(gru(), vocab_size=6, hidden_size=8, embed_size=4, start_id=0, end_id=1)
+      >>> params = decoder.init(jax.random.key(0))
+      >>> carry = decoder.zero_carry(params, batch=2)  # [batch, hidden]
+      >>> targets, lengths = jnp.array([[3, 1], [4, 1]]), jnp.array([2, 2])  # [batch, target_time], [batch]
+      >>> decoder.loss(params, carry, targets, lengths).shape  # teacher-forced cross-entropy
+      ()
+      >>> decoder.greedy(params, carry, max_length=4).tokens.shape  # [batch, max_length]
+      (2, 4)
     """
 
     cell: Cell
@@ -391,6 +407,23 @@ class Seq2Seq(TokenInput):
       encoder: the source RNN.
       decoder: the target :class:`Decoder`.
       vocab_size: if set, sources are int token ids embedded to ``input_size``.
+
+    Shapes: ``src`` is ``[batch, src_time, input]`` (int ``[batch, src_time]`` with ``vocab_size``) with
+    ``src_lengths [batch]``; ``targets`` int ``[batch, target_time]`` with ``target_lengths [batch]``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from rnnjax import RNN, gru
+      >>> from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
+      >>> decoder = Decoder(gru(), vocab_size=6, hidden_size=8, embed_size=4)
+      >>> model = Seq2Seq(RNN(gru(), hidden_size=8), decoder, vocab_size=6)
+      >>> params = model.init(jax.random.key(0), input_size=4)  # source embedding size
+      >>> src, src_lengths = jnp.array([[2, 3, 4], [5, 2, 0]]), jnp.array([3, 2])  # [batch, src_time], [batch]
+      >>> targets, target_lengths = jnp.array([[3, 1], [4, 1]]), jnp.array([2, 2])  # [batch, target_time]
+      >>> model.loss(params, src, src_lengths, targets, target_lengths).shape
+      ()
+      >>> model.greedy(params, src, src_lengths, max_length=5).tokens.shape  # [batch, max_length]
+      (2, 5)
     """
 
     encoder: RNN
@@ -430,7 +463,30 @@ class Seq2Seq(TokenInput):
         return params
 
     def encode(self, params, src, src_lengths=None, *, dropout_key=None) -> tuple[Any, Memory | None]:
-        """(initial decoder carry, attention memory or None)."""
+        """(initial decoder carry, attention memory or None).
+
+        Args:
+          params: from :meth:`init`.
+          src: ``[batch, src_time, input]`` features, or int ``[batch, src_time]`` tokens with ``vocab_size``.
+          src_lengths: int ``[batch]`` (None: all steps valid).
+          dropout_key: enables the encoder's dropout between layers.
+
+        Returns:
+          ``(carry, memory)``: the decoder's initial carry (leaves ``[batch, decoder hidden]``) and, with attention,
+          a :class:`Memory` over the encoder outputs (``[batch, src_time, ...]``), else None.
+
+        Example:
+          >>> import jax, jax.numpy as jnp
+          >>> from rnnjax import RNN, gru
+          >>> from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
+          >>> decoder = Decoder(gru(), vocab_size=6, hidden_size=8, embed_size=4)
+          >>> model = Seq2Seq(RNN(gru(), hidden_size=8), decoder, vocab_size=6)
+          >>> params = model.init(jax.random.key(0), input_size=4)  # source embedding size
+          >>> src, src_lengths = jnp.array([[2, 3, 4], [5, 2, 0]]), jnp.array([3, 2])  # [batch, src_time], [batch]
+          >>> carry, memory = model.encode(params, src, src_lengths)
+          >>> carry.shape, memory  # [batch, hidden]; no attention, no memory
+          ((2, 8), None)
+        """
         self._check_input_params(params, None, None)
         check_param_keys("params", params, ("decoder",))
         self.decoder.check_params(params["decoder"])
@@ -453,13 +509,48 @@ class Seq2Seq(TokenInput):
         return self.decoder.apply(params["decoder"], carry, inputs, memory)
 
     def loss(self, params, src, src_lengths, targets, target_lengths, *, dropout_key=None, label_smoothing=0.0):
-        """Teacher-forced cross-entropy averaged over valid target tokens."""
+        """Teacher-forced cross-entropy averaged over valid target tokens.
+
+        ``src [batch, src_time, ...]`` and ``src_lengths [batch]`` as for :meth:`encode`; ``targets`` int
+        ``[batch, target_time]`` ending in ``end_id``, ``target_lengths [batch]`` counting it. Returns a scalar ``[]``.
+
+        Example:
+          >>> import jax, jax.numpy as jnp
+          >>> from rnnjax import RNN, gru
+          >>> from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
+          >>> decoder = Decoder(gru(), vocab_size=6, hidden_size=8, embed_size=4)
+          >>> model = Seq2Seq(RNN(gru(), hidden_size=8), decoder, vocab_size=6)
+          >>> params = model.init(jax.random.key(0), input_size=4)  # source embedding size
+          >>> src, src_lengths = jnp.array([[2, 3, 4], [5, 2, 0]]), jnp.array([3, 2])  # [batch, src_time], [batch]
+          >>> targets, target_lengths = jnp.array([[3, 1], [4, 1]]), jnp.array([2, 2])
+          >>> loss = model.loss(params, src, src_lengths, targets, target_lengths)
+          >>> loss.shape, bool(loss > 0)
+          ((), True)
+        """
         self.decoder.check_targets(targets, target_lengths)  # fail before running the encoder
         carry, memory = self.encode(params, src, src_lengths, dropout_key=dropout_key)
         return self.decoder.loss(params["decoder"], carry, targets, target_lengths, memory,
                                  label_smoothing=label_smoothing)  # fmt: skip
 
     def greedy(self, params, src, src_lengths=None, *, max_length: int) -> decode.Decoded:
+        """Greedy decoding from the encoded ``src`` (shapes as for :meth:`encode`).
+
+        Returns:
+          A :class:`~rnnjax.tasks.decode.Decoded`: ``tokens`` int ``[batch, max_length]``, ``lengths [batch]``
+          (including the end token when emitted), ``log_probs [batch]``.
+
+        Example:
+          >>> import jax, jax.numpy as jnp
+          >>> from rnnjax import RNN, gru
+          >>> from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
+          >>> decoder = Decoder(gru(), vocab_size=6, hidden_size=8, embed_size=4)
+          >>> model = Seq2Seq(RNN(gru(), hidden_size=8), decoder, vocab_size=6)
+          >>> params = model.init(jax.random.key(0), input_size=4)  # source embedding size
+          >>> src, src_lengths = jnp.array([[2, 3, 4], [5, 2, 0]]), jnp.array([3, 2])  # [batch, src_time], [batch]
+          >>> decoded = model.greedy(params, src, src_lengths, max_length=5)
+          >>> decoded.tokens.shape, decoded.lengths.shape, decoded.log_probs.shape
+          ((2, 5), (2,), (2,))
+        """
         positive_int("max_length", max_length)
         carry, memory = self.encode(params, src, src_lengths)
         return self.decoder.greedy(params["decoder"], carry, memory, max_length=max_length)

@@ -277,12 +277,16 @@ def test_a_flock_held_elsewhere_with_an_unreadable_record_is_refused_without_a_h
     assert str(error.value) == f"{tmp_path} is held by {unreadable}; lock file {lock_file}"
 
 
-def test_own_record_is_taken_back_silently_and_a_stale_one_is_reported_at_the_caller(tmp_path):
-    lock_file, host = tmp_path / locks.LOCK_NAME, socket.gethostname()
-    lock_file.write_text(RECORD.format(os.getpid(), host))  # this process's own record (not released cleanly)
+def test_own_record_is_taken_back_silently(tmp_path):
+    lock_file = tmp_path / locks.LOCK_NAME
+    lock_file.write_text(RECORD.format(os.getpid(), socket.gethostname()))  # this process's, not released cleanly
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         locks.acquire(tmp_path).release()
+
+
+def test_a_stale_lock_is_reported_at_the_caller(tmp_path):
+    lock_file, host = tmp_path / locks.LOCK_NAME, socket.gethostname()
     ended = subprocess.Popen(["true"])
     ended.wait(timeout=60)
     lock_file.write_text(RECORD.format(ended.pid, host))

@@ -52,6 +52,11 @@ class ClassOptimum:
       nmse: the error (an achieved one for kind 'exact').
       kind: 'exact' (parameters of the class reach it; certified with the model's forward pass) or 'bound'.
       method: how it was found, in words.
+
+    Example:
+      >>> from rnnjax.probes.optimum import ClassOptimum
+      >>> ClassOptimum(0.25, "bound", "a width bound").kind
+      'bound'
     """
 
     nmse: float
@@ -61,7 +66,13 @@ class ClassOptimum:
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
-    """The pole search: ``restarts`` random starts (one vmapped program), ``steps`` L-BFGS steps each."""
+    """The pole search: ``restarts`` random starts (one vmapped program), ``steps`` L-BFGS steps each.
+
+    Example:
+      >>> from rnnjax.probes.optimum import SearchConfig
+      >>> SearchConfig(restarts=4, steps=100)
+      SearchConfig(restarts=4, steps=100, seed=0, monte_carlo=16384)
+    """
 
     restarts: int = 32
     steps: int = 300
@@ -80,6 +91,27 @@ def class_optimum(
 
     Needs ``jax_enable_x64``. Raises ArithmeticError if the found parameters' forward pass disagrees with the
     projection or the Monte Carlo check (a bug, never a property of the target).
+
+    Args:
+      target: the map to approximate (a linear, scalar-input target for a known optimum).
+      spec: the model class; a linear_dense encoder-decoder, or an aligned linear_dense with readout 'none'.
+      width: the hidden size of the class.
+      length: the input length T (inputs ``[T, 1]``).
+      search: the pole search (:class:`SearchConfig`).
+
+    Example:
+      >>> import jax
+      >>> jax.config.update("jax_enable_x64", True)  # class_optimum computes in float64
+      >>> from rnnjax.probes import targets
+      >>> from rnnjax.probes.models import ModelSpec
+      >>> from rnnjax.probes.optimum import SearchConfig, class_optimum
+      >>> target = targets.kernel_target("power_law", targets.power_law_kernel(0.5, 64))
+      >>> linear = ModelSpec("linear_dense", readout="none")
+      >>> found = class_optimum(target, linear, width=1, length=8, search=SearchConfig(restarts=4, steps=100))
+      >>> found.kind, f"{found.nmse:.2e}"
+      ('exact', '6.66e-04')
+      >>> print(class_optimum(target, ModelSpec("lstm"), width=1, length=8))  # unknown for nonlinear classes
+      None
     """
     arguments.positive_int("width", width)
     arguments.positive_int("length", length)

@@ -43,7 +43,21 @@ def sweep(
     Returns:
       (records, trained): one :class:`rnnjax.probes.results.Row` per run (theory fields None; see
       :mod:`rnnjax.probes.theory`), and {(model name, width): (spec, triples, stacked params)} for further
-      evaluation.
+      evaluation; stacked params have leaves ``[runs, ...]``, one run per (target, seed, delay) triple.
+
+    Example:
+      >>> from rnnjax.probes import targets
+      >>> from rnnjax.probes.models import ModelSpec
+      >>> from rnnjax.probes.sweep import sweep
+      >>> from rnnjax.probes.training import TrainConfig
+      >>> config = TrainConfig(length=8, train_size=16, batch_size=16, steps=5, test_size=16, long_factors=(2,),
+      ...                      fast_compile=True)  # a few steps: an example, not a fit
+      >>> rows, trained = sweep(targets.delay(1), [ModelSpec("linear_dense", width=2)], seeds=(0, 1), config=config)
+      >>> [(row.target, row.model, row.width, row.seed) for row in rows]
+      [('delay1', 'linear_dense', 2, 0), ('delay1', 'linear_dense', 2, 1)]
+      >>> spec, triples, params = trained["linear_dense", 2]
+      >>> len(triples)
+      2
     """
     groups = plan_groups(target, model_specs, widths, seeds, delays, config, study)
     records, trained = [], {}

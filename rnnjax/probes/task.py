@@ -49,7 +49,33 @@ def probe(
     split: np.ndarray | None = None, progress: bool = True, train: bool = True,
 ) -> TaskResult:  # fmt: skip
     """Compute the floors and train the sweep (resuming what ``directory`` records; ``train=False``: nothing), then
-    write results.json, report.md and plots/ there. ``split``: a fixed assignment (0 train, 1 validation, 2 test)."""
+    write results.json, report.md and plots/ there. ``split``: a fixed assignment (0 train, 1 validation, 2 test).
+
+    Args:
+      data: from :func:`task_data` (inputs ``[n, N, d_in]``, outputs ``[n, M, d_out]`` or int labels ``[n, M]``).
+      directory: the run folder (created; a second call resumes what it records).
+      config: the sizes of the probe (:class:`TaskProbeConfig`).
+      split: int ``[n]`` fixed assignment of the sequences (default: a random split by ``config.split``).
+      progress: show progress on stderr.
+      train: train what is missing (False: report only what ``directory`` records).
+
+    Example:
+      >>> import tempfile
+      >>> import numpy as np
+      >>> from rnnjax.probes import task
+      >>> inputs = np.random.default_rng(0).normal(size=(64, 12, 1))  # [n, N, d_in]
+      >>> outputs = np.roll(inputs, 2, axis=1) * (np.arange(12) >= 2)[:, None]  # y_t = x_{t-2}
+      >>> data = task.task_data(inputs, outputs, name="delay_2")
+      >>> config = task.TaskProbeConfig(cells=("linear_dense",), width=4, widths=(4,), max_delay=1, window=4,
+      ...                               seeds=(0,), steps=2, batch_size=16)  # two steps: an example, not a fit
+      >>> with tempfile.TemporaryDirectory() as directory:
+      ...     result = task.probe(data, directory, config, progress=False)
+      ...     written = sorted(path.name for path in result.directory.iterdir())
+      >>> written
+      ['config.json', 'plots', 'records.jsonl', 'report.md', 'results.json']
+      >>> sorted(result.answers)
+      ['Causal gap', 'Delay needed', 'Where the nonlinearity pays', 'Width needed']
+    """
     directory = pathlib.Path(directory)
     floors, rows = run_probe(data, directory, config, split, progress, train)
     return write_report(data, directory, config, floors, rows)

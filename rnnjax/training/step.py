@@ -46,7 +46,7 @@ def init_state(params: Any, optimizer: optax.GradientTransformation, key: jax.Ar
     Args:
       params: the parameter pytree (any shapes).
       optimizer: the optax transformation whose state is initialised from ``params``.
-      key: a scalar typed key ``[]``; step ``s`` trains with ``fold_in(key, s)``.
+      key: a typed key, shape ``[]`` (scalar); step ``s`` trains with ``fold_in(key, s)``.
 
     Example:
       >>> import jax, jax.numpy as jnp, optax

@@ -275,8 +275,9 @@ class RNN:
       backward: :class:`Backward` ("autodiff" or "manual"), passed to :func:`rnn` for every layer and direction.
       hoist_projection: passed to :func:`rnn` (None: its per-backend default).
 
-    ``xs`` is ``[*batch, time, input]``; ``ys`` is ``[*batch, time, output]`` with ``output = hidden_size``
-    (``2 * hidden_size`` when bidirectional with CONCAT).
+    ``xs`` is ``[*batch, time, input]``; ``ys`` is ``[*batch, time, output]`` with ``output`` the cell's output
+    size (``hidden_size`` but for a :func:`~rnnjax.core.cells.linear_rnn` with its own ``output_size``), doubled when
+    bidirectional with CONCAT.
 
     Example:
       >>> import jax, jax.numpy as jnp

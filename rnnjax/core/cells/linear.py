@@ -200,7 +200,7 @@ def transition(params: Params, h: jax.Array) -> jax.Array:
 
 
 def linear_eigenvalues(params: Params) -> jax.Array:
-    """Eigenvalues of the state matrix A of a linear cell (complex for COMPLEX_DIAGONAL).
+    """Eigenvalues of the state matrix A of a linear cell (complex for DENSE and COMPLEX_DIAGONAL, real for DIAGONAL).
 
     Args:
       params: the params of a :func:`linear_rnn` cell.

@@ -556,12 +556,20 @@ class Seq2Seq(TokenInput):
         return self.decoder.greedy(params["decoder"], carry, memory, max_length=max_length)
 
     def sample(self, params, src, src_lengths=None, *, key, max_length: int, temperature=1.0, top_k=None):
+        """Sampling from the encoded ``src`` (shapes as for :meth:`encode`), at ``temperature`` from the ``top_k``
+        most probable tokens (None: all); a :class:`~rnnjax.tasks.decode.Decoded` as :meth:`greedy` returns."""
         positive_int("max_length", max_length)
         carry, memory = self.encode(params, src, src_lengths)
         return self.decoder.sample(params["decoder"], carry, memory, key=key, max_length=max_length,
                                    temperature=temperature, top_k=top_k)  # fmt: skip
 
     def beam_search(self, params, src, src_lengths=None, *, beam_width: int, max_length: int, alpha=0.0):
+        """Beam search from the encoded ``src`` (shapes as for :meth:`encode`; :func:`rnnjax.tasks.decode.beam_search`).
+
+        Returns:
+          :class:`~rnnjax.tasks.decode.Beams`, best first: ``tokens`` int ``[batch, beam, max_length]``, ``lengths``,
+          ``log_probs`` and ``scores`` (log_probs / lengths ** alpha) ``[batch, beam]``.
+        """
         positive_int("beam_width", beam_width)
         positive_int("max_length", max_length)
         carry, memory = self.encode(params, src, src_lengths)

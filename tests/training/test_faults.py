@@ -241,7 +241,10 @@ RECORD = '{{"pid": {}, "host": "{}", "started": "2020-01-01T00:00:00+00:00"}}'
 
 def test_lock_messages_in_full_and_the_check_for_a_live_record_signals_nothing(tmp_path):
     lock_file, host = tmp_path / locks.LOCK_NAME, socket.gethostname()
-    live = subprocess.Popen(["sleep", "60"])
+    hangup_kills = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); print('ready', flush=True)"
+    live = subprocess.Popen([sys.executable, "-c", hangup_kills + "; time.sleep(60)"], stdout=subprocess.PIPE,
+                            text=True)  # any signal but 0 ends it, even under nohup  # fmt: skip
+    assert live.stdout.readline().strip() == "ready"
     try:
         lock_file.write_text(RECORD.format(live.pid, host))
         with pytest.raises(FolderLockedError) as error:
@@ -256,6 +259,7 @@ def test_lock_messages_in_full_and_the_check_for_a_live_record_signals_nothing(t
     finally:
         live.kill()
         live.wait(timeout=60)
+        live.stdout.close()
     lock_file.write_text(RECORD.format(4242, "elsewhere"))
     with pytest.raises(FolderLockedError) as error:
         locks.acquire(tmp_path)

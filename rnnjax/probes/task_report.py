@@ -197,6 +197,8 @@ def model_table(selected: Rows, floors: Rows, labels: bool) -> str:
         line["linear floor"] = _floor_text(floor) if floor else ""
         line["beats it"] = ("yes" if beats(row, floor) else "no") if floor else ""
         lines.append(line)
+    if not lines:  # report-only on a folder whose records hold no trained group yet
+        return "No model trained yet: the records hold no trained group."
     return markdown_table(lines)
 
 
@@ -209,6 +211,8 @@ def floor_table(floors: Rows, labels: bool) -> str:
         if labels:
             line["test accuracy [95%]"] = interval(floor, "accuracy", prefix="")
         lines.append(line)
+    if not lines:
+        return "No floor computed yet: the records hold none."
     return markdown_table(lines)
 
 

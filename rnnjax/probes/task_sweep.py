@@ -254,8 +254,13 @@ def run_probe(
     directory = pathlib.Path(directory)
     records_path = directory / runner.RECORDS
     groups = plan(data, config)
+    if not train and not (directory / runner.CONFIG).exists():
+        raise FileNotFoundError(
+            f"train=False reports what {str(directory)!r} records, and it holds no {runner.CONFIG}: nothing was "
+            "started there (train=True starts it)"
+        )
+    runner.open_config(directory, run_config(data, split, config))  # report-only: checks the stored config
     if train:
-        runner.open_config(directory, run_config(data, split, config))
         _train_missing(data, split, config, groups, records_path, progress)
     return collect(groups, runner.read_records(records_path))
 

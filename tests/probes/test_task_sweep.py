@@ -109,3 +109,18 @@ def test_the_schedule_option_changes_training(aligned, tmp_path):
     warm = task_sweep.run_probe(aligned, tmp_path / "warm", cosine, progress=False)[1]
     assert [r["delay"] for r in constant] == [r["delay"] for r in warm]
     assert all(a["train_error"] != b["train_error"] for a, b in zip(constant, warm))
+
+
+def test_report_only_on_a_folder_with_nothing_trained_says_so(aligned, tmp_path):
+    """train=False: a folder never started is refused naming it; a started one whose records hold nothing yet gets
+    a report saying so (both used to raise IndexError in the table writer), under its own config only."""
+    with pytest.raises(FileNotFoundError, match=r"train=False reports what .*never.* holds no config.json"):
+        task.probe(aligned, tmp_path / "never", TINY, progress=False, train=False)
+    assert not (tmp_path / "never").exists()
+    split = task_sweep.split_task(aligned, TINY.split, TINY.split_seed, None)
+    runner.open_config(tmp_path / "run", task_sweep.run_config(aligned, split, TINY))  # started, killed at once
+    task.probe(aligned, tmp_path / "run", TINY, progress=False, train=False)
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "No model trained yet" in report and "No floor computed yet" in report
+    with pytest.raises(ConfigMismatch, match="steps"):
+        task.probe(aligned, tmp_path / "run", dataclasses.replace(TINY, steps=7), progress=False, train=False)

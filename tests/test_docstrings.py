@@ -1,5 +1,5 @@
 """Every public name of the top-level API and the main entry points of the subpackages has a docstring with an
-``Example:`` in doctest form and, where it takes or returns arrays, their shapes (``[batch, time, input]``); every
+``Examples:`` in doctest form and, where it takes or returns arrays, their shapes (``[batch, time, input]``); every
 docstring example of their modules runs, so the examples cannot rot."""
 
 import doctest
@@ -62,9 +62,9 @@ def test_the_top_level_api_is_covered_in_full():
 def test_public_name_has_an_example_and_shapes(module, name):
     doc = _resolve(module, name).__doc__  # its own docstring: an Enum without one would show Enum's
     assert doc, f"{module}.{name} has no docstring"
-    assert "Example:" in doc and ">>>" in doc, f"{module}.{name}: no 'Example:' section in doctest form"
+    assert "Examples:" in doc and ">>>" in doc, f"{module}.{name}: no 'Examples:' section in doctest form"
     if name.split(".")[0] not in WITHOUT_ARRAYS:
-        prose = doc.split("Example:")[0]
+        prose = doc.split("Examples:")[0]
         assert SHAPE.search(prose), f"{module}.{name}: no shape annotation such as [batch, time, input]"
 
 

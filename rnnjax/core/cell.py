@@ -186,7 +186,7 @@ class Cell(NamedTuple):
     A cell handles one example and one time step: ``x: [input]``, carry leaves ``[hidden]``, ``y: [output]``
     (:func:`rnnjax.rnn` scans it over ``[*batch, time, input]``).
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import simple_rnn
       >>> cell = simple_rnn()

@@ -32,7 +32,7 @@ from rnnjax.typing import LayoutOutputs, LayoutSequences, LayoutSteps, Lengths, 
 class Backward(enum.Enum):
     """How reverse-mode AD goes through the time loop of :func:`rnn`.
 
-    Example:
+    Examples:
       >>> from rnnjax import Backward
       >>> Backward("manual") is Backward.MANUAL
       True
@@ -139,7 +139,7 @@ def rnn(
       exactly zero at invalid steps; final_carry is the carry after the last
       processed valid step of each sequence.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import rnn, simple_rnn
       >>> cell = simple_rnn()
@@ -175,7 +175,7 @@ def rnn(
 class Merge(enum.Enum):
     """How a bidirectional layer combines its forward and backward outputs.
 
-    Example:
+    Examples:
       >>> from rnnjax import Merge
       >>> Merge("sum") is Merge.SUM
       True
@@ -199,7 +199,7 @@ def merge_directions(merge: Merge, forward: jax.Array, backward: jax.Array) -> j
       ``[..., 2 * features]`` for CONCAT (forward first); ``[..., features]`` for SUM, MEAN (their half-sum) and
       MUL (elementwise product).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp
       >>> from rnnjax import Merge, merge_directions
       >>> forward, backward = jnp.ones((2, 3)), 3 * jnp.ones((2, 3))  # [batch, features]
@@ -279,7 +279,7 @@ class RNN:
     size (``hidden_size`` but for a :func:`~rnnjax.core.cells.linear_rnn` with its own ``output_size``), doubled when
     bidirectional with CONCAT.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import RNN, lstm
       >>> net = RNN(lstm(), hidden_size=4, num_layers=2, bidirectional=True)

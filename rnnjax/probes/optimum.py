@@ -53,7 +53,7 @@ class ClassOptimum:
       kind: 'exact' (parameters of the class reach it; certified with the model's forward pass) or 'bound'.
       method: how it was found, in words.
 
-    Example:
+    Examples:
       >>> from rnnjax.probes.optimum import ClassOptimum
       >>> ClassOptimum(0.25, "bound", "a width bound").kind
       'bound'
@@ -68,7 +68,7 @@ class ClassOptimum:
 class SearchConfig:
     """The pole search: ``restarts`` random starts (one vmapped program), ``steps`` L-BFGS steps each.
 
-    Example:
+    Examples:
       >>> from rnnjax.probes.optimum import SearchConfig
       >>> SearchConfig(restarts=4, steps=100)
       SearchConfig(restarts=4, steps=100, seed=0, monte_carlo=16384)
@@ -99,7 +99,7 @@ def class_optimum(
       length: the input length T (inputs ``[T, 1]``).
       search: the pole search (:class:`SearchConfig`).
 
-    Example:
+    Examples:
       >>> import jax
       >>> jax.config.update("jax_enable_x64", True)  # class_optimum computes in float64
       >>> from rnnjax.probes import targets

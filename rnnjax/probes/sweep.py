@@ -45,7 +45,7 @@ def sweep(
       :mod:`rnnjax.probes.theory`), and {(model name, width): (spec, triples, stacked params)} for further
       evaluation; stacked params have leaves ``[runs, ...]``, one run per (target, seed, delay) triple.
 
-    Example:
+    Examples:
       >>> from rnnjax.probes import targets
       >>> from rnnjax.probes.models import ModelSpec
       >>> from rnnjax.probes.sweep import sweep

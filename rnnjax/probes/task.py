@@ -59,7 +59,7 @@ def probe(
       progress: show progress on stderr.
       train: train what is missing (False: report only what ``directory`` records).
 
-    Example:
+    Examples:
       >>> import tempfile
       >>> import numpy as np
       >>> from rnnjax.probes import task

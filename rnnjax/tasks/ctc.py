@@ -96,7 +96,7 @@ def ctc_loss(
     Returns:
       The loss: a scalar ``[]`` (MEAN, SUM) or ``[batch]`` (NONE).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp
       >>> from rnnjax.tasks.ctc import ctc_loss
       >>> logits = jnp.zeros((2, 4, 3))  # [batch, time, classes]: uniform over blank, 1, 2
@@ -145,7 +145,7 @@ def collapse(
 
     ``lengths`` must lie in [0, time] (traced lengths are checked only in checked mode, else act as clipped).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp
       >>> from rnnjax.tasks.ctc import collapse
       >>> labels, label_lengths = collapse(jnp.array([[1, 1, 0, 2, 2, 0, 2]]))  # [batch, time], blank 0
@@ -197,7 +197,7 @@ def greedy_decode(
     Returns:
       ``(labels [*batch, time], label_lengths [*batch])`` as :func:`collapse` gives them.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax.tasks.ctc import greedy_decode
       >>> logits = jax.nn.one_hot(jnp.array([[1, 1, 0, 2, 2, 0]]), 3)  # [batch, time, classes]
@@ -251,7 +251,7 @@ def prefix_beam_search(
     up to ``beam_width`` ``(labels, log p(labels))`` pairs, most probable first.
     With a beam as wide as the number of prefixes it is exact.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax.tasks.ctc import prefix_beam_search
       >>> log_probs = jax.nn.log_softmax(4 * jax.nn.one_hot(jnp.array([1, 0, 1]), 3))  # [time, classes]

@@ -27,7 +27,7 @@ from rnnjax.typing import Array, ArrayLike, Bool, Labels, Lengths, Logits, Loss,
 class Reduction(enum.Enum):
     """MEAN: average over valid positions; SUM: total; NONE: per position (0 where masked).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp
       >>> from rnnjax.tasks.losses import Reduction, reduce
       >>> float(reduce(jnp.array([1.0, 2.0, 6.0]), jnp.array([True, True, False]), Reduction.MEAN))
@@ -75,7 +75,7 @@ def sequence_mask(lengths: Lengths, max_length: int) -> Bool[Array, "*batch time
     ``lengths`` must lie in [0, max_length]: checked when concrete and in :func:`checking.checked` mode; traced
     lengths outside act as clipped (a negative length masks everything, a longer one nothing).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp
       >>> from rnnjax.tasks.losses import sequence_mask
       >>> sequence_mask(jnp.array([1, 3]), 4).tolist()  # lengths [batch] -> mask [batch, time]
@@ -149,7 +149,7 @@ def cross_entropy(
     Returns:
       The loss: a scalar ``[]`` (MEAN, SUM) or ``[*batch]`` (NONE, zero at masked positions).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp
       >>> from rnnjax.tasks.losses import cross_entropy, sequence_mask
       >>> logits = jnp.zeros((2, 3, 5))  # [batch, time, vocab]: uniform
@@ -202,7 +202,7 @@ def mse(
       The loss: a scalar ``[]`` (MEAN, SUM), or per position (NONE) in the shape of ``mask``
       (of ``predictions`` without a mask).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp
       >>> from rnnjax.tasks.losses import mse
       >>> predictions, targets = jnp.ones((2, 3, 2)), jnp.zeros((2, 3, 2))  # [batch, time, features]

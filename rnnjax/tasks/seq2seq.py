@@ -117,7 +117,7 @@ class Decoder:
     Shapes: carries have leaves ``[batch, hidden]``, ``targets`` are int ``[batch, target_time]`` (ending in
     ``end_id``) with ``lengths [batch]``, logits are ``[batch, target_time, vocab]``.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import gru
       >>> from rnnjax.tasks.seq2seq import Decoder
@@ -411,7 +411,7 @@ class Seq2Seq(TokenInput):
     Shapes: ``src`` is ``[batch, src_time, input]`` (int ``[batch, src_time]`` with ``vocab_size``) with
     ``src_lengths [batch]``; ``targets`` int ``[batch, target_time]`` with ``target_lengths [batch]``.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import RNN, gru
       >>> from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
@@ -475,7 +475,7 @@ class Seq2Seq(TokenInput):
           ``(carry, memory)``: the decoder's initial carry (leaves ``[batch, decoder hidden]``) and, with attention,
           a :class:`Memory` over the encoder outputs (``[batch, src_time, ...]``), else None.
 
-        Example:
+        Examples:
           >>> import jax, jax.numpy as jnp
           >>> from rnnjax import RNN, gru
           >>> from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
@@ -514,7 +514,7 @@ class Seq2Seq(TokenInput):
         ``src [batch, src_time, ...]`` and ``src_lengths [batch]`` as for :meth:`encode`; ``targets`` int
         ``[batch, target_time]`` ending in ``end_id``, ``target_lengths [batch]`` counting it. Returns a scalar ``[]``.
 
-        Example:
+        Examples:
           >>> import jax, jax.numpy as jnp
           >>> from rnnjax import RNN, gru
           >>> from rnnjax.tasks.seq2seq import Decoder, Seq2Seq
@@ -539,7 +539,7 @@ class Seq2Seq(TokenInput):
           A :class:`~rnnjax.tasks.decode.Decoded`: ``tokens`` int ``[batch, max_length]``, ``lengths [batch]``
           (including the end token when emitted), ``log_probs [batch]``.
 
-        Example:
+        Examples:
           >>> import jax, jax.numpy as jnp
           >>> from rnnjax import RNN, gru
           >>> from rnnjax.tasks.seq2seq import Decoder, Seq2Seq

@@ -209,7 +209,7 @@ class Checkpointer:
       best_mode: "min" or "max".
       asynchronous: write in a background thread (Orbax async checkpointing).
 
-    Example:
+    Examples:
       >>> import tempfile, jax.numpy as jnp
       >>> from rnnjax.training.checkpoint import Checkpointer
       >>> state = {"w": jnp.arange(3.0), "step": jnp.array(10)}

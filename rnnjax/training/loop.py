@@ -94,7 +94,7 @@ def fit(
     Returns:
       The final state. Raises :class:`NonFiniteError` naming the step on a non-finite loss or gradient.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
       >>> def loss_fn(params, batch, key):  # fit y = w x
@@ -177,7 +177,7 @@ def init_many(
     ``hparams`` (``{"learning_rate": [N]}``, ...) sets each run's hyperparameters in the state of an optimizer
     from :func:`make_sweep_optimizer`.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, optax
       >>> from rnnjax.training.loop import init_many
       >>> keys = jax.random.split(jax.random.key(0), 3)  # [N] typed keys
@@ -278,7 +278,7 @@ def fit_many(
       ``(states, metrics)`` with metric leaves ``[N, steps]`` (the steps of this call). Runs whose loss went
       non-finite stop updating; a :class:`NonFiniteError` names the runs and the first bad step.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
       >>> def loss_fn(params, batch, key):  # fit y = w x

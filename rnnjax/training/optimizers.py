@@ -56,7 +56,7 @@ class OptimizerConfig:
       clip_norm: clip the global gradient norm to this value (None: no clipping).
       weight_decay: decoupled weight decay (ADAMW) or L2 added to the gradient (ADAM, SGD).
 
-    Example:
+    Examples:
       >>> from rnnjax.training.optimizers import OptimizerConfig
       >>> config = OptimizerConfig("adamw", learning_rate=3e-4, weight_decay=0.01)
       >>> config.name, config.clip_norm
@@ -99,7 +99,7 @@ def make_schedule(config: OptimizerConfig) -> optax.Schedule:
     Returns:
       ``schedule(count) -> lr``, a scalar ``[]`` for a scalar step count.
 
-    Example:
+    Examples:
       >>> from rnnjax.training.optimizers import OptimizerConfig, make_schedule
       >>> schedule = make_schedule(OptimizerConfig(learning_rate=1.0, warmup_steps=4, decay="cosine", decay_steps=12))
       >>> [round(float(schedule(step)), 3) for step in (0, 2, 4, 8, 12)]
@@ -126,7 +126,7 @@ def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
 
     Numeric fields may be traced arrays, so ``fit_many`` can vmap over learning rates.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, optax
       >>> from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
       >>> optimizer = make_optimizer(OptimizerConfig(learning_rate=0.1, clip_norm=1.0))

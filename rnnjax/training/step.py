@@ -26,7 +26,7 @@ class TrainState(NamedTuple):
 
     Stacked by :func:`rnnjax.training.loop.init_many` for N runs: every leaf gets a leading ``[N]`` axis.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, optax
       >>> from rnnjax.training.step import init_state
       >>> state = init_state({"w": jnp.zeros(3)}, optax.sgd(0.1), jax.random.key(0))
@@ -48,7 +48,7 @@ def init_state(params: Any, optimizer: optax.GradientTransformation, key: jax.Ar
       optimizer: the optax transformation whose state is initialised from ``params``.
       key: a typed key, shape ``[]`` (scalar); step ``s`` trains with ``fold_in(key, s)``.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, optax
       >>> from rnnjax.training.step import init_state
       >>> state = init_state({"w": jnp.zeros((2, 3))}, optax.adam(1e-3), jax.random.key(0))
@@ -108,7 +108,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation) ->
       The step; its metrics add ``loss``, ``grad_norm`` and ``finite`` (scalars) to ``loss_fn``'s. A step with a
       non-finite loss, gradient or update leaves the state unchanged (``finite`` False).
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax.training.optimizers import OptimizerConfig, make_optimizer
       >>> def loss_fn(params, batch, key):  # fit y = w x

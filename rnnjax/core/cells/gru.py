@@ -58,7 +58,7 @@ class GRUConvention(enum.Enum):
     PYTORCH (also cuDNN, Flax ``GRUCell``): n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
     CHO (Cho et al. 2014, Keras ``reset_after=False``): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn).
 
-    Example:
+    Examples:
       >>> from rnnjax import GRUConvention, gru
       >>> gru(GRUConvention.CHO).name, gru("pytorch").name
       ('gru_cho', 'gru_pytorch')
@@ -103,12 +103,14 @@ def gru(
 
     Args:
       convention: where the reset gate acts (:class:`GRUConvention`; default PYTORCH).
-      input_init, recurrent_init, bias_init: initialisers (default LeCun normal, orthogonal per gate block, zeros).
+      input_init: initialiser of the input kernel (default LeCun normal).
+      recurrent_init: initialiser of the recurrent kernel (default orthogonal per gate block).
+      bias_init: initialiser of the bias (default zeros).
 
     Returns:
       A :class:`~rnnjax.core.cell.Cell`.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import gru, rnn
       >>> cell = gru("cho")

@@ -36,7 +36,7 @@ _SHARED_KEYS = frozenset({"B", "C", "D"})
 class LinearKind(enum.Enum):
     """Parameterisation of the state matrix A of a linear RNN.
 
-    Example:
+    Examples:
       >>> from rnnjax import LinearKind, linear_rnn
       >>> linear_rnn(LinearKind.DIAGONAL).name, linear_rnn("complex_diagonal").name
       ('linear_diagonal', 'linear_complex_diagonal')
@@ -60,7 +60,7 @@ class LinearInit(NamedTuple):
     For DENSE, ``A = Q diag(r)`` (Q orthogonal): the radii are A's singular values, so its
     eigenvalues only satisfy |lambda| <= max_radius.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import LinearInit, linear_eigenvalues, linear_rnn
       >>> cell = linear_rnn("diagonal", spectrum=LinearInit(min_radius=0.5, max_radius=0.9))
@@ -108,12 +108,13 @@ def linear_rnn(
       kind: the parameterisation of ``A`` (:class:`LinearKind`; default DENSE).
       output_size: size of ``y`` (default: ``hidden_size``).
       spectrum: the initial eigenvalue radii (and phases) of ``A`` (:class:`LinearInit`).
-      input_init, output_init: initialisers of ``B`` and ``C`` (default LeCun normal); ``D`` starts at zero.
+      input_init: initialiser of ``B`` (default LeCun normal).
+      output_init: initialiser of ``C`` (default LeCun normal); ``D`` starts at zero.
 
     Returns:
       A :class:`~rnnjax.core.cell.Cell`.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import linear_rnn, rnn
       >>> cell = linear_rnn("diagonal", output_size=2)
@@ -208,7 +209,7 @@ def linear_eigenvalues(params: Params) -> jax.Array:
     Returns:
       ``[hidden]`` eigenvalues (complex for DENSE and COMPLEX_DIAGONAL, real for DIAGONAL).
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import linear_eigenvalues, linear_rnn
       >>> params = linear_rnn("complex_diagonal").init(jax.random.key(0), 3, 4)

@@ -57,7 +57,7 @@ from rnnjax.core.cells.simple import KERNEL_KEYS
 class LSTMState(NamedTuple):
     """Carry of an LSTM: hidden state ``h`` and memory cell ``c``, each [hidden] (``[*batch, hidden]`` when batched).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp
       >>> from rnnjax import LSTMState
       >>> LSTMState(h=jnp.zeros(2), c=jnp.ones(2)).c.tolist()
@@ -130,12 +130,14 @@ def lstm(
     Args:
       forget_bias: added to the forget-gate block of the initial bias.
       gates: the form of the gate nonlinearities (:class:`LSTMGates`; default AUTO).
-      input_init, recurrent_init, bias_init: initialisers (default LeCun normal, orthogonal per gate block, zeros).
+      input_init: initialiser of the input kernel (default LeCun normal).
+      recurrent_init: initialiser of the recurrent kernel (default orthogonal per gate block).
+      bias_init: initialiser of the bias (default zeros).
 
     Returns:
       A :class:`~rnnjax.core.cell.Cell`.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import lstm, rnn
       >>> cell = lstm()

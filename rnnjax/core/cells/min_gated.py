@@ -23,7 +23,7 @@ def min_gru(*, input_init: Initializer | None = None, bias_init: Initializer = j
 
     Params: ``input_kernel [input, 2 * hidden]``, ``bias [2 * hidden]``; the carry is ``h [hidden]``.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import min_gru, rnn
       >>> cell = min_gru()
@@ -55,7 +55,7 @@ def min_lstm(
 
     Params: ``input_kernel [input, 3 * hidden]``, ``bias [3 * hidden]`` (blocks f, i, h); the carry is ``h [hidden]``.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import min_lstm, rnn
       >>> cell = min_lstm(forget_bias=1.0)

@@ -37,7 +37,7 @@ def make_cell(name: str, **options: Any) -> Cell:
     Returns:
       A :class:`~rnnjax.core.cell.Cell`; ValueError for an unknown name.
 
-    Example:
+    Examples:
       >>> from rnnjax import make_cell
       >>> make_cell("gru_cho").name, make_cell("linear").name, make_cell("lstm", forget_bias=0.0).name
       ('gru_cho', 'linear_dense', 'lstm')

@@ -50,7 +50,7 @@ KERNEL_KEYS = frozenset({"input_kernel", "recurrent_kernel", "bias"})
 class Activation(enum.Enum):
     """The nonlinearity of the Elman cell (:func:`simple_rnn`).
 
-    Example:
+    Examples:
       >>> from rnnjax import Activation, simple_rnn
       >>> simple_rnn(Activation("relu")).name
       'simple_relu'
@@ -80,12 +80,14 @@ def simple_rnn(
 
     Args:
       activation: TANH (default) or RELU (:class:`Activation`, or its value as a string).
-      input_init, recurrent_init, bias_init: initialisers (default LeCun normal, orthogonal, zeros).
+      input_init: initialiser of the input kernel (default LeCun normal).
+      recurrent_init: initialiser of the recurrent kernel (default orthogonal).
+      bias_init: initialiser of the bias (default zeros).
 
     Returns:
       A :class:`~rnnjax.core.cell.Cell`.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from rnnjax import rnn, simple_rnn
       >>> cell = simple_rnn("tanh")

@@ -68,7 +68,8 @@ def _compiled_programs_freed_after_each_module():
     keeps it (module-level jits, ``functools.cache``-d programs), and the kernel allows ~65,530 maps a process: a
     whole-suite xdist worker reached 65,494, then thread starts hung, allocations raised MemoryError and XLA's
     compiler segfaulted (the CI run of 2026-12-07 timed out so). Freeing the compiled programs after each test module
-    keeps a worker at a few thousand maps; programs are rarely shared across modules."""
+    (and near the limit, below) kept the busiest worker at 21,356 maps in the whole-suite run of 2026-12-08;
+    programs are rarely shared across modules."""
     yield
     jax.clear_caches()
     gc.collect()

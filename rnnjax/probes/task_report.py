@@ -197,9 +197,8 @@ def model_table(selected: Rows, floors: Rows, labels: bool) -> str:
         line["linear floor"] = _floor_text(floor) if floor else ""
         line["beats it"] = ("yes" if beats(row, floor) else "no") if floor else ""
         lines.append(line)
-    if not lines:  # report-only on a folder whose records hold no trained group yet
-        return "No model trained yet: the records hold no trained group."
-    return markdown_table(lines)
+    # report-only on a folder whose records hold no trained group yet
+    return markdown_table(lines, empty="No model trained yet: the records hold no trained group.")
 
 
 def floor_table(floors: Rows, labels: bool) -> str:
@@ -211,9 +210,7 @@ def floor_table(floors: Rows, labels: bool) -> str:
         if labels:
             line["test accuracy [95%]"] = interval(floor, "accuracy", prefix="")
         lines.append(line)
-    if not lines:
-        return "No floor computed yet: the records hold none."
-    return markdown_table(lines)
+    return markdown_table(lines, empty="No floor computed yet: the records hold none.")
 
 
 def _errorbars(axis, xs, rows, label, prefix="test_", **style):

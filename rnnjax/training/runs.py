@@ -225,8 +225,15 @@ def _empty_folder(directory: pathlib.Path) -> None:
             child.unlink()
 
 
-def markdown_table(rows: list[dict[str, Any]], digits: int = 4) -> str:
-    """A GitHub markdown table with one row per dict (columns from the first row)."""
+def markdown_table(rows: list[dict[str, Any]], digits: int = 4, empty: str | None = None) -> str:
+    """A GitHub markdown table with one row per dict (columns from the first row).
+
+    ``empty``: the text to return when there are no rows (without it, no rows is a ValueError: a table needs its
+    columns from a row)."""
+    if not rows:
+        if empty is None:
+            raise ValueError("markdown_table needs at least one row (its columns come from the first); got none")
+        return empty
     columns = list(rows[0])
 
     def cell(value):

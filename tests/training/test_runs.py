@@ -294,3 +294,13 @@ def test_json_files_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
         assert sorted(path.name for path in run.directory.iterdir()) == [".lock", "config.json"]  # no temporary left
         run.write_results({"accuracy": 0.5})
         assert json.loads((run.directory / "results.json").read_text()) == {"accuracy": 0.5}
+
+
+def test_markdown_table_with_no_rows_says_so_or_refuses():
+    from rnnjax.training.runs import markdown_table
+
+    assert markdown_table([], empty="nothing yet") == "nothing yet"
+    with pytest.raises(ValueError, match="at least one row"):
+        markdown_table([])
+    assert markdown_table([{"a": 0.5, "b": "x"}], empty="nothing yet").splitlines() == ["| a | b |", "|---|---|",
+                                                                                        "| 0.5 | x |"]  # fmt: skip

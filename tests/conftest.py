@@ -24,20 +24,6 @@ from rnnjax import runtime  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 runtime.enable_compilation_cache()
-SESSION_CACHE_DIR = jax.config.jax_compilation_cache_dir
-
-
-@pytest.fixture(autouse=True)
-def _persistent_cache_stays_as_the_session_set_it():
-    """A test that turns the cache on in-process (an experiment's cli with the variable changed) does not leave it
-    on for the worker's later tests."""
-    yield
-    if jax.config.jax_compilation_cache_dir != SESSION_CACHE_DIR:
-        from jax._src import compilation_cache
-
-        jax.config.update("jax_compilation_cache_dir", SESSION_CACHE_DIR)
-        compilation_cache.reset_cache()
-
 
 MAP_LIMIT_SHARE = 0.3
 """Clear JAX's caches as soon as this process holds this share of the kernel's memory-map limit."""

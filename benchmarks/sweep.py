@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from rnnjax.probes import models, targets
-from rnnjax.probes.models import ModelSpec
+from rnnjax.probes.models import Initialisation, ModelSpec
 from rnnjax.probes.sweep import sweep
 from rnnjax.probes.training import Schedule, TrainConfig
 
@@ -92,19 +92,20 @@ def nmse(predictions, labels) -> float:
 
 def torch_loop(
     cell: str, width: int, data, steps: int, warmup_cosine: bool = True, replacement: bool = False,
-    probe_init: bool = False,
+    probe_init: str = "",
 ) -> list[float]:  # fmt: skip
     """Train one TorchModel per seed, one after the other; return each model's test NMSE.
 
     warmup_cosine: the probe's schedule (else a constant learning rate, PyTorch's default); replacement: minibatches
     drawn with replacement (else a random subset per step, as the probe); probe_init: start from the probe's own
-    initial parameters for the seed (:func:`load_probe_init`), else PyTorch's default initialisation."""
+    initial parameters for the seed made with this :class:`rnnjax.probes.models.Initialisation`
+    (:func:`load_probe_init`), else ('') PyTorch's default initialisation."""
     errors = []
     for seed, ((xs, ys), (test_xs, test_ys)) in enumerate(data):
         torch.manual_seed(seed)
         model = TorchModel(cell, width)
         if probe_init:
-            load_probe_init(model, cell, width, seed)
+            load_probe_init(model, cell, width, seed, probe_init)
         optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
         multiplier = (lambda step: schedule(step, steps)) if warmup_cosine else (lambda step: 1.0)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
@@ -125,13 +126,17 @@ def torch_loop(
     return errors
 
 
-def load_probe_init(model: TorchModel, cell: str, width: int, seed: int) -> None:
-    """Copy the probe's initial parameters of run ``seed`` (``models.init`` from the key ``train_run`` uses) into a
-    TorchModel (GRU gate order r, z, n as torch's; kernels transposed). GRU only: the LSTM's gates differ."""
+def load_probe_init(
+    model: TorchModel, cell: str, width: int, seed: int,
+    initialisation: Initialisation | str = TrainConfig.initialisation,
+) -> None:  # fmt: skip
+    """Copy the probe's initial parameters of run ``seed`` (``models.init`` from the key ``train_run`` uses, with
+    ``initialisation``, the probe's default unless named) into a TorchModel (GRU gate order r, z, n as torch's;
+    kernels transposed). GRU only: the LSTM's gates differ."""
     if cell != "gru":
         raise ValueError(f"load_probe_init copies GRU parameters; got cell {cell!r}")
     _, k_init, _, _ = jax.random.split(jax.random.key(seed), 4)
-    params = models.init(ModelSpec(cell, width=width), k_init, 1, 1)
+    params = models.init(ModelSpec(cell, width=width), k_init, 1, 1, initialisation=initialisation)
     layer, readout = params["rnn"]["layers"][0][0], params["readout"]
     values = {"rnn.weight_ih_l0": layer["input_kernel"].T, "rnn.weight_hh_l0": layer["recurrent_kernel"].T,
               "rnn.bias_ih_l0": layer["input_bias"], "rnn.bias_hh_l0": layer["recurrent_bias"],
@@ -262,15 +267,21 @@ def recipe(cell: str, width: int, length: int, models: int, steps: int, copy_lag
     data = [probe_data(target, seed, config) for seed in seeds]
     probe = lambda **change: rnnjax_sweep(target, cell, width, dataclasses.replace(config, **change), seeds)  # noqa: E731
     loop = lambda **options: torch_loop(cell, width, data, steps, **options)  # noqa: E731
+    old_init = Initialisation.CELL_DEFAULT
     runs = {
+        "rnnjax default (constant, PyTorch's init)": lambda: probe(),
         "rnnjax, warm-up + cosine to 1%": lambda: probe(schedule=Schedule.WARMUP_COSINE),
-        "rnnjax, constant learning rate": lambda: probe(schedule=Schedule.CONSTANT),
+        "rnnjax, the cells' own init (LeCun input, LSTM forget bias 1)": lambda: probe(initialisation=old_init),
+        "rnnjax, warm-up + cosine and LeCun init (before 2026-12-07)": lambda: probe(
+            schedule=Schedule.WARMUP_COSINE, initialisation=old_init),
         "torch loop, PyTorch defaults (constant, torch init)": lambda: loop(warmup_cosine=False, replacement=True),
         "torch loop, the probe's schedule": lambda: loop(warmup_cosine=True, replacement=True),
     }
     if cell == "gru":  # load_probe_init copies GRU parameters only
-        runs["torch loop, the probe's init"] = lambda: loop(warmup_cosine=False, replacement=True, probe_init=True)
-        runs["torch loop, the probe's schedule and init"] = lambda: loop(warmup_cosine=True, probe_init=True)
+        runs["torch loop, the probe's init"] = lambda: loop(warmup_cosine=False, replacement=True,
+                                                             probe_init=Initialisation.PYTORCH.value)  # fmt: skip
+        runs["torch loop, the cells' LeCun init"] = lambda: loop(warmup_cosine=False, replacement=True,
+                                                                 probe_init=old_init.value)  # fmt: skip
     rows = []
     for name, run in runs.items():
         errors = np.asarray(run(), np.float64)

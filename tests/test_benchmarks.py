@@ -123,7 +123,8 @@ def test_lstm_many_variants_train_the_same_models():
     assert all(0 < rows[name]["forward_share"] and rows[name]["compile_s"] > 0 for name in variants.split(","))
 
 
-def test_the_probe_init_loaded_into_torch_computes_the_probes_model():
+@pytest.mark.parametrize("initialisation", ["pytorch", "cell_default"])
+def test_the_probe_init_loaded_into_torch_computes_the_probes_model(initialisation):
     torch = pytest.importorskip("torch")
     import jax.numpy as jnp
     import numpy as np
@@ -133,8 +134,9 @@ def test_the_probe_init_loaded_into_torch_computes_the_probes_model():
     from rnnjax.probes.models import ModelSpec
 
     model = bench_sweep.TorchModel("gru", 4)
-    bench_sweep.load_probe_init(model, "gru", 4, seed=3)
-    params = models.init(ModelSpec("gru", width=4), jax.random.split(jax.random.key(3), 4)[1], 1, 1)
+    bench_sweep.load_probe_init(model, "gru", 4, seed=3, initialisation=initialisation)
+    key = jax.random.split(jax.random.key(3), 4)[1]
+    params = models.init(ModelSpec("gru", width=4), key, 1, 1, initialisation=initialisation)
     xs = np.asarray(jax.random.normal(jax.random.key(0), (2, 5, 1)), np.float32)
     expected = models.apply(ModelSpec("gru", width=4), params, jnp.asarray(xs), 1)
     with torch.no_grad():

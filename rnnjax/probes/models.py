@@ -38,6 +38,47 @@ class Architecture(enum.Enum):
     ATTENTION = "attention"  # encoder-decoder whose decoder also attends over all encoder outputs
 
 
+class Initialisation(enum.Enum):
+    """How the nonlinear cells (simple, GRU, LSTM) start; every parameter it does not name starts as the cell's own
+    default (orthogonal recurrent kernels, zero biases, LeCun normal readouts). Linear cells keep their own."""
+
+    CELL_DEFAULT = "cell_default"  # LeCun normal input kernel (std ~0.9 for one input feature); LSTM forget bias 1
+    PYTORCH = "pytorch"  # input kernel uniform in +-1/sqrt(width) and LSTM forget bias 0, as torch.nn.GRU / LSTM
+
+
+def input_initializer(initialisation: Initialisation | str, width: int):
+    """The input-kernel initialiser of :class:`Initialisation` for cells of hidden size ``width`` (None: the cell's
+    own default).
+
+    Examples:
+      >>> import jax
+      >>> init = input_initializer("pytorch", 16)
+      >>> values = init(jax.random.key(0), (1, 48))
+      >>> bool(abs(values).max() <= 0.25)
+      True
+      >>> input_initializer("cell_default", 16) is None
+      True
+    """
+    initialisation = arguments.as_enum(Initialisation, initialisation, "initialisation")
+    if initialisation is Initialisation.CELL_DEFAULT:
+        return None
+    bound = 1.0 / math.sqrt(arguments.positive_int("width", width))
+
+    def uniform(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return uniform
+
+
+def _cell(name: str, initialisation: Initialisation | str, width: int):
+    """make_cell(name) initialised as ``initialisation`` says (linear cells keep their own)."""
+    initializer = input_initializer(initialisation, width)
+    if initializer is None or name in LINEAR_CELLS:
+        return make_cell(name)
+    options = {"forget_bias": 0.0} if name == "lstm" else {}  # torch adds no forget-gate offset
+    return make_cell(name, input_init=initializer, **options)
+
+
 class Readout(enum.Enum):
     """Per-step map from the last layer's output to the prediction."""
 
@@ -108,21 +149,27 @@ class ModelSpec:
         return name + ("+mlp" if self.readout is Readout.MLP else "") + suffix[self.architecture]
 
 
-def network(spec: ModelSpec, output_size: int) -> RNN:
-    """The recurrent part: an :class:`rnnjax.core.unroll.RNN`."""
+def network(spec: ModelSpec, output_size: int, initialisation: Initialisation | str = "cell_default") -> RNN:
+    """The recurrent part: an :class:`rnnjax.core.unroll.RNN` (``initialisation`` only changes its ``init``)."""
     if spec.readout is Readout.NONE:
         kind = "dense" if spec.cell == "linear" else spec.cell.removeprefix("linear_")
         cell, merge = linear_rnn(kind, output_size=output_size), Merge.SUM
     else:
-        cell, merge = make_cell(spec.cell), Merge.CONCAT
+        cell, merge = _cell(spec.cell, initialisation, spec.width), Merge.CONCAT
     return RNN(cell, spec.width, spec.depth, spec.bidirectional, merge)
 
 
-def init(spec: ModelSpec, key: jax.Array, input_size: int, output_size: int, dtype: Any = jnp.float32) -> dict:
-    """Parameters {'rnn': ..., 'readout': ...} (readout is empty for Readout.NONE); see :func:`init_encoder_decoder`."""
+def init(
+    spec: ModelSpec, key: jax.Array, input_size: int, output_size: int, dtype: Any = jnp.float32,
+    initialisation: Initialisation | str = Initialisation.CELL_DEFAULT,
+) -> dict:  # fmt: skip
+    """Parameters {'rnn': ..., 'readout': ...} (readout is empty for Readout.NONE); see :func:`init_encoder_decoder`.
+
+    ``initialisation`` sets the input kernels of nonlinear cells (:class:`Initialisation`); the probe's training
+    passes :attr:`rnnjax.probes.training.TrainConfig.initialisation` (PyTorch's by default)."""
     if spec.architecture is not Architecture.ALIGNED:
-        return init_encoder_decoder(spec, key, input_size, output_size, dtype)
-    net = network(spec, output_size)
+        return init_encoder_decoder(spec, key, input_size, output_size, dtype, initialisation)
+    net = network(spec, output_size, initialisation)
     k_rnn, k_1, k_2 = jax.random.split(key, 3)
     params = {"rnn": net.init(k_rnn, input_size, dtype), "readout": {}}
     features = net.output_size(params["rnn"])
@@ -170,9 +217,12 @@ def aligned_predictions(
 # --------------------------------------------------------------------------- encoder-decoder
 
 
-def init_encoder_decoder(spec: ModelSpec, key: jax.Array, input_size: int, output_size: int, dtype=jnp.float32):
+def init_encoder_decoder(
+    spec: ModelSpec, key: jax.Array, input_size: int, output_size: int, dtype=jnp.float32,
+    initialisation: Initialisation | str = Initialisation.CELL_DEFAULT,
+):  # fmt: skip
     """{'encoder', 'decoder': cell params, 'bridge': one dense map per carry leaf, 'readout', ['attention']}."""
-    cell, width = make_cell(spec.cell), spec.width
+    cell, width = _cell(spec.cell, initialisation, spec.width), spec.width
     keys = iter(jax.random.split(key, 8))
     attention = spec.architecture is Architecture.ATTENTION
     dense = jax.nn.initializers.lecun_normal()

@@ -51,6 +51,9 @@ class TrainConfig:
         training loss is kept and evaluated. 1: the run's own initialisation only.
       schedule: the learning rate over the Adam steps (:class:`Schedule`). Constant by default: on the main job's
         GRU workload the warm-up + cosine schedule ended 3.9x worse at equal steps (benchmarks/README.md, recipe).
+      initialisation: how nonlinear cells start (:class:`rnnjax.probes.models.Initialisation`). PyTorch's by
+        default (input kernel uniform +-1/sqrt(width), LSTM forget bias 0): at equal steps the cells' own defaults
+        ended 1.9x worse on the main job's GRU workload and 2.0x on its LSTM one (benchmarks/README.md, recipe).
       fast_compile: compile at XLA backend optimisation level
         :data:`rnnjax.probes.compiling.FAST_COMPILE_LEVEL` (1) instead of 3: compiling takes 20-45% less time
         and the steps run about as fast (on CPU, where compiling dominates a short group).
@@ -69,9 +72,12 @@ class TrainConfig:
     fast_compile: bool = False
     restarts: int = 1
     schedule: Schedule = Schedule.CONSTANT
+    initialisation: models.Initialisation = models.Initialisation.PYTORCH
 
     def __post_init__(self):
         object.__setattr__(self, "schedule", arguments.as_enum(Schedule, self.schedule, "schedule"))
+        initialisation = arguments.as_enum(models.Initialisation, self.initialisation, "initialisation")
+        object.__setattr__(self, "initialisation", initialisation)
         for argument in ("length", "train_size", "batch_size", "steps", "test_size", "restarts"):
             arguments.positive_int(argument, getattr(self, argument))
         if self.dtype not in ("float32", "float64"):
@@ -172,7 +178,7 @@ def train_run(
         return jnp.mean((predict(params, xs[batch], delay) - labels[batch]) ** 2) / scale
 
     def fit(init_key, steps_key):  # one initialisation: Adam, then the optional L-BFGS polish
-        params = models.init(spec, init_key, target.input_size, target.output_size, dtype)
+        params = models.init(spec, init_key, target.input_size, target.output_size, dtype, config.initialisation)
         params, losses = adam_phase(loss_fn, params, steps_key, config)
         if config.lbfgs_steps:
             params, refined = lbfgs_refine(loss_fn, params, config.lbfgs_steps)

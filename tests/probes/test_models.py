@@ -81,3 +81,86 @@ def test_trained_linear_encoder_decoder_reaches_the_rank_floor_on_reversal(width
     best = min(records, key=lambda r: r.nmse_test)
     assert best.nmse_test_low <= floor + 0.02 and best.nmse_test < floor + 0.03, (floor, best.nmse_test)
     assert best.nmse_test_high >= floor - 1e-3  # no estimate beats the exact optimum beyond its interval
+
+
+def _input_kernels(params):
+    """Every 'input_kernel' leaf of a parameter tree, with its path."""
+    found = []
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if any(getattr(entry, "key", None) == "input_kernel" for entry in path):
+            found.append((jax.tree_util.keystr(path), np.asarray(leaf)))
+    return found
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ModelSpec("gru", width=16, depth=2, bidirectional=True),
+        ModelSpec("lstm", width=9),
+        ModelSpec("simple_relu", width=4, depth=3),
+        ModelSpec("gru", width=8, architecture=Architecture.ATTENTION),
+        ModelSpec("lstm", width=8, architecture=Architecture.ENCODER_DECODER),
+    ],
+    ids=lambda spec: spec.name,
+)
+def test_pytorch_initialisation_changes_only_the_input_kernels_to_uniform_within_one_over_root_width(spec):
+    """Same key: every parameter but the input kernels (and the LSTM's forget bias, 1 -> 0) equals the cells' default;
+    the input kernels lie in +-1/sqrt(width) and fill it (uniform: max near the bound, std near bound/sqrt(3)),
+    unlike LeCun normal at fan-in 1 (std ~0.9)."""
+    key = jax.random.key(4)
+    default = models.init(spec, key, 1, 2, jnp.float64)
+    pytorch = models.init(spec, key, 1, 2, jnp.float64, initialisation="pytorch")
+    kernels = _input_kernels(pytorch)
+    layers = spec.depth * (2 if spec.bidirectional else 1) if spec.architecture is Architecture.ALIGNED else 2
+    assert len(kernels) == len(_input_kernels(default)) == layers
+    bound = 1 / np.sqrt(spec.width)
+    values = np.concatenate([kernel.ravel() for _, kernel in kernels])
+    assert np.abs(values).max() <= bound and np.abs(values).max() > 0.9 * bound
+    assert abs(values.std() - bound / np.sqrt(3)) < 0.2 * bound / np.sqrt(3)
+    width = spec.width
+
+    def same_or_expected(path, a, b):
+        keys = [getattr(entry, "key", None) for entry in path]
+        if "input_kernel" in keys:
+            return True
+        if spec.cell == "lstm" and keys[-1] == "bias":  # torch: no forget-gate offset (the cells' default adds 1)
+            forget = slice(width, 2 * width)
+            return bool(np.all(a[forget] == 1.0) and np.all(b[forget] == 0.0) and np.array_equal(
+                np.delete(a, np.arange(width, 2 * width)), np.delete(b, np.arange(width, 2 * width))))
+        return bool(np.array_equal(a, b))
+
+    assert all(jax.tree.leaves(jax.tree_util.tree_map_with_path(same_or_expected, default, pytorch)))
+    first_default = dict(_input_kernels(default))
+    assert any(not np.array_equal(first_default[path], kernel) for path, kernel in kernels)
+
+
+def test_initialisation_leaves_linear_cells_alone_and_names_a_bad_value():
+    spec = ModelSpec("linear_dense", width=4, readout="none")
+    key = jax.random.key(1)
+    for a, b in zip(jax.tree.leaves(models.init(spec, key, 1, 1)),
+                    jax.tree.leaves(models.init(spec, key, 1, 1, initialisation="pytorch"))):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="initialisation must be one of 'cell_default', 'pytorch'; got 'torch'"):
+        TrainConfig(initialisation="torch")
+    with pytest.raises(ValueError, match="initialisation must be one of"):
+        models.init(ModelSpec("gru"), key, 1, 1, initialisation="xavier")
+
+
+def test_training_starts_from_the_configs_initialisation():
+    """The first full-batch loss of train_run is the loss of models.init(..., config.initialisation) on the run's
+    training data (recomputed here from the run's key), for both initialisations, and the two differ."""
+    from rnnjax.probes.training import nmse, train_run
+
+    spec, target = ModelSpec("gru", width=8), targets.delay(2)
+    key, first = jax.random.key(0), {}
+    for initialisation in ("pytorch", "cell_default"):
+        config = TrainConfig(length=8, train_size=16, batch_size=16, steps=1, test_size=16, long_factors=(),
+                             initialisation=initialisation)  # fmt: skip
+        _, metrics = train_run(key, 0, 0, spec=spec, targets=(target,), config=config, max_delay=0)
+        k_data, k_init, _, _ = jax.random.split(key, 4)
+        xs, ys = targets.sample_family((target,), 0, k_data, 16, 8, jnp.float32)
+        params = models.init(spec, k_init, 1, 1, jnp.float32, initialisation)
+        expected = nmse(models.aligned_predictions(spec, params, xs, 1, 0, 0), ys)
+        first[initialisation] = float(metrics["losses"][0])
+        np.testing.assert_allclose(first[initialisation], float(expected), rtol=1e-5)
+    assert abs(first["pytorch"] - first["cell_default"]) > 1e-3

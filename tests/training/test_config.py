@@ -149,3 +149,80 @@ def test_resuming_with_other_run_display_fields_is_accepted_but_another_seed_ref
         seeded.open("toy", Toy(run=seeded))
     with pytest.raises(files.ConfigMismatch, match=r"hidden_size: 32 -> 8"):
         base.open("toy", Toy(hidden_size=8, run=base))
+
+
+def test_run_config_checks_and_progress():
+    assert RunConfig(quiet=True).progress is False and RunConfig().progress is None
+    for root in ("", None, 3):
+        with pytest.raises(ValueError, match=rf"^runs_root must be a non-empty path; got {root!r}$"):
+            RunConfig(runs_root=root)
+    with pytest.raises(ValueError, match="^seed must be >= 0; got -1$"):
+        RunConfig(seed=-1)
+
+
+def test_run_config_open_passes_its_fields_to_the_run(tmp_path):
+    from rnnjax.training.tensorboard import resolve_enabled
+
+    with RunConfig(run_name="off", runs_root=str(tmp_path), tensorboard=False).open("toy", Toy()) as run:
+        assert run.events.enabled is False and run.directory == tmp_path / "toy" / "off"
+    with RunConfig(run_name="on", runs_root=str(tmp_path)).open("toy", Toy()) as run:
+        assert run.events.enabled == resolve_enabled(None)  # on when tensorboardX is installed
+    with RunConfig(run_name="plain", runs_root=str(tmp_path)).open("toy", {"hidden_size": 3}) as run:
+        assert run.untracked == frozenset()  # a config that is not a dataclass: nothing is untracked
+    with RunConfig(run_name="plain", runs_root=str(tmp_path), fresh=True).open("toy", {"hidden_size": 4}) as run:
+        assert run.read_metrics() == []  # fresh: the earlier config is gone, no mismatch
+
+
+def test_cli_reads_sys_argv_by_default(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["experiment.py", "--hidden_size", "5", "--quick"])
+    assert cli(Toy, presets={"quick": QUICK}) == dataclasses.replace(QUICK, hidden_size=5)
+    assert cli(Toy, [], presets={"quick": QUICK}) == Toy()  # argv given: sys.argv is not read
+
+
+def test_help_uses_the_description_and_lists_every_preset(capsys):
+    with pytest.raises(SystemExit):
+        cli(Toy, ["--help"], presets={"quick": QUICK, "full": Toy(hidden_size=256)}, description="Custom summary.")
+    text = " ".join(capsys.readouterr().out.split())  # tyro wraps lines
+    assert "Custom summary." in text and "A toy experiment." not in text
+    assert "Presets (at most one; other flags apply on top): --quick, --full" in text
+    assert "--hidden_size" in text and "--hidden-size" not in text
+
+    @dataclasses.dataclass(frozen=True)
+    class TwoLines:
+        """First line.
+
+        Second line."""
+
+    with pytest.raises(SystemExit):
+        cli(TwoLines, ["--help"])
+    text = capsys.readouterr().out
+    assert "First line." in text and "Second line." not in text and "Presets" not in text
+
+
+def test_two_presets_are_refused_naming_both():
+    with pytest.raises(SystemExit) as error:
+        split_preset(["--full", "--x", "--quick"], ["quick", "full"])
+    assert str(error.value) == "choose at most one preset of --quick, --full; got --full, --quick"
+    assert split_preset(["--x", "1"], ["quick"]) == (None, ["--x", "1"])
+
+
+def test_cli_turns_on_the_compilation_cache_only_when_the_run_asks(monkeypatch):
+    calls = []
+    monkeypatch.setattr("rnnjax.runtime.enable_compilation_cache", lambda: calls.append(1))
+    cli(Toy, [])
+    assert calls == [1]
+    cli(Toy, ["--no_compile_cache"])
+    assert calls == [1]
+
+    @dataclasses.dataclass(frozen=True)
+    class NoRun:
+        """No run field."""
+
+        size: int = 1
+
+    assert cli(NoRun, ["--size", "2"]) == NoRun(2) and calls == [1]
+
+
+def test_a_run_name_with_an_equals_sign_in_its_value_is_still_named():
+    config = cli(Toy, ["--quick", "--run_name=a=b"], presets={"quick": QUICK})
+    assert config.run.run_name == "a=b" and config.run.fresh is False

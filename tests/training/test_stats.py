@@ -1,5 +1,7 @@
 """rnnjax.training.stats: t-interval, t quantiles, Wilson, exact McNemar (against scipy.stats); block bootstrap."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
@@ -70,6 +72,7 @@ def test_mcnemar_from_predictions_counts_discordant_items():
     comparison = stats.mcnemar_from_predictions(first, second)
     table = np.array([[np.sum(first & second), np.sum(first & ~second)], [np.sum(~first & second), 0]])
     assert (comparison.only_first, comparison.only_second) == (table[0, 1], table[1, 0])
+    assert comparison.count == 300 and comparison.as_dict()["count"] == 300
     expected = scipy_stats.binomtest(int(table[0, 1]), int(table[0, 1] + table[1, 0])).pvalue
     assert comparison.p_value == pytest.approx(expected, rel=1e-9)
     with pytest.raises(ValueError, match="second_right"):
@@ -130,3 +133,104 @@ def test_blocks_widen_the_interval_of_a_correlated_series():
 def test_block_bootstrap_rejects_blocks_outside_the_series(block):
     with pytest.raises(ValueError, match="block"):
         stats.block_bootstrap(np.zeros(10), block)
+
+
+def test_seed_summary_text_shows_each_field_to_the_given_digits():
+    summary = stats.seed_summary([1.0, 2.0, 4.0], confidence=0.9)
+    pattern = r"(-?\d+\.\d+) \+- (\d+\.\d+) \((\d+)% CI (-?\d+\.\d+)-(\d+\.\d+), (\d+) seeds\)"
+    for digits in (2, 4, 6):
+        text = summary.text(digits) if digits != 4 else summary.text()  # 4: the default
+        mean, deviation, percent, low, high, count = re.fullmatch(pattern, text).groups()
+        assert all(len(number.split(".")[1]) == digits for number in (mean, deviation, low, high))
+        shown = [float(number) for number in (mean, deviation, low, high)]
+        assert shown == pytest.approx(
+            [summary.mean, summary.standard_deviation, summary.low, summary.high], abs=0.51 * 10**-digits
+        )
+        assert (percent, count) == ("90", "3")
+    assert "(95% CI" in stats.seed_summary([0.5, 0.52]).text()
+
+
+def test_compare_with_baseline_counts_truthy_items_as_right_whatever_their_dtype():
+    """Correctness given as ints (0 wrong, anything else right) gives the result of the booleans."""
+    rng = np.random.default_rng(4)
+    seeds, baseline = rng.integers(0, 4, (3, 50)), rng.integers(0, 3, 50) * 2
+    expected = stats.compare_with_baseline(seeds != 0, baseline != 0)
+    assert stats.compare_with_baseline(seeds, baseline) == expected
+    assert stats.compare_with_baseline(seeds.tolist(), baseline.tolist()) == expected
+    assert stats.mcnemar_from_predictions(seeds[0], baseline) == stats.mcnemar_from_predictions(
+        seeds[0] != 0, baseline != 0
+    )
+    assert stats.mcnemar_from_predictions(baseline, seeds[1]) == stats.mcnemar_from_predictions(
+        baseline != 0, seeds[1] != 0
+    )
+
+
+def test_compare_with_baseline_uses_its_confidence_everywhere_and_names_its_fields():
+    rng = np.random.default_rng(5)
+    seeds, baseline = rng.random((4, 60)) < 0.8, rng.random(60) < 0.7
+    result = stats.compare_with_baseline(seeds, baseline, confidence=0.8)
+    assert set(result) == {
+        "accuracy",
+        "wilson_per_seed",
+        "baseline_accuracy",
+        "baseline_wilson",
+        "mcnemar_per_seed",
+        "beats_baseline",
+    }
+    assert result["accuracy"] == stats.seed_summary(seeds.mean(1), 0.8).as_dict()
+    assert result["wilson_per_seed"] == [stats.wilson_interval(int(row.sum()), 60, 0.8) for row in seeds]
+    assert result["baseline_wilson"] == stats.wilson_interval(int(baseline.sum()), 60, 0.8)
+    assert result["baseline_wilson"] != stats.wilson_interval(int(baseline.sum()), 60)  # 0.8 is not the default
+
+
+def test_beating_the_baseline_needs_a_p_value_strictly_below_one_minus_the_confidence():
+    baseline = np.array([0, 0, 0, 1, 1], bool)  # each seed alone right on 3 items: p = 2 / 2**3 = 0.25
+    seeds = np.ones((2, 5), bool)
+    assert [m["p_value"] for m in stats.compare_with_baseline(seeds, baseline)["mcnemar_per_seed"]] == [0.25, 0.25]
+    assert stats.compare_with_baseline(seeds, baseline, confidence=0.7)["beats_baseline"] is True
+    assert stats.compare_with_baseline(seeds, baseline, confidence=0.75)["beats_baseline"] is False  # p == 0.25
+
+
+def test_shape_errors_name_the_argument_first():
+    with pytest.raises(ValueError, match=r"^seed_right must be \[seeds, items\]; got shape \(5,\)"):
+        stats.compare_with_baseline(np.ones(5, bool), np.ones(5, bool))
+    with pytest.raises(ValueError, match=r"^baseline_right must have shape \[5\]; got \[4\]"):
+        stats.compare_with_baseline(np.ones((2, 5), bool), np.ones(4, bool))
+    with pytest.raises(ValueError, match=r"^second_right must have shape \[5\]; got \[4\]"):
+        stats.mcnemar_from_predictions(np.ones(5, bool), np.ones(4, bool))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: stats.wilson_interval(-1, 10), ValueError, "hits must be >= 0; got -1"),
+    (lambda: stats.wilson_interval(11, 10), ValueError, "hits must be <= 10; got 11"),
+    (lambda: stats.wilson_interval(1.0, 10), TypeError, "hits must be an int"),
+    (lambda: stats.wilson_interval(0, 0), ValueError, "count must be >= 1; got 0"),
+    (lambda: stats.wilson_interval(1, 10, 1.0), ValueError, "confidence must be < 1; got 1.0"),
+    (lambda: stats.wilson_interval(1, 10, -0.5), ValueError, "confidence must be >= 0.0; got -0.5"),
+    (lambda: stats.seed_summary([1.0, 2.0], 1.5), ValueError, "confidence must be < 1; got 1.5"),
+    (lambda: stats.seed_summary([1.0, 2.0], "0.9"), TypeError, "confidence must be a real number"),
+    (lambda: stats.student_t_quantile(1.5, 3), ValueError, "probability must be <= 1.0; got 1.5"),
+    (lambda: stats.student_t_quantile(-0.5, 3), ValueError, "probability must be >= 0.0; got -0.5"),
+    (lambda: stats.student_t_quantile(1.0, 3), ValueError, "probability must lie strictly inside (0, 1); got 1.0"),
+    (lambda: stats.student_t_quantile(0.0, 3), ValueError, "probability must lie strictly inside (0, 1); got 0.0"),
+    (lambda: stats.student_t_quantile(0.9, 0), ValueError, "degrees_of_freedom must be > 0.0; got 0"),
+    (lambda: stats.mcnemar_exact(-1, 3), ValueError, "only_first must be >= 0; got -1"),
+    (lambda: stats.mcnemar_exact(3, -2), ValueError, "only_second must be >= 0; got -2"),
+    (lambda: stats.block_bootstrap(np.zeros(10), 0), ValueError, "block must be >= 1; got 0"),
+    (lambda: stats.block_bootstrap(np.zeros(10), 11), ValueError, "block must be <= 10; got 11"),
+    (lambda: stats.block_bootstrap(np.zeros(10), 2, draws=0), ValueError, "draws must be >= 1; got 0"),
+    (lambda: stats.block_bootstrap(np.zeros(10), 2, confidence=1.0), ValueError, "confidence must be < 1; got 1.0"),
+])  # fmt: skip
+def test_each_bad_argument_is_named_first_in_its_error(call, error, message):
+    with pytest.raises(error) as raised:
+        call()
+    assert type(raised.value) is error and str(raised.value).startswith(message)
+
+
+def test_argument_bounds_are_inclusive_where_documented():
+    for count in (1, 7):  # hits 0 and hits == count are allowed, and mirror each other
+        low, high = stats.wilson_interval(0, count)
+        assert low == 0.0 and (1 - high, 1.0) == pytest.approx(stats.wilson_interval(count, count))
+    assert stats.wilson_interval(5, 10, 0.0) == pytest.approx((0.5, 0.5))  # confidence 0: the point estimate
+    assert stats.mcnemar_exact(0, 0) == 1.0
+    assert stats.block_bootstrap(np.arange(10.0), 10, draws=1)["mean"] == 4.5  # one block of the whole series

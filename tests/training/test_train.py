@@ -554,3 +554,87 @@ def test_hooks_name_a_run_or_checkpointer_without_the_needed_methods():
         loop.fit(state, STEP, batch_fn, 2, run=object(), progress=False)
     with pytest.raises(TypeError, match="checkpointer must be a Checkpointer .* got str"):
         loop.fit(state, STEP, batch_fn, 2, checkpointer="ckpt", progress=False)
+
+
+def _line_loss(params, batch, key):
+    """A tiny loss with one metric; the key shifts the target, so each step's key shows in the loss."""
+    x, y = batch
+    target = y + 0.1 * jax.random.normal(key, y.shape, y.dtype)
+    residual = x @ params["w"] - target
+    return jnp.mean(residual**2), {"residual": jnp.mean(jnp.abs(residual))}
+
+
+LINE_BATCH = (jnp.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]]), jnp.array([1.0, 0.0, -2.0]))
+
+
+def _same_tree(a, b):
+    return all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(jnp.array_equal(x, y)), a, b)))
+
+
+def test_step_follows_its_formula_key_metrics_and_dtypes():
+    optimizer = optax.adam(0.1)
+    params = {"w": jnp.array([0.3, -0.2])}
+    state = init_state(params, optimizer, jax.random.key(7))
+    assert state.step.dtype == jnp.int32 and state.step.shape == () and int(state.step) == 0
+    assert _same_tree(state.opt_state, optimizer.init(params)) and state.params is params
+    assert jax.random.key_data(state.key).tolist() == jax.random.key_data(jax.random.key(7)).tolist()
+    step = make_train_step(_line_loss, optimizer)
+    expected_params, expected_opt = params, optimizer.init(params)
+    for index in range(3):
+        key = jax.random.fold_in(jax.random.key(7), index)
+        (loss, aux), grads = jax.value_and_grad(_line_loss, has_aux=True)(expected_params, LINE_BATCH, key)
+        updates, expected_opt = optimizer.update(grads, expected_opt, expected_params)
+        expected_params = optax.apply_updates(expected_params, updates)
+        leaf = state.params["w"]
+        state, metrics = step(state, LINE_BATCH)
+        assert leaf.is_deleted()  # the state is donated
+        assert set(metrics) == {"residual", "loss", "grad_norm", "finite"}
+        np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-12)
+        np.testing.assert_allclose(metrics["residual"], aux["residual"], rtol=1e-12)
+        np.testing.assert_allclose(metrics["grad_norm"], np.sqrt(np.sum(np.asarray(grads["w"]) ** 2)), rtol=1e-12)
+        np.testing.assert_allclose(state.params["w"], expected_params["w"], rtol=1e-12)
+        assert bool(metrics["finite"]) and int(state.step) == index + 1 and state.step.dtype == jnp.int32
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12), state.opt_state, expected_opt)
+
+
+def _refused(loss_fn, optimizer, params):
+    """One step from ``params``: whether it was refused with the state (params, optimizer state, step) kept."""
+    state = init_state(jax.tree.map(jnp.array, params), optimizer, jax.random.key(0))  # a copy: it is donated
+    kept = jax.tree.map(jnp.array, (state.params, state.opt_state, state.step))  # copies: the state is donated
+    new, metrics = make_train_step(loss_fn, optimizer)(state, LINE_BATCH)
+    same = _same_tree((new.params, new.opt_state, new.step), kept)
+    assert bool(metrics["finite"]) is not same
+    return same
+
+
+def test_a_non_finite_loss_gradient_or_update_alone_is_refused():
+    params = {"w": jnp.array([0.3, -0.2])}
+    assert not _refused(_line_loss, optax.sgd(0.1), params)  # control: a finite step moves
+    nan_loss = lambda p, b, k: (lambda loss, aux: (loss + jax.lax.stop_gradient(jnp.inf), aux))(*_line_loss(p, b, k))  # noqa: E731
+    assert _refused(nan_loss, optax.sgd(0.1), params)  # the gradient and the update are finite
+    root = lambda p, b, k: (jnp.sum(jnp.sqrt(jnp.abs(p["w"]))), {})  # noqa: E731  # infinite slope at 0
+    assert _refused(root, optax.set_to_zero(), {"w": jnp.array([0.0, 1.0])})  # finite loss and update
+    assert not _refused(root, optax.set_to_zero(), {"w": jnp.array([4.0, 1.0])})
+    assert _refused(_line_loss, optax.sgd(jnp.inf), params)  # finite loss and gradient, infinite params
+
+
+def test_a_model_without_float_parameters_still_steps():
+    constant = lambda p, b, k: (jnp.asarray(1.0), {})  # noqa: E731
+    state, metrics = make_train_step(constant, optax.sgd(0.1))(init_state({}, optax.sgd(0.1), jax.random.key(0)), 0)
+    assert bool(metrics["finite"]) and int(state.step) == 1 and float(metrics["grad_norm"]) == 0.0
+
+
+def test_step_errors_name_what_was_given():
+    with pytest.raises(
+        TypeError, match=r"^key must be a typed PRNG key from jax.random.key\(seed\); got dtype uint32$"
+    ):
+        init_state({"w": jnp.zeros(2)}, optax.sgd(0.1), jax.random.PRNGKey(0))
+    with pytest.raises(
+        TypeError, match=r"^loss_fn must be callable \(params, batch, key\) -> \(loss, metrics\); got 3$"
+    ):
+        make_train_step(3, optax.sgd(0.1))
+    with pytest.raises(TypeError, match="^optimizer must be an optax.GradientTransformation; got function$"):
+        make_train_step(_line_loss, lambda lr: None)
+    error = NonFiniteError("stopped at step 3", state="last good", step=3)
+    assert (str(error), error.state, error.step) == ("stopped at step 3", "last good", 3)
+    assert isinstance(error, FloatingPointError)

@@ -101,6 +101,15 @@ SCOPES = {
 EQUIVALENT: dict[str, str] = {
     "rnnjax.training.optimizers.x_make_schedule__mutmut_9":
         "jnp.result_type(None) is the default float dtype, as jnp.result_type(float) (float64 under x64, else float32)",
+    "rnnjax.training.stats.x_compare_with_baseline__mutmut_37":
+        "seeds.mean(+1) is seeds.mean(-1): seed_right is refused unless it has exactly 2 dimensions",
+    "rnnjax.training.stats.x_compare_with_baseline__mutmut_66":
+        "only_first >= only_second differs from > only at equal counts, where the exact McNemar p is 1 and never "
+        "< 1 - confidence (confidence >= 0 is checked)",
+    "rnnjax.training.config.x__given__mutmut_12":
+        "arg.split('=')[0] is arg.split('=', 1)[0] for every string: only the part before the first '=' is read",
+    "rnnjax.training.config.x__given__mutmut_15":
+        "arg.split('=', 2)[0] is arg.split('=', 1)[0] for every string: only the part before the first '=' is read",
 }
 
 STATUS_BY_EXIT_CODE = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",

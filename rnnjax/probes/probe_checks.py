@@ -19,7 +19,7 @@ from rnnjax.checks import arguments
 from rnnjax.core.cells import make_cell
 
 POSITIVE = ("length", "steps", "train_size", "batch_size", "test_size", "width", "parity_length", "parity_steps",
-            "encoder_decoder_length", "encoder_decoder_spot_width")  # fmt: skip
+            "encoder_decoder_length", "encoder_decoder_spot_width", "encoder_decoder_linear_restarts")  # fmt: skip
 POSITIVE_LISTS = ("order_widths", "memory_widths", "deep_widths", "depths", "encoder_decoder_widths", "pooling_widths")
 CELL_LISTS = ("causal_cells", "bidirectional_cells", "wiener_cells", "parity_cells", "encoder_decoder_cells",
               "encoder_decoder_spot_cells", "attention_cells")  # fmt: skip

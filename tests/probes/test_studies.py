@@ -245,3 +245,31 @@ def test_two_exact_fits_that_differ_by_rounding_are_not_an_inversion():
     from rnnjax.probes.studies.base import wider
 
     assert inversions([small, rounding], wider) == [] and inversions([small, worse], wider) == [(worse, small)]
+
+
+@pytest.mark.parametrize("config", [studies.ProbeConfig(), studies.ProbeConfig.full()], ids=["default", "full"])
+def test_encoder_decoder_budgets(config):
+    """Study 7 trains its linear encoder-decoders with the config's restarts and the L-BFGS polish, every other model
+    on NONLINEAR_SCALE times the sequences and steps; no group keeps the plain study budget."""
+    plan = encoder_decoder.plan(config, optimum=None)
+    base = config.train(length=config.encoder_decoder_length)
+    is_linear = lambda g: (g.spec.name == encoder_decoder.LINEAR_SPEC.name  # noqa: E731
+                           and not any(t.name.startswith("pooling") for t in g.targets))  # fmt: skip
+    linear = [g for g in plan.groups if is_linear(g)]
+    others = [g for g in plan.groups if not is_linear(g)]
+    assert len(linear) == len(config.encoder_decoder_widths)
+    assert linear and others
+    for group in linear:
+        assert group.config.restarts == config.encoder_decoder_linear_restarts
+        assert group.config.lbfgs_steps == encoder_decoder.LINEAR_BUDGET["lbfgs_steps"] > 0
+        assert group.config.train_size == encoder_decoder.LINEAR_BUDGET["train_size"]
+    for group in others:
+        assert group.config.train_size == encoder_decoder.NONLINEAR_SCALE["train_size"] * base.train_size
+        assert group.config.steps == encoder_decoder.NONLINEAR_SCALE["steps"] * base.steps
+        assert group.config.restarts == config.restarts and group.config.lbfgs_steps == 0
+    assert config.encoder_decoder_linear_restarts == (16 if config.length == 64 else 4)
+
+
+def test_encoder_decoder_linear_restarts_is_checked():
+    with pytest.raises(ValueError, match="--probe.encoder_decoder_linear_restarts must be"):
+        studies.ProbeConfig(encoder_decoder_linear_restarts=0)

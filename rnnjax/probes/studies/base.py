@@ -26,7 +26,8 @@ class ProbeConfig:
     most of its time compiling (28 programs), and level 1 compiles 20-45% faster with steps about as fast
     (:data:`rnnjax.probes.compiling.FAST_COMPILE_LEVEL`). ``restarts`` initialisations are trained per run and
     the best kept (:attr:`rnnjax.probes.training.TrainConfig.restarts`); a study may train some of its groups
-    with more (study 7's linear encoder-decoders: :data:`rnnjax.probes.studies.encoder_decoder.LINEAR_BUDGET`).
+    with more (study 7's linear encoder-decoders: ``encoder_decoder_linear_restarts`` starts each, with the rest of
+    :data:`rnnjax.probes.studies.encoder_decoder.LINEAR_BUDGET`; 4 by default, 16 in :meth:`full`).
     """
 
     seeds: tuple[int, ...] = (0, 1)
@@ -58,6 +59,7 @@ class ProbeConfig:
     encoder_decoder_spot_cells: tuple[str, ...] = ()
     encoder_decoder_spot_width: int = 4
     attention_cells: tuple[str, ...] = ("gru",)
+    encoder_decoder_linear_restarts: int = 4
     pooling_widths: tuple[int, ...] = ()
     fast_compile: bool = True
     restarts: int = 1
@@ -85,7 +87,7 @@ class ProbeConfig:
             parity_length=32, parity_steps=4000, deep_widths=(2, 4, 8, 16, 32), depths=(1, 2, 3, 4), fast_compile=False,
             bidirectional_cells=("gru", "lstm"), encoder_decoder_length=16, encoder_decoder_widths=(2, 4, 8, 16),
             encoder_decoder_cells=("linear_dense", "gru", "lstm", "simple_tanh"), encoder_decoder_spot_cells=(),
-            attention_cells=("gru", "lstm"), pooling_widths=(4, 8),
+            attention_cells=("gru", "lstm"), pooling_widths=(4, 8), encoder_decoder_linear_restarts=16,
         )  # fmt: skip
 
     def __post_init__(self):

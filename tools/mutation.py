@@ -106,6 +106,9 @@ EQUIVALENT: dict[str, str] = {
     "rnnjax.training.stats.x_compare_with_baseline__mutmut_66":
         "only_first >= only_second differs from > only at equal counts, where the exact McNemar p is 1 and never "
         "< 1 - confidence (confidence >= 0 is checked)",
+    "rnnjax.training.step.x__tree_finite__mutmut_5":
+        "jnp.issubdtype(None, jnp.inexact) is True, so every leaf is kept: jnp.isfinite of an int or bool leaf is all "
+        "True, so the result is unchanged (and params reach _tree_finite only through value_and_grad: all inexact)",
     "rnnjax.training.config.x__given__mutmut_12":
         "arg.split('=')[0] is arg.split('=', 1)[0] for every string: only the part before the first '=' is read",
     "rnnjax.training.config.x__given__mutmut_15":

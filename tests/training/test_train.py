@@ -616,6 +616,8 @@ def test_a_non_finite_loss_gradient_or_update_alone_is_refused():
     assert _refused(root, optax.set_to_zero(), {"w": jnp.array([0.0, 1.0])})  # finite loss and update
     assert not _refused(root, optax.set_to_zero(), {"w": jnp.array([4.0, 1.0])})
     assert _refused(_line_loss, optax.sgd(jnp.inf), params)  # finite loss and gradient, infinite params
+    for dtype in (jnp.float32, jnp.bfloat16, jnp.float16):  # every float dtype is checked, not only the default
+        assert _refused(_line_loss, optax.sgd(jnp.inf), jax.tree.map(lambda w: w.astype(dtype), params))
 
 
 def test_a_model_without_float_parameters_still_steps():

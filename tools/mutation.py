@@ -78,9 +78,10 @@ SCOPES = {
     # fault tests: each mutant of a function they call would run every kill/damage/disk test, minutes a mutant).
     "training": Scope(
         ("rnnjax/training/optimizers.py", "rnnjax/training/locks.py", "rnnjax/training/files.py",
-         "rnnjax/training/runs.py"),
+         "rnnjax/training/runs.py", "rnnjax/training/step.py", "rnnjax/training/stats.py",
+         "rnnjax/training/config.py", "rnnjax/checks/arguments.py"),
         ("tests/training/test_train.py", "tests/training/test_runs.py", "tests/training/test_config.py",
-         "tests/training/test_faults.py"),
+         "tests/training/test_faults.py", "tests/training/test_stats.py", "tests/training/test_arguments_mutation.py"),
         deselect=(
             # Introspection that mutmut's trampolines change: __defaults__, and the stack depth a warning points at.
             "tests/training/test_runs.py::test_to_jsonable_handles_non_finite_and_nesting",

@@ -1,8 +1,9 @@
 """The main job's workload against PyTorch: many small many-to-many models trained at once.
 
 Each configuration (cell, width, T, number of models) trains ``models`` independent models on the probe's
-teacher-RNN target (1 -> 1 features, 256 training sequences of length T, minibatch 64, ``steps`` Adam steps with
-warmup + cosine decay and global-norm clipping at 1) three ways, in one process:
+teacher-RNN target (1 -> 1 features, 256 training sequences of length T, minibatch 64, ``steps`` Adam steps at a
+constant learning rate, the probe's default since 2026-12-07, and global-norm clipping at 1; the tables of
+2026-11-29 used warm-up + cosine in all three) three ways, in one process:
 
 - rnnjax: :func:`rnnjax.probes.sweep.sweep`, every model in ONE compiled ``jit(vmap(...))`` program;
 - torch loop: what a PyTorch user writes: for each model, ``nn.GRU``/``nn.LSTM`` + ``nn.Linear`` +
@@ -91,7 +92,7 @@ def nmse(predictions, labels) -> float:
 
 
 def torch_loop(
-    cell: str, width: int, data, steps: int, warmup_cosine: bool = True, replacement: bool = False,
+    cell: str, width: int, data, steps: int, warmup_cosine: bool = False, replacement: bool = False,
     probe_init: str = "",
 ) -> list[float]:  # fmt: skip
     """Train one TorchModel per seed, one after the other; return each model's test NMSE.
@@ -178,8 +179,11 @@ class HandCell(torch.nn.Module):
         return torch.stack(outputs, 1) @ self.readout + self.readout_bias
 
 
-def torch_func(cell: str, width: int, data, steps: int, max_seconds: float = math.inf) -> tuple[list[float], int]:
-    """All models at once: torch.func.vmap(functional_call) over stacked HandCell params.
+def torch_func(
+    cell: str, width: int, data, steps: int, max_seconds: float = math.inf, warmup_cosine: bool = False
+) -> tuple[list[float], int]:
+    """All models at once: torch.func.vmap(functional_call) over stacked HandCell params (constant Adam, or the
+    probe's old warm-up + cosine).
 
     Returns (test NMSEs, steps taken): past ``max_seconds`` it stops, returning no NMSEs and the steps it took
     (every step is the same work, so the caller scales the time to all steps)."""
@@ -192,7 +196,8 @@ def torch_func(cell: str, width: int, data, steps: int, max_seconds: float = mat
     test_xs, test_ys = (torch.stack([d[1][k] for d in data]) for k in (0, 1))
     scale = torch.var(ys, dim=(1, 2, 3), unbiased=False)
     optimizer = torch.optim.Adam(params.values(), lr=LEARNING_RATE)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step, steps))
+    multiplier = (lambda step: schedule(step, steps)) if warmup_cosine else (lambda step: 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
     generator = torch.Generator().manual_seed(0)
     rows, started = torch.arange(models)[:, None], time.perf_counter()
     for step in range(steps):

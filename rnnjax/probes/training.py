@@ -53,7 +53,7 @@ class TrainConfig:
         GRU workload the warm-up + cosine schedule ended 3.9x worse at equal steps (benchmarks/README.md, recipe).
       initialisation: how nonlinear cells start (:class:`rnnjax.probes.models.Initialisation`). PyTorch's by
         default (input kernel uniform +-1/sqrt(width), LSTM forget bias 0): at equal steps the cells' own defaults
-        ended 1.9x worse on the main job's GRU workload and 2.0x on its LSTM one (benchmarks/README.md, recipe).
+        ended 1.9x worse on the main job's GRU workload and 2.6x on its LSTM one (benchmarks/README.md, recipe).
       fast_compile: compile at XLA backend optimisation level
         :data:`rnnjax.probes.compiling.FAST_COMPILE_LEVEL` (1) instead of 3: compiling takes 20-45% less time
         and the steps run about as fast (on CPU, where compiling dominates a short group).

@@ -149,7 +149,9 @@ class ModelSpec:
         return name + ("+mlp" if self.readout is Readout.MLP else "") + suffix[self.architecture]
 
 
-def network(spec: ModelSpec, output_size: int, initialisation: Initialisation | str = "cell_default") -> RNN:
+def network(
+    spec: ModelSpec, output_size: int, initialisation: Initialisation | str = Initialisation.CELL_DEFAULT
+) -> RNN:
     """The recurrent part: an :class:`rnnjax.core.unroll.RNN` (``initialisation`` only changes its ``init``)."""
     if spec.readout is Readout.NONE:
         kind = "dense" if spec.cell == "linear" else spec.cell.removeprefix("linear_")

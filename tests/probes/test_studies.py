@@ -247,8 +247,9 @@ def test_two_exact_fits_that_differ_by_rounding_are_not_an_inversion():
     assert inversions([small, rounding], wider) == [] and inversions([small, worse], wider) == [(worse, small)]
 
 
-@pytest.mark.parametrize("config", [studies.ProbeConfig(), studies.ProbeConfig.full()], ids=["default", "full"])
-def test_encoder_decoder_budgets(config):
+@pytest.mark.parametrize(("config", "restarts"), [(studies.ProbeConfig(), 4), (studies.ProbeConfig.full(), 16)],
+                         ids=["default", "full"])  # fmt: skip
+def test_encoder_decoder_budgets(config, restarts):
     """Study 7 trains its linear encoder-decoders with the config's restarts and the L-BFGS polish, every other model
     on NONLINEAR_SCALE times the sequences and steps; no group keeps the plain study budget."""
     plan = encoder_decoder.plan(config, optimum=None)
@@ -267,7 +268,7 @@ def test_encoder_decoder_budgets(config):
         assert group.config.train_size == encoder_decoder.NONLINEAR_SCALE["train_size"] * base.train_size
         assert group.config.steps == encoder_decoder.NONLINEAR_SCALE["steps"] * base.steps
         assert group.config.restarts == config.restarts and group.config.lbfgs_steps == 0
-    assert config.encoder_decoder_linear_restarts == (16 if config.length == 64 else 4)
+    assert config.encoder_decoder_linear_restarts == restarts
 
 
 def test_encoder_decoder_linear_restarts_is_checked():

@@ -68,22 +68,22 @@ def plan(config: ProbeConfig, optimum: Callable | None = default_optimum) -> Stu
     # few steps per sequence: 8x the sequences for about the same interval (evaluation is cheap at this length)
     train = config.train(length=config.encoder_decoder_length, long_factors=(), test_size=8 * config.test_size)
     chosen = specs(config)
-    arguments = {"seeds": config.seeds, "config": train, "study": NAME}
+    shared = {"seeds": config.seeds, "study": NAME}
     evaluate = None if optimum is None else functools.partial(class_optima, optimum)
     groups = []
     linear_budget = {**LINEAR_BUDGET, "restarts": config.encoder_decoder_linear_restarts}
-    linear = {**arguments, "config": dataclasses.replace(train, **linear_budget)}
+    linear = {**shared, "config": dataclasses.replace(train, **linear_budget)}
     scaled = {name: factor * getattr(train, name) for name, factor in NONLINEAR_SCALE.items()}
-    arguments = {**arguments, "config": dataclasses.replace(train, **scaled)}
+    nonlinear = {**shared, "config": dataclasses.replace(train, **scaled)}  # every other group, linear pooling too
     for spec in chosen:
-        hook, chosen_arguments = (evaluate, linear) if spec == LINEAR_SPEC else (None, arguments)
+        hook, chosen_arguments = (evaluate, linear) if spec == LINEAR_SPEC else (None, nonlinear)
         groups += plan_groups(family(), [spec], widths=config.encoder_decoder_widths, evaluate=hook,
                               **chosen_arguments)  # fmt: skip
     spot = [ModelSpec(c, architecture=Architecture.ENCODER_DECODER) for c in config.encoder_decoder_spot_cells]
-    groups += plan_groups(family(), spot, widths=(config.encoder_decoder_spot_width,), **arguments)
+    groups += plan_groups(family(), spot, widths=(config.encoder_decoder_spot_width,), **nonlinear)
     plain = [spec for spec in chosen if spec.architecture is Architecture.ENCODER_DECODER][:2]
     if config.pooling_widths:
-        groups += plan_groups(targets.pooling(2), plain, widths=config.pooling_widths, **arguments)
+        groups += plan_groups(targets.pooling(2), plain, widths=config.pooling_widths, **nonlinear)
     cells = {spec.name: (spec.cell, spec.architecture) for spec in [*chosen, *spot]}
     return StudyPlan(
         tuple(groups), functools.partial(finish, config),
